@@ -1,0 +1,97 @@
+//! Server functions: typed calls from Rust (the WASM client or any Rust program) to the server.
+//!
+//! `push_points` is served at `POST /api/push_points` with a JSON body
+//! `{"series": "…", "points": [{"value": 1.5, "timestamp": 1764230400000}, …]}`; timestamps take
+//! the same forms as `/chart_data` and default to "now". Bad input answers 400, never 500.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::{Json, JsonEncoding};
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// One point as a Rust client sends it; `timestamp` as in `/chart_data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushPoint {
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAck {
+    pub points: usize,
+    pub series: usize,
+}
+
+/// Errors of the server functions, as the caller sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    /// The request was refused; the text says why. Answered with status 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The call itself failed (network, encoding, server trouble).
+    #[error("{0}")]
+    Call(String),
+}
+
+impl ApiError {
+    /// A refusal: sets the HTTP status to 400 when running on the server.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        #[cfg(feature = "ssr")]
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(axum::http::StatusCode::BAD_REQUEST);
+        }
+        Self::BadRequest(message.into())
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // On the server, arguments that do not decode are the caller's fault: answer 400
+        // (server_fn would say 500). On the client these variants describe a bad response.
+        match value {
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_)
+                if cfg!(feature = "ssr") =>
+            {
+                Self::bad_request(format!("invalid arguments: {value}"))
+            }
+            other => Self::Call(other.to_string()),
+        }
+    }
+}
+
+/// Appends points to one series through the same path as every other ingest format.
+#[server(endpoint = "push_points", input = Json)]
+pub async fn push_points(series: String, points: Vec<PushPoint>) -> Result<PushAck, ApiError> {
+    use crate::model::{Batch, Point, SeriesKey};
+    use crate::parse::timestamp;
+    use crate::server::ingest::{accept, now_ns};
+    use crate::server::AppState;
+
+    let state = use_context::<AppState>()
+        .ok_or_else(|| ApiError::Call("server state is missing".into()))?;
+    let key = SeriesKey::new(series).map_err(|e| ApiError::bad_request(format!("series: {e}")))?;
+    let now = now_ns();
+    let mut batch = Batch::new();
+    for (i, p) in points.iter().enumerate() {
+        let ts = match &p.timestamp {
+            None => None,
+            Some(v) => timestamp::parse_json(v)
+                .map_err(|e| ApiError::bad_request(format!("points[{i}].timestamp: {e}")))?,
+        };
+        let point = Point::new(ts.unwrap_or(now), p.value)
+            .map_err(|e| ApiError::bad_request(format!("points[{i}].value: {e}")))?;
+        batch.push(key.clone(), point);
+    }
+    let ack = accept(&state, batch)
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(PushAck {
+        points: ack.points,
+        series: ack.series,
+    })
+}

@@ -1,0 +1,252 @@
+//! M4 decimation: per pixel column keep the first, last, minimum and maximum point.
+//!
+//! A line drawn through those (at most four per column, in time order) touches exactly the same
+//! pixels as one drawn through every raw point: within a column the vertical extent is set by
+//! min and max, and the segments between columns start at a column's last point and end at the
+//! next column's first. So the cost of drawing follows the screen width, not the data size.
+
+use crate::model::Point;
+
+/// Decimates time-sorted `points` to `width` columns spanning `[from_ns, to_ns]`.
+///
+/// The nearest point on each side outside the range is kept as well, so the line enters and
+/// leaves the plot at its edges instead of starting at the first visible sample.
+pub fn m4<I>(points: I, from_ns: i64, to_ns: i64, width: usize) -> Vec<Point>
+where
+    I: IntoIterator<Item = Point>,
+{
+    let mut out = Vec::new();
+    if width == 0 || to_ns <= from_ns {
+        return out;
+    }
+    let span = (to_ns - from_ns) as i128;
+    let column_of = |ts: i64| -> usize {
+        let c = (ts as i128 - from_ns as i128) * width as i128 / span;
+        c.clamp(0, width as i128 - 1) as usize
+    };
+
+    let mut before: Option<Point> = None;
+    let mut current: Option<(usize, Column)> = None;
+    for p in points {
+        if p.ts_ns < from_ns {
+            before = Some(p);
+            continue;
+        }
+        if let Some(b) = before.take() {
+            out.push(b);
+        }
+        if p.ts_ns > to_ns {
+            if let Some((_, col)) = current.take() {
+                col.flush(&mut out);
+            }
+            out.push(p);
+            return out;
+        }
+        let c = column_of(p.ts_ns);
+        match &mut current {
+            Some((idx, col)) if *idx == c => col.add(p),
+            _ => {
+                if let Some((_, col)) = current.take() {
+                    col.flush(&mut out);
+                }
+                current = Some((c, Column::new(p)));
+            }
+        }
+    }
+    if let Some((_, col)) = current {
+        col.flush(&mut out);
+    }
+    if let Some(b) = before {
+        // Every point was before the range: keep the last one so the caller still knows it.
+        out.push(b);
+    }
+    out
+}
+
+/// Cuts a time-sorted line at `[from_ns, to_ns]`: a point outside either end is replaced by the
+/// line's crossing of that boundary (or dropped when there is no neighbour to cross to), so
+/// nothing is drawn outside the plot and the line still reaches its edges.
+pub fn clip_to_range(points: &mut Vec<Point>, from_ns: i64, to_ns: i64) {
+    let crossing = |a: Point, b: Point, at: i64| -> Point {
+        let span = (b.ts_ns - a.ts_ns) as f64;
+        let f = if span > 0.0 {
+            (at - a.ts_ns) as f64 / span
+        } else {
+            0.0
+        };
+        Point {
+            ts_ns: at,
+            value: a.value + (b.value - a.value) * f,
+        }
+    };
+    let n = points.len();
+    if n == 0 {
+        return;
+    }
+    let (first, last) = (points[0], points[n - 1]);
+    let head =
+        (first.ts_ns < from_ns).then(|| (n > 1).then(|| crossing(first, points[1], from_ns)));
+    let tail = (last.ts_ns > to_ns).then(|| (n > 1).then(|| crossing(points[n - 2], last, to_ns)));
+    if let Some(replacement) = tail {
+        points.pop();
+        points.extend(replacement.filter(|p| p.ts_ns >= from_ns));
+    }
+    if let Some(replacement) = head {
+        match replacement.filter(|p| p.ts_ns <= to_ns) {
+            Some(p) if !points.is_empty() => points[0] = p,
+            _ => {
+                if !points.is_empty() {
+                    points.remove(0);
+                }
+            }
+        }
+    }
+}
+
+/// The four extreme points of one column, each remembered with its arrival index so they can be
+/// written back in time order.
+struct Column {
+    n: usize,
+    first: (usize, Point),
+    last: (usize, Point),
+    min: (usize, Point),
+    max: (usize, Point),
+}
+
+impl Column {
+    fn new(p: Point) -> Self {
+        Self {
+            n: 1,
+            first: (0, p),
+            last: (0, p),
+            min: (0, p),
+            max: (0, p),
+        }
+    }
+
+    fn add(&mut self, p: Point) {
+        let i = self.n;
+        self.n += 1;
+        self.last = (i, p);
+        if p.value < self.min.1.value {
+            self.min = (i, p);
+        }
+        if p.value > self.max.1.value {
+            self.max = (i, p);
+        }
+    }
+
+    fn flush(self, out: &mut Vec<Point>) {
+        let mut picks = [self.first, self.min, self.max, self.last];
+        picks.sort_by_key(|(i, _)| *i);
+        let mut prev = usize::MAX;
+        for (i, p) in picks {
+            if i != prev {
+                out.push(p);
+                prev = i;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator; enough to vary shapes without a test dependency.
+    fn series(n: usize, seed: u64) -> Vec<Point> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let mut t = 0i64;
+        let mut v = 0.0;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                t += 1 + (s >> 60) as i64;
+                v += ((s >> 33) % 1000) as f64 / 500.0 - 1.0;
+                Point { ts_ns: t, value: v }
+            })
+            .collect()
+    }
+
+    /// Per column: (first, last, min, max) values. Identical summaries draw identical pixels.
+    fn summary(points: &[Point], from: i64, to: i64, width: usize) -> Vec<Option<[f64; 4]>> {
+        let span = (to - from) as i128;
+        let mut cols = vec![None::<[f64; 4]>; width];
+        for p in points.iter().filter(|p| p.ts_ns >= from && p.ts_ns <= to) {
+            let c = (((p.ts_ns - from) as i128 * width as i128 / span) as usize).min(width - 1);
+            let e = cols[c].get_or_insert([p.value, p.value, p.value, p.value]);
+            e[1] = p.value;
+            e[2] = e[2].min(p.value);
+            e[3] = e[3].max(p.value);
+        }
+        cols
+    }
+
+    #[test]
+    fn m4_preserves_every_columns_extremes() {
+        for seed in 0..50 {
+            let raw = series(5_000, seed);
+            let from = raw[100].ts_ns;
+            let to = raw[4_000].ts_ns;
+            for width in [1, 7, 300, 1_000, 10_000] {
+                let out = m4(raw.iter().copied(), from, to, width);
+                assert_eq!(
+                    summary(&out, from, to, width),
+                    summary(&raw, from, to, width)
+                );
+                assert!(
+                    out.len() <= 4 * width + 2,
+                    "{} points for width {width}",
+                    out.len()
+                );
+                assert!(
+                    out.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns),
+                    "time order"
+                );
+                assert_eq!(
+                    out.first(),
+                    Some(&raw[99]),
+                    "keeps the point before the range"
+                );
+                assert_eq!(
+                    out.last(),
+                    Some(&raw[4_001]),
+                    "keeps the point after the range"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_inputs_pass_through() {
+        let raw = series(10, 1);
+        let out = m4(raw.iter().copied(), raw[0].ts_ns, raw[9].ts_ns, 1_000);
+        assert_eq!(out, raw);
+        assert!(m4(raw.iter().copied(), 0, 0, 10).is_empty());
+        assert!(m4(raw.iter().copied(), 0, 10, 0).is_empty());
+        let before_only = m4(raw.iter().copied(), 1_000_000, 2_000_000, 10);
+        assert_eq!(before_only, vec![raw[9]]);
+    }
+
+    #[test]
+    fn clipping_interpolates_at_the_edges() {
+        let p = |t: i64, v: f64| Point { ts_ns: t, value: v };
+        let mut line = vec![p(0, 0.0), p(10, 10.0), p(20, 20.0), p(30, 0.0)];
+        clip_to_range(&mut line, 5, 25);
+        assert_eq!(line, vec![p(5, 5.0), p(10, 10.0), p(20, 20.0), p(25, 10.0)]);
+
+        let mut crossing = vec![p(0, 0.0), p(100, 100.0)];
+        clip_to_range(&mut crossing, 40, 60);
+        assert_eq!(crossing, vec![p(40, 40.0), p(60, 60.0)]);
+
+        let mut lonely = vec![p(0, 1.0)];
+        clip_to_range(&mut lonely, 5, 25);
+        assert!(lonely.is_empty());
+
+        let mut inside = vec![p(6, 1.0), p(7, 2.0)];
+        clip_to_range(&mut inside, 5, 25);
+        assert_eq!(inside, vec![p(6, 1.0), p(7, 2.0)]);
+    }
+}

@@ -1,0 +1,25 @@
+//! livechart: push numbers over HTTP, watch them on a live chart in the browser.
+//!
+//! One crate, two builds: with `ssr` it is the server (axum + leptos_axum), with `hydrate` the
+//! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
+//! protocol, decimate, view, backoff) are pure and shared by both and tested natively.
+
+pub mod app;
+pub mod backoff;
+pub mod decimate;
+pub mod feed;
+pub mod model;
+pub mod parse;
+pub mod protocol;
+pub mod view;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Entry point of the WASM build: attach to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,265 @@
+//! Series, points and batches: the one internal shape every ingest format is turned into.
+//!
+//! Invariants kept here, so no later stage has to re-check them:
+//! - a [`SeriesKey`] is non-empty, at most [`MAX_SERIES_NAME_BYTES`] bytes, without control
+//!   characters;
+//! - a [`Point`] has a finite value and a timestamp in nanoseconds since the Unix epoch (i64
+//!   covers the years 1677 to 2262);
+//! - a [`Batch`] holds each series once, with at least one point.
+//!
+//! Everything here is pure and compiles for both the server and the browser.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Long enough for dotted metric names with a host or path in them, short enough that a
+/// legend and a URL stay usable.
+pub const MAX_SERIES_NAME_BYTES: usize = 256;
+
+pub const NANOS_PER_MILLI: i64 = 1_000_000;
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// Why a series name or a point was refused. The text is shown to whoever sent it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("series name is empty")]
+    EmptySeries,
+    #[error("series name is {0} bytes long; the limit is {MAX_SERIES_NAME_BYTES}")]
+    SeriesTooLong(usize),
+    #[error("series name contains a control character at byte {0}")]
+    SeriesControlChar(usize),
+    #[error("value must be a finite number, got {0}")]
+    NonFiniteValue(f64),
+}
+
+/// The identity of a series. Labels join the key in a later version; the name alone for now.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SeriesKey(String);
+
+impl SeriesKey {
+    pub fn new(name: impl Into<String>) -> Result<Self, ValidationError> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(ValidationError::EmptySeries);
+        }
+        if name.len() > MAX_SERIES_NAME_BYTES {
+            return Err(ValidationError::SeriesTooLong(name.len()));
+        }
+        if let Some((at, _)) = name.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(ValidationError::SeriesControlChar(at));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SeriesKey {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<SeriesKey> for String {
+    fn from(key: SeriesKey) -> Self {
+        key.0
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One sample. On the wire it is the pair `[timestamp_ns, value]`, the most compact JSON form.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(i64, f64)", into = "(i64, f64)")]
+pub struct Point {
+    pub ts_ns: i64,
+    pub value: f64,
+}
+
+impl Point {
+    /// The only way input becomes a point: refuses NaN and infinities, which would poison
+    /// every min/max and auto-scale downstream.
+    pub fn new(ts_ns: i64, value: f64) -> Result<Self, ValidationError> {
+        if !value.is_finite() {
+            return Err(ValidationError::NonFiniteValue(value));
+        }
+        Ok(Self { ts_ns, value })
+    }
+}
+
+impl From<(i64, f64)> for Point {
+    fn from((ts_ns, value): (i64, f64)) -> Self {
+        Self { ts_ns, value }
+    }
+}
+
+impl From<Point> for (i64, f64) {
+    fn from(p: Point) -> Self {
+        (p.ts_ns, p.value)
+    }
+}
+
+/// The points of one series inside a batch or a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    pub series: SeriesKey,
+    pub points: Vec<Point>,
+}
+
+/// Everything one request carries, grouped by series. Built only from validated parts, so it
+/// is stored whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    series: BTreeMap<SeriesKey, Vec<Point>>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, series: SeriesKey, point: Point) {
+        self.series.entry(series).or_default().push(point);
+    }
+
+    pub fn extend(&mut self, series: SeriesKey, points: impl IntoIterator<Item = Point>) {
+        let entry = self.series.entry(series).or_default();
+        entry.extend(points);
+        // Keep the invariant "each series holds at least one point" even for empty input.
+        self.series.retain(|_, p| !p.is_empty());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn point_count(&self) -> usize {
+        self.series.values().map(Vec::len).sum()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&SeriesKey, &[Point])> {
+        self.series.iter().map(|(k, v)| (k, v.as_slice()))
+    }
+
+    pub fn to_series_points(&self) -> Vec<SeriesPoints> {
+        self.iter()
+            .map(|(series, points)| SeriesPoints {
+                series: series.clone(),
+                points: points.to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// Inserts `point` keeping `points` sorted by time. Arrivals are almost always newest-last, so
+/// the common case is a push; an exact duplicate (same time and value) is dropped, which makes
+/// a snapshot overlapping a live message harmless. Returns whether the point was added.
+pub fn insert_sorted(points: &mut std::collections::VecDeque<Point>, point: Point) -> bool {
+    match points.back() {
+        None => {
+            points.push_back(point);
+            return true;
+        }
+        Some(last) if last.ts_ns < point.ts_ns => {
+            points.push_back(point);
+            return true;
+        }
+        _ => {}
+    }
+    let at = points.partition_point(|p| p.ts_ns < point.ts_ns);
+    let duplicate = points
+        .range(at..)
+        .take_while(|p| p.ts_ns == point.ts_ns)
+        .any(|p| p.value.to_bits() == point.value.to_bits());
+    if duplicate {
+        return false;
+    }
+    let after_equal = at
+        + points
+            .range(at..)
+            .take_while(|p| p.ts_ns == point.ts_ns)
+            .count();
+    points.insert(after_equal, point);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn series_names_are_validated() {
+        assert!(SeriesKey::new("cpu.usage").is_ok());
+        assert!(SeriesKey::new("température °C").is_ok());
+        assert_eq!(SeriesKey::new(""), Err(ValidationError::EmptySeries));
+        assert_eq!(
+            SeriesKey::new("a".repeat(MAX_SERIES_NAME_BYTES + 1)),
+            Err(ValidationError::SeriesTooLong(MAX_SERIES_NAME_BYTES + 1))
+        );
+        assert!(SeriesKey::new("a".repeat(MAX_SERIES_NAME_BYTES)).is_ok());
+        assert_eq!(
+            SeriesKey::new("ab\ncd"),
+            Err(ValidationError::SeriesControlChar(2))
+        );
+    }
+
+    #[test]
+    fn points_must_be_finite() {
+        assert!(Point::new(0, 1.5).is_ok());
+        assert!(Point::new(0, f64::NAN).is_err());
+        assert!(Point::new(0, f64::INFINITY).is_err());
+        assert!(Point::new(0, f64::NEG_INFINITY).is_err());
+    }
+
+    #[test]
+    fn point_wire_form_is_a_pair() {
+        let json =
+            serde_json::to_string(&Point::new(1_764_230_400_000_000_000, 2.5).unwrap()).unwrap();
+        assert_eq!(json, "[1764230400000000000,2.5]");
+        let back: Point = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.ts_ns, 1_764_230_400_000_000_000);
+    }
+
+    #[test]
+    fn series_key_deserialization_validates() {
+        assert!(serde_json::from_str::<SeriesKey>("\"\"").is_err());
+        assert!(serde_json::from_str::<SeriesKey>("\"ok\"").is_ok());
+    }
+
+    #[test]
+    fn batch_groups_by_series() {
+        let mut b = Batch::new();
+        let a = SeriesKey::new("a").unwrap();
+        b.push(a.clone(), Point::new(1, 1.0).unwrap());
+        b.push(SeriesKey::new("b").unwrap(), Point::new(1, 2.0).unwrap());
+        b.push(a, Point::new(2, 3.0).unwrap());
+        assert_eq!(b.series_count(), 2);
+        assert_eq!(b.point_count(), 3);
+        b.extend(SeriesKey::new("c").unwrap(), []);
+        assert_eq!(b.series_count(), 2, "empty series never enter a batch");
+    }
+
+    #[test]
+    fn insert_sorted_keeps_order_and_drops_exact_duplicates() {
+        let mut v = VecDeque::new();
+        for (t, x) in [(5, 0.5), (1, 0.1), (3, 0.3), (3, 0.3), (3, 0.31), (9, 0.9)] {
+            insert_sorted(&mut v, Point::new(t, x).unwrap());
+        }
+        let got: Vec<(i64, f64)> = v.iter().map(|p| (p.ts_ns, p.value)).collect();
+        assert_eq!(got, vec![(1, 0.1), (3, 0.3), (3, 0.31), (5, 0.5), (9, 0.9)]);
+    }
+}

@@ -1,0 +1,226 @@
+//! Server configuration: command-line flags, each with a `LIVECHART_*` environment variable
+//! (flags win), and `Leptos.toml` for the site settings shared with cargo-leptos.
+//!
+//! Every limit has a default and a one-line reason next to it; tests build a [`Config`]
+//! directly and shrink the limits they cross.
+
+use clap::Parser;
+use leptos::config::LeptosOptions;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The Leptos.toml of the build, used when no file is found at start.
+const EMBEDDED_LEPTOS_TOML: &str = include_str!("../../Leptos.toml");
+const DEFAULT_LEPTOS_TOML: &str = "Leptos.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid site settings in {origin}: {message}")]
+    Leptos { origin: String, message: String },
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+/// `livechart` serves live charts of points pushed over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "livechart", version, about)]
+pub struct Cli {
+    /// Address to listen on, e.g. 0.0.0.0:3000 (default: site-addr from Leptos.toml). Port 0
+    /// picks a free port; the chosen address is printed on start.
+    #[arg(long, env = "LIVECHART_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// Site settings file (output name, site root, package dir, default address).
+    #[arg(long, env = "LIVECHART_LEPTOS_TOML", default_value = DEFAULT_LEPTOS_TOML)]
+    pub leptos_toml: PathBuf,
+
+    /// Feed demo series (a sine wave and a random walk, 5 points a second each).
+    #[arg(long, env = "LIVECHART_DEMO")]
+    pub demo: bool,
+
+    /// Seconds of history a new browser gets on connect, and the chart's default window.
+    #[arg(long, env = "LIVECHART_WINDOW_SECS", default_value_t = 60)]
+    pub window_secs: u64,
+
+    /// Points kept in memory per series (newest win).
+    #[arg(long, env = "LIVECHART_RING_CAPACITY", default_value_t = Limits::default().ring_capacity)]
+    pub ring_capacity: usize,
+
+    /// Distinct series accepted before new ones are refused.
+    #[arg(long, env = "LIVECHART_MAX_SERIES", default_value_t = Limits::default().max_series)]
+    pub max_series: usize,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "LIVECHART_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// 1 MiB: thousands of points in one batch, far below what would pressure memory.
+    pub max_body_bytes: usize,
+    /// Points in one ingest request; bounds the work and the live message one request causes.
+    pub max_points_per_request: usize,
+    /// 10 000 points per series: 30 minutes at 5 Hz, under 200 KB per series.
+    pub ring_capacity: usize,
+    /// 1 000 series: with full rings that is at most ~160 MB of points.
+    pub max_series: usize,
+    /// Live messages buffered for a slow browser before it is resynced with a snapshot.
+    pub hub_capacity: usize,
+    /// Largest message a browser may send on /ws; it only ever sends close frames and pongs.
+    pub max_client_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_points_per_request: 100_000,
+            ring_capacity: 10_000,
+            max_series: 1_000,
+            hub_capacity: 1_024,
+            max_client_message_bytes: 4 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub leptos: LeptosOptions,
+    pub demo: bool,
+    /// Span of the snapshot a browser gets on connect.
+    pub window: Duration,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Defaults for tests and embedding: the compiled-in site settings, no demo.
+    pub fn new() -> Self {
+        Self {
+            leptos: leptos_options_from_str(EMBEDDED_LEPTOS_TOML, "built-in Leptos.toml").expect(
+                "the Leptos.toml compiled into the binary is valid (checked by a unit test)",
+            ),
+            demo: false,
+            window: Duration::from_secs(60),
+            limits: Limits::default(),
+        }
+    }
+
+    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        let mut leptos = load_leptos_options(&cli.leptos_toml)?;
+        if let Some(addr) = cli.addr {
+            leptos.site_addr = addr;
+        }
+        for (name, v) in [
+            ("--window-secs", cli.window_secs as usize),
+            ("--ring-capacity", cli.ring_capacity),
+            ("--max-series", cli.max_series),
+            ("--max-body-bytes", cli.max_body_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        Ok(Self {
+            leptos,
+            demo: cli.demo,
+            window: Duration::from_secs(cli.window_secs),
+            limits: Limits {
+                ring_capacity: cli.ring_capacity,
+                max_series: cli.max_series,
+                max_body_bytes: cli.max_body_bytes,
+                ..Limits::default()
+            },
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads the site settings; a missing file at the default path means "use the built-in copy",
+/// so the binary runs from any directory. A path given explicitly must exist.
+fn load_leptos_options(path: &PathBuf) -> Result<LeptosOptions, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => leptos_options_from_str(&text, &path.display().to_string()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && path.as_os_str() == DEFAULT_LEPTOS_TOML =>
+        {
+            leptos_options_from_str(EMBEDDED_LEPTOS_TOML, "built-in Leptos.toml")
+        }
+        Err(source) => Err(ConfigError::Read {
+            path: path.clone(),
+            source,
+        }),
+    }
+}
+
+/// Leptos.toml holds the keys at top level; leptos_config expects them under the Cargo
+/// metadata header and layers the LEPTOS_* environment on top, so lend it the header.
+fn leptos_options_from_str(text: &str, origin: &str) -> Result<LeptosOptions, ConfigError> {
+    let doc = format!("[package.metadata.leptos]\n{text}");
+    leptos::config::get_config_from_str(&doc).map_err(|e| ConfigError::Leptos {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leptos_toml_agrees_with_cargo_metadata() {
+        let site: toml::Table = toml::from_str(EMBEDDED_LEPTOS_TOML).unwrap();
+        let cargo: toml::Table = toml::from_str(include_str!("../../Cargo.toml")).unwrap();
+        let meta = &cargo["package"]["metadata"]["leptos"];
+        for key in [
+            "output-name",
+            "site-root",
+            "site-pkg-dir",
+            "site-addr",
+            "reload-port",
+        ] {
+            assert_eq!(
+                site.get(key),
+                meta.get(key),
+                "{key} differs between Leptos.toml and Cargo.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn embedded_settings_load() {
+        let c = Config::new();
+        assert_eq!(&*c.leptos.output_name, "livechart");
+        assert_eq!(c.leptos.site_addr.port(), 3000);
+    }
+
+    #[test]
+    fn cli_flags_override_and_zero_limits_are_refused() {
+        let cli = Cli::parse_from(["livechart", "--addr", "127.0.0.1:0", "--demo"]);
+        let c = Config::from_cli(cli).unwrap();
+        assert_eq!(c.leptos.site_addr.port(), 0);
+        assert!(c.demo);
+        let cli = Cli::parse_from(["livechart", "--ring-capacity", "0"]);
+        assert!(matches!(
+            Config::from_cli(cli),
+            Err(ConfigError::Zero("--ring-capacity"))
+        ));
+        let cli = Cli::parse_from(["livechart", "--leptos-toml", "/nonexistent/Leptos.toml"]);
+        assert!(matches!(
+            Config::from_cli(cli),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+}

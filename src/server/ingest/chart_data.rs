@@ -1,0 +1,66 @@
+//! `POST /chart_data`, the original demo's endpoint, answering in its shape:
+//! `{"status":"success","message":"New data added!"}` or `{"status":"error","message":"…"}`.
+
+use super::{accept, now_ns, IngestError};
+use crate::model::Batch;
+use crate::parse::chart_data::{self, ChartDataError};
+use crate::server::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartDataFailure {
+    #[error(transparent)]
+    Parse(#[from] ChartDataError),
+    #[error("request body is larger than the {0}-byte limit")]
+    TooLarge(usize),
+    #[error("could not read the request body: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+impl IntoResponse for ChartDataFailure {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Parse(_) | Self::Read(_) | Self::Ingest(_) => StatusCode::BAD_REQUEST,
+        };
+        let body = Json(json!({"status": "error", "message": self.to_string()}));
+        (status, body).into_response()
+    }
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ChartDataFailure> {
+    let limit = state.config.limits.max_body_bytes;
+    let bytes = read_limited(body, limit).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let (series, point) = chart_data::parse(content_type, &bytes, now_ns())?;
+    let mut batch = Batch::new();
+    batch.push(series, point);
+    accept(&state, batch).await?;
+    Ok(Json(json!({"status": "success", "message": "New data added!"})).into_response())
+}
+
+/// Reads at most `limit` bytes, telling "too large" apart from a broken upload.
+pub async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ChartDataFailure> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ChartDataFailure::TooLarge(limit)
+        } else {
+            ChartDataFailure::Read(e.to_string())
+        }
+    })
+}

@@ -1,0 +1,124 @@
+//! The HTTP server: state, the router (assembled here and nowhere else) and [`run`].
+//!
+//! `run` takes an already-bound listener and a shutdown future, so tests start the real server
+//! on `127.0.0.1:0` and stop it cleanly. Shutdown stops accepting connections, tells every
+//! live session to close (code 1001, so browsers reconnect), finishes in-flight requests and
+//! waits up to [`SHUTDOWN_GRACE`] for sessions to end.
+
+pub mod config;
+pub mod demo;
+pub mod hub;
+pub mod ingest;
+pub mod ops;
+pub mod store;
+pub mod ws;
+
+use crate::app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::Router;
+use config::Config;
+use hub::Hub;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use store::memory::MemoryStore;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for live sessions to close before giving up on them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything a handler or server function needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos: LeptosOptions,
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    /// Cancelled when shutdown begins; long-lived tasks select on it.
+    pub shutdown: CancellationToken,
+    /// Live sessions and background tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let limits = &config.limits;
+        Self {
+            leptos: config.leptos.clone(),
+            store: Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series)),
+            hub: Hub::new(limits.hub_capacity),
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+}
+
+/// Every route of the app: the demo-compatible ingest, the live feed, health, server functions
+/// and the server-rendered pages, with static files (the wasm bundle, CSS) as the fallback.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/chart_data", post(ingest::chart_data::post))
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(ops::health))
+        .leptos_routes(&state, routes, {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then drains as described in the module doc.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(config);
+    if state.config.demo {
+        state.tasks.spawn(demo::run(state.clone()));
+    }
+    let token = state.shutdown.clone();
+    let tasks = state.tasks.clone();
+    let app = router(state);
+
+    let stop = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await?;
+
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "live sessions still open after the grace period; closing anyway"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The in-memory store: a bounded, time-sorted ring per series.
+//!
+//! Memory is bounded by `ring_capacity × max_series` points. When a ring is full the oldest
+//! point (by timestamp) goes; a new series past `max_series` is refused, never silently
+//! dropped. Nothing survives a restart; the durable store replaces this for that.
+
+use super::{Store, StoreError};
+use crate::model::{insert_sorted, Batch, Point, SeriesKey, SeriesPoints};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+pub struct MemoryStore {
+    ring_capacity: usize,
+    max_series: usize,
+    series: Mutex<HashMap<SeriesKey, VecDeque<Point>>>,
+}
+
+impl MemoryStore {
+    pub fn new(ring_capacity: usize, max_series: usize) -> Self {
+        Self {
+            ring_capacity: ring_capacity.max(1),
+            max_series,
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A poisoned lock only means another request panicked mid-append; the rings themselves
+    /// are always in a consistent state between single insertions, so keep serving.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SeriesKey, VecDeque<Point>>> {
+        self.series.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn append(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut all = self.lock();
+        let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
+        if all.len() + adding > self.max_series {
+            return Err(StoreError::TooManySeries {
+                limit: self.max_series,
+                adding,
+            });
+        }
+        for (key, points) in batch.iter() {
+            let ring = all.entry(key.clone()).or_default();
+            for &p in points {
+                insert_sorted(ring, p);
+            }
+            while ring.len() > self.ring_capacity {
+                ring.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    async fn recent(&self, since_ns: i64) -> Result<Vec<SeriesPoints>, StoreError> {
+        let all = self.lock();
+        let mut out: Vec<SeriesPoints> = all
+            .iter()
+            .map(|(key, ring)| {
+                let start = ring.partition_point(|p| p.ts_ns < since_ns);
+                let start = start.min(ring.len().saturating_sub(1));
+                SeriesPoints {
+                    series: key.clone(),
+                    points: ring.range(start..).copied().collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> SeriesKey {
+        SeriesKey::new(s).unwrap()
+    }
+
+    fn batch(items: &[(&str, i64, f64)]) -> Batch {
+        let mut b = Batch::new();
+        for &(s, t, v) in items {
+            b.push(key(s), Point::new(t, v).unwrap());
+        }
+        b
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn ring_keeps_the_newest_points_in_time_order() {
+        let store = MemoryStore::new(3, 10);
+        block_on(async {
+            store
+                .append(&batch(&[("a", 5, 5.0), ("a", 1, 1.0), ("a", 3, 3.0)]))
+                .await
+                .unwrap();
+            store
+                .append(&batch(&[("a", 4, 4.0), ("a", 2, 2.0)]))
+                .await
+                .unwrap();
+            let got = store.recent(i64::MIN).await.unwrap();
+            let ts: Vec<i64> = got[0].points.iter().map(|p| p.ts_ns).collect();
+            assert_eq!(ts, vec![3, 4, 5]);
+        });
+    }
+
+    #[test]
+    fn recent_keeps_the_latest_point_of_quiet_series() {
+        let store = MemoryStore::new(10, 10);
+        block_on(async {
+            store
+                .append(&batch(&[
+                    ("old", 1, 1.0),
+                    ("old", 2, 2.0),
+                    ("new", 100, 9.0),
+                ]))
+                .await
+                .unwrap();
+            let got = store.recent(50).await.unwrap();
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0].series.as_str(), "new");
+            assert_eq!(got[1].points, vec![Point::new(2, 2.0).unwrap()]);
+        });
+    }
+
+    #[test]
+    fn series_cap_refuses_the_whole_batch() {
+        let store = MemoryStore::new(10, 2);
+        block_on(async {
+            store.append(&batch(&[("a", 1, 1.0)])).await.unwrap();
+            let err = store
+                .append(&batch(&[("a", 2, 2.0), ("b", 1, 1.0), ("c", 1, 1.0)]))
+                .await;
+            assert_eq!(
+                err,
+                Err(StoreError::TooManySeries {
+                    limit: 2,
+                    adding: 2
+                })
+            );
+            let got = store.recent(i64::MIN).await.unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(
+                got[0].points.len(),
+                1,
+                "no point of a refused batch is stored"
+            );
+            store
+                .append(&batch(&[("a", 3, 3.0), ("b", 1, 1.0)]))
+                .await
+                .unwrap();
+        });
+    }
+}

@@ -1,0 +1,164 @@
+//! Chart view math that does not need a browser: axis ranges, label text, colours, the sliding
+//! window. The WASM chart calls these; tests run them natively.
+
+use crate::model::NANOS_PER_SEC;
+
+/// What "live" shows unless the server says otherwise: the last minute, like the demo.
+pub const DEFAULT_WINDOW_NS: i64 = 60 * NANOS_PER_SEC;
+
+/// Line colours in legend order: distinct for the common colour-vision deficiencies (the
+/// Okabe–Ito set, with black swapped for a dark grey that stays visible on the dark theme).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+    (150, 150, 150),
+];
+
+pub fn series_color(index: usize) -> (u8, u8, u8) {
+    PALETTE[index % PALETTE.len()]
+}
+
+pub fn css_color((r, g, b): (u8, u8, u8)) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// The y range to draw for data spanning `[min, max]`: 5 % headroom so lines never sit on the
+/// frame, and a sensible band around a flat line instead of a zero-height axis.
+pub fn y_range(min: f64, max: f64) -> (f64, f64) {
+    if !(min.is_finite() && max.is_finite()) || min > max {
+        return (0.0, 1.0);
+    }
+    if max - min < f64::EPSILON * max.abs().max(1.0) {
+        let pad = (min.abs() * 0.1).max(1.0);
+        return (min - pad, max + pad);
+    }
+    let pad = (max - min) * 0.05;
+    (min - pad, max + pad)
+}
+
+/// The live window on the server's clock: it ends at the later of "now" and the newest point
+/// (a pusher whose clock runs ahead still sees its points), and spans `span_ns`.
+pub fn live_window(server_now_ns: i64, newest_ns: Option<i64>, span_ns: i64) -> (i64, i64) {
+    let end = newest_ns.map_or(server_now_ns, |n| n.max(server_now_ns));
+    (end.saturating_sub(span_ns), end)
+}
+
+/// Clock label for an x tick: local wall time, seconds shown when the window is short enough
+/// for them to matter.
+pub fn format_clock(epoch_secs: f64, utc_offset_minutes: i32, span_secs: f64) -> String {
+    let local = epoch_secs.floor() as i64 + i64::from(utc_offset_minutes) * 60;
+    let day_secs = local.rem_euclid(86_400);
+    let (h, m, s) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
+    if span_secs <= 3.0 * 3600.0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}")
+    }
+}
+
+/// A value as a person reads it in a legend: at most four significant decimals, no trailing
+/// zeros, scientific only for the very large or very small.
+pub fn format_value(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e9).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = if a >= 1000.0 {
+        1
+    } else if a >= 1.0 {
+        3
+    } else {
+        4
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// How long ago a series last reported, for legend entries whose latest point is outside the
+/// window: "12 s ago", "5 min ago", "3 h ago", "400 d ago".
+pub fn format_age(age_ns: i64) -> String {
+    let secs = (age_ns / NANOS_PER_SEC).max(0);
+    match secs {
+        0..=119 => format!("{secs} s ago"),
+        120..=7_199 => format!("{} min ago", secs / 60),
+        7_200..=172_799 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_range_pads_and_handles_flat_lines() {
+        assert_eq!(y_range(0.0, 100.0), (-5.0, 105.0));
+        assert_eq!(y_range(5.0, 5.0), (4.0, 6.0));
+        assert_eq!(y_range(1000.0, 1000.0), (900.0, 1100.0));
+        assert_eq!(y_range(f64::NAN, 1.0), (0.0, 1.0));
+        assert_eq!(y_range(2.0, 1.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn live_window_follows_now_or_newer_points() {
+        assert_eq!(live_window(100, None, 10), (90, 100));
+        assert_eq!(live_window(100, Some(50), 10), (90, 100));
+        assert_eq!(live_window(100, Some(150), 10), (140, 150));
+    }
+
+    #[test]
+    fn clock_labels_are_local_time() {
+        // 2025-11-27T08:00:05Z
+        let t = 1_764_230_405.0;
+        assert_eq!(format_clock(t, 0, 60.0), "08:00:05");
+        assert_eq!(format_clock(t, 60, 60.0), "09:00:05");
+        assert_eq!(format_clock(t, -9 * 60, 60.0), "23:00:05");
+        assert_eq!(format_clock(t, 0, 24.0 * 3600.0), "08:00");
+    }
+
+    #[test]
+    fn values_read_well() {
+        assert_eq!(format_value(1.5), "1.5");
+        assert_eq!(format_value(21.0), "21");
+        assert_eq!(format_value(3.14159265), "3.142");
+        assert_eq!(format_value(0.000123), "1.230e-4");
+        assert_eq!(format_value(0.01234567), "0.0123");
+        assert_eq!(format_value(12345.67), "12345.7");
+        assert_eq!(format_value(-0.00001), "-1.000e-5");
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(-0.00004), "-4.000e-5");
+        assert_eq!(format_value(2.5e12), "2.500e12");
+    }
+
+    #[test]
+    fn colours_cycle() {
+        assert_eq!(css_color(series_color(0)), "#0072b2");
+        assert_eq!(series_color(PALETTE.len()), series_color(0));
+    }
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(format_age(5 * NANOS_PER_SEC), "5 s ago");
+        assert_eq!(format_age(300 * NANOS_PER_SEC), "5 min ago");
+        assert_eq!(format_age(3 * 3600 * NANOS_PER_SEC), "3 h ago");
+        assert_eq!(format_age(365 * 86_400 * NANOS_PER_SEC), "365 d ago");
+        assert_eq!(format_age(-5), "0 s ago");
+    }
+}
