@@ -26,7 +26,7 @@ mod tests {
         for attempt in 0..100 {
             for r in [0.0, 0.5, 0.999] {
                 let d = delay_ms(attempt, r) as f64;
-                assert!(d <= MAX_DELAY_MS && d >= BASE_DELAY_MS / 2.0);
+                assert!((BASE_DELAY_MS / 2.0..=MAX_DELAY_MS).contains(&d));
             }
         }
         assert_eq!(delay_ms(60, 0.0), 5000);

@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn live_points_merge_in_order_without_duplicates() {
         let mut f = FeedState::default();
-        let snap = vec![sp("a", &[(1 * S, 1.0), (3 * S, 3.0)])];
+        let snap = vec![sp("a", &[(S, 1.0), (3 * S, 3.0)])];
         f.apply(
             ServerMsg::Snapshot {
                 server_time_ns: 3 * S,
@@ -186,7 +186,7 @@ mod tests {
                 server_time_ns: 1000 * S,
                 window_ns: 10 * S,
                 series: vec![
-                    sp("old", &[(1 * S, 1.0), (2 * S, 2.0)]),
+                    sp("old", &[(S, 1.0), (2 * S, 2.0)]),
                     sp("new", &[(975 * S, 0.0), (999 * S, 1.0)]),
                 ],
             },

@@ -137,7 +137,7 @@ mod tests {
     fn values_read_well() {
         assert_eq!(format_value(1.5), "1.5");
         assert_eq!(format_value(21.0), "21");
-        assert_eq!(format_value(3.14159265), "3.142");
+        assert_eq!(format_value(12.345678), "12.346");
         assert_eq!(format_value(0.000123), "1.230e-4");
         assert_eq!(format_value(0.01234567), "0.0123");
         assert_eq!(format_value(12345.67), "12345.7");

@@ -192,10 +192,12 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
             .into_font()
             .color(&theme.text);
         let mut chart = ChartBuilder::on(&root)
-            .margin(px(10))
-            .margin_left(px(4))
-            .x_label_area_size(px(26))
-            .y_label_area_size(px(52))
+            .margin(px(10.0))
+            .margin_left(px(4.0))
+            // Room for half of the last time label, which is centred on the right edge.
+            .margin_right(px(28.0))
+            .x_label_area_size(px(26.0))
+            .y_label_area_size(px(52.0))
             .build_cartesian_2d(secs(from)..secs(to), y0..y1)
             .map_err(|e| e.to_string())?;
 
@@ -209,8 +211,8 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
             .x_label_formatter(&|x| format_clock(*x, tz, span_s))
             .y_label_formatter(&|y| format_value(*y))
             .label_style(label_font)
-            .axis_style(ShapeStyle::from(theme.axis).stroke_width(px(1).max(1) as u32))
-            .bold_line_style(ShapeStyle::from(theme.grid).stroke_width(px(1).max(1) as u32))
+            .axis_style(ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32))
+            .bold_line_style(ShapeStyle::from(theme.grid).stroke_width(px(1.0).max(1) as u32))
             .light_line_style(ShapeStyle::from(theme.background))
             .draw()
             .map_err(|e| e.to_string())?;

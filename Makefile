@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is missing
+# first (scripts/setup.sh), so they work on a fresh Debian machine with rustup.
+SHELL := /bin/bash
+# wasm-opt from tools/ must come before any other on PATH (cargo-leptos takes the first).
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+WASM_CLIPPY := cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+.PHONY: run watch build test setup setup-test fmt lint unit e2e clean
+
+## run: install what is missing, build the release app, serve it with a demo feed on :3000
+run: setup build
+	./target/release/livechart --demo
+
+## watch: development server with live reload (cargo leptos watch), demo feed on
+watch: setup
+	LIVECHART_DEMO=true cargo leptos watch
+
+build:
+	cargo leptos build --release
+
+setup:
+	@scripts/setup.sh build
+
+setup-test:
+	@scripts/setup.sh test
+
+## test: install what is missing, then every check
+test: setup-test fmt lint unit build e2e
+
+fmt:
+	cargo fmt --check
+
+lint:
+	cargo clippy --features ssr --all-targets -- -D warnings
+	$(WASM_CLIPPY)
+
+unit:
+	cargo test --features ssr
+
+e2e:
+	cd end2end && npx playwright test
+
+clean:
+	cargo clean

@@ -1,0 +1,140 @@
+// The foundation slice in a real browser: push over HTTP, see it drawn; survive a restart; fit
+// a phone. Runs in the desktop and the phone (390×844, DPR 3, touch) projects.
+const { test, expect } = require('./fixtures');
+const { waitForFrames, drawnNear, seriesColor } = require('./chart');
+
+const conn = (page) => page.locator('.conn');
+const legendValue = (page, name) => page.locator(`.legend-item[data-series="${name}"] .series-value`);
+
+async function openLive(page, server) {
+  await page.goto(server.url);
+  await expect(conn(page)).toHaveAttribute('data-state', 'live');
+  await waitForFrames(page);
+}
+
+test('points pushed over HTTP are drawn where they belong', async ({ page, server }) => {
+  await openLive(page, server);
+  await expect(page.locator('.hint')).toBeVisible();
+
+  const now = Date.now();
+  const points = [0, 1, 2, 3, 4].map((i) => ({ series: 'e2e', value: 10 * (i + 1), timestamp: now - 8000 + 2000 * i }));
+  await server.post(points);
+
+  await expect(legendValue(page, 'e2e')).toHaveText('50');
+  await expect(page.locator('canvas.chart-canvas')).toHaveAttribute('aria-label', /e2e 50/);
+  await expect(page.locator('.hint')).toBeHidden();
+  const rgb = await seriesColor(page, 'e2e');
+  for (const p of points) {
+    await expect.poll(() => drawnNear(page, p.timestamp, p.value, rgb)).toMatchObject({ ok: true });
+  }
+  // And not where it does not belong: halfway up between two points the line is elsewhere.
+  const off = await drawnNear(page, points[1].timestamp, 45, rgb, 2);
+  expect(off.ok).toBe(false);
+});
+
+test('every series gets its own line and legend entry', async ({ page, server }) => {
+  await openLive(page, server);
+  const now = Date.now();
+  await server.post([
+    { series: 'alpha', value: 1, timestamp: now - 3000 },
+    { series: 'alpha', value: 2, timestamp: now - 1000 },
+    { series: 'beta', value: 9, timestamp: now - 3000 },
+    { series: 'beta', value: 8, timestamp: now - 1000 },
+  ]);
+  await expect(legendValue(page, 'alpha')).toHaveText('2');
+  await expect(legendValue(page, 'beta')).toHaveText('8');
+  const [a, b] = [await seriesColor(page, 'alpha'), await seriesColor(page, 'beta')];
+  expect(a).not.toEqual(b);
+  await expect.poll(() => drawnNear(page, now - 1000, 2, a)).toMatchObject({ ok: true });
+  await expect.poll(() => drawnNear(page, now - 1000, 8, b)).toMatchObject({ ok: true });
+});
+
+test('a point posted to /chart_data is drawn within frames: latency report', async ({ page, server }) => {
+  await openLive(page, server);
+  // Measured in the page: from just before the POST until the frame that drew it has been
+  // painted. Reported, not asserted: speed goals belong to benchmarks.
+  const samples = await page.evaluate(async () => {
+    const canvas = document.querySelector('canvas.chart-canvas');
+    const out = [];
+    for (let i = 0; i < 15; i++) {
+      const before = Number(canvas.dataset.frames);
+      const value = 100 + i;
+      const t0 = performance.now();
+      await fetch('/chart_data', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ series: 'latency', value }) });
+      await new Promise((resolve) => {
+        const check = () => {
+          const label = canvas.getAttribute('aria-label') || '';
+          if (Number(canvas.dataset.frames) > before && label.includes(`latency ${value}`)) resolve();
+          else requestAnimationFrame(check);
+        };
+        check();
+      });
+      out.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return out;
+  });
+  samples.sort((x, y) => x - y);
+  const median = samples[Math.floor(samples.length / 2)];
+  console.log(`[${test.info().project.name}] POST→drawn latency ms: median ${median.toFixed(1)}, min ${samples[0].toFixed(1)}, max ${samples[samples.length - 1].toFixed(1)}`);
+  expect(samples.length).toBe(15);
+});
+
+test('the page reconnects after a server restart and keeps drawing', async ({ page, server }) => {
+  await openLive(page, server);
+  await server.post([{ series: 'before', value: 1 }]);
+  await expect(legendValue(page, 'before')).toHaveText('1');
+
+  await server.stop();
+  await expect(conn(page)).toHaveAttribute('data-state', 'reconnecting');
+  await server.start();
+  await expect(conn(page)).toHaveAttribute('data-state', 'live');
+
+  const now = Date.now();
+  const after = [{ series: 'after', value: 3, timestamp: now - 2000 }, { series: 'after', value: 7, timestamp: now - 500 }];
+  await server.post(after);
+  await expect(legendValue(page, 'after')).toHaveText('7');
+  const rgb = await seriesColor(page, 'after');
+  await expect.poll(() => drawnNear(page, after[1].timestamp, 7, rgb)).toMatchObject({ ok: true });
+});
+
+test('fits a 360 px wide phone: no horizontal scrolling, readable labels, crisp canvas', async ({ page, server }) => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  await openLive(page, server);
+  await server.post([
+    { series: 'host=web-01.example.org,path=/api/v1/some/rather/long/route.latency_p99', value: 123.456 },
+    { series: 'short', value: 1 },
+  ]);
+  await expect(legendValue(page, 'short')).toHaveText('1');
+  const m = await page.evaluate(() => {
+    const c = document.querySelector('canvas.chart-canvas');
+    const r = c.getBoundingClientRect();
+    return {
+      scrollWidth: document.documentElement.scrollWidth,
+      clientWidth: document.documentElement.clientWidth,
+      legendFont: parseFloat(getComputedStyle(document.querySelector('.legend')).fontSize),
+      canvasW: c.width,
+      expectedW: Math.round(r.width * devicePixelRatio),
+      canvasRight: r.right,
+    };
+  });
+  expect(m.scrollWidth).toBeLessThanOrEqual(m.clientWidth);
+  expect(m.canvasRight).toBeLessThanOrEqual(360);
+  expect(m.legendFont).toBeGreaterThanOrEqual(12);
+  expect(m.canvasW).toBe(m.expectedW);
+});
+
+test('the canvas follows its container on resize and rotation', async ({ page, server }) => {
+  await openLive(page, server);
+  const size = () => page.evaluate(() => {
+    const c = document.querySelector('canvas.chart-canvas');
+    const r = c.getBoundingClientRect();
+    return { w: c.width, h: c.height, ew: Math.round(r.width * devicePixelRatio), eh: Math.round(r.height * devicePixelRatio) };
+  });
+  const vp = page.viewportSize();
+  await page.setViewportSize({ width: vp.height, height: vp.width });
+  await expect.poll(async () => { const s = await size(); return s.w === s.ew && s.h === s.eh; }).toBe(true);
+  const rotated = await size();
+  await page.setViewportSize(vp);
+  await expect.poll(async () => { const s = await size(); return s.w === s.ew && s.h === s.eh && s.w !== rotated.w; }).toBe(true);
+});

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs whatever livechart's build and tests need and is missing; idempotent, and a few
+# seconds when everything is present. Downloads only from package registries (crates.io, npm,
+# Debian), never release binaries from elsewhere.
+#
+#   scripts/setup.sh build   toolchain, cargo-leptos, wasm-bindgen-cli, wasm-opt
+#   scripts/setup.sh test    the above, plus Chromium and the end2end npm packages
+#
+# Versions: the Rust toolchain comes from rust-toolchain.toml, wasm-bindgen-cli from
+# Cargo.lock (the CLI must equal the library), the rest from the pins below and the committed
+# npm lockfiles.
+set -euo pipefail
+
+CARGO_LEPTOS_VERSION=0.3.11
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+MODE=${1:-build}
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    as_root apt-get update -qq
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# --- Rust toolchain pinned in rust-toolchain.toml, with the wasm32 target -------------------
+command -v rustup >/dev/null || { echo "setup: rustup is required (https://rustup.rs)" >&2; exit 1; }
+CHANNEL=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^${CHANNEL}[-.]"; then
+  say "installing Rust ${CHANNEL}"
+  rustup toolchain install "$CHANNEL" --profile minimal -c rustfmt,clippy -t wasm32-unknown-unknown
+fi
+installed_targets=$(rustup target list --installed --toolchain "$CHANNEL")
+grep -q wasm32-unknown-unknown <<<"$installed_targets" || rustup target add --toolchain "$CHANNEL" wasm32-unknown-unknown
+installed_components=$(rustup component list --installed --toolchain "$CHANNEL")
+for c in rustfmt clippy; do
+  grep -q "^$c" <<<"$installed_components" || rustup component add --toolchain "$CHANNEL" "$c"
+done
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# --- cargo-leptos at the pinned version -----------------------------------------------------
+if [ "$(cargo-leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 13 minutes on 2 cores, once)"
+  cargo "+$CHANNEL" install --locked cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+fi
+
+# --- wasm-bindgen-cli exactly as in Cargo.lock ----------------------------------------------
+WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WBG_VERSION" ]; then
+  say "installing wasm-bindgen-cli $WBG_VERSION"
+  # Not --locked: the CLI's own lockfile names a webpki-roots release crates.io no longer has.
+  cargo "+$CHANNEL" install wasm-bindgen-cli --version "$WBG_VERSION" --force
+fi
+
+# --- node and npm (for wasm-opt and the end-to-end tests) -----------------------------------
+if ! command -v npm >/dev/null; then
+  say "installing Node.js and npm from Debian"
+  apt_install nodejs npm
+fi
+
+npm_ci() { # dir: install from the committed lockfile unless node_modules already matches it
+  local dir=$1
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "installing npm packages in $dir"
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# --- wasm-opt: binaryen from npm (Debian's binaryen 108 silently produces broken wasm) ------
+npm_ci tools
+"$ROOT/tools/node_modules/.bin/wasm-opt" --version >/dev/null
+
+if [ "$MODE" = test ]; then
+  # --- Chromium from Debian for Playwright (never a downloaded browser) ---------------------
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Chromium from Debian"
+    apt_install chromium
+  fi
+  npm_ci end2end
+fi
+
+say "ready ($MODE)"
