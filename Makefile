@@ -16,8 +16,9 @@ run: setup build
 watch: setup
 	LIVECHART_DEMO=true cargo leptos watch
 
+# --precompress writes .br and .gz beside the wasm, JS and CSS; the server sends those.
 build:
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 setup:
 	@scripts/setup.sh build

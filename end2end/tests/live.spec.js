@@ -80,6 +80,30 @@ test('a point posted to /chart_data is drawn within frames: latency report', asy
   expect(samples.length).toBe(15);
 });
 
+test('a burst of points is drawn in at most one frame per animation frame', async ({ page, server }) => {
+  await openLive(page, server);
+  const r = await page.evaluate(async () => {
+    const canvas = document.querySelector('canvas.chart-canvas');
+    let ticks = 0;
+    let counting = true;
+    const tick = () => { ticks++; if (counting) requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+    const before = Number(canvas.dataset.frames);
+    const post = (i) => fetch('/chart_data', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ series: 'burst', value: i }) });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => post(i)));
+    // Wait until the chart has drawn all 40 (the legend summary lists the series).
+    await new Promise((resolve) => {
+      const check = () => (canvas.getAttribute('aria-label') || '').includes('burst') ? resolve() : requestAnimationFrame(check);
+      check();
+    });
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    counting = false;
+    return { frames: Number(canvas.dataset.frames) - before, ticks };
+  });
+  expect(r.frames).toBeGreaterThan(0);
+  expect(r.frames).toBeLessThanOrEqual(r.ticks + 1);
+});
+
 test('the page reconnects after a server restart and keeps drawing', async ({ page, server }) => {
   await openLive(page, server);
   await server.post([{ series: 'before', value: 1 }]);

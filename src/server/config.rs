@@ -41,7 +41,8 @@ pub struct Cli {
     pub leptos_toml: PathBuf,
 
     /// Feed demo series (a sine wave and a random walk, 5 points a second each).
-    #[arg(long, env = "LIVECHART_DEMO")]
+    /// LIVECHART_DEMO takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "LIVECHART_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
     /// Seconds of history a new browser gets on connect, and the chart's default window.
@@ -212,6 +213,8 @@ mod tests {
         let c = Config::from_cli(cli).unwrap();
         assert_eq!(c.leptos.site_addr.port(), 0);
         assert!(c.demo);
+        let cli = Cli::try_parse_from(["livechart", "--demo"]).unwrap();
+        assert!(cli.demo);
         let cli = Cli::parse_from(["livechart", "--ring-capacity", "0"]);
         assert!(matches!(
             Config::from_cli(cli),

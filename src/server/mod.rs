@@ -89,6 +89,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState::new(config);
+    let c = &state.config;
+    tracing::info!(
+        demo = c.demo,
+        window_secs = c.window.as_secs(),
+        ring_capacity = c.limits.ring_capacity,
+        max_series = c.limits.max_series,
+        max_body_bytes = c.limits.max_body_bytes,
+        site_root = %state.leptos.site_root,
+        "serving"
+    );
     if state.config.demo {
         state.tasks.spawn(demo::run(state.clone()));
     }
