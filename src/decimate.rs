@@ -19,7 +19,7 @@ where
     if width == 0 || to_ns <= from_ns {
         return out;
     }
-    let span = (to_ns - from_ns) as i128;
+    let span = to_ns as i128 - from_ns as i128;
     let column_of = |ts: i64| -> usize {
         let c = (ts as i128 - from_ns as i128) * width as i128 / span;
         c.clamp(0, width as i128 - 1) as usize
@@ -68,9 +68,9 @@ where
 /// nothing is drawn outside the plot and the line still reaches its edges.
 pub fn clip_to_range(points: &mut Vec<Point>, from_ns: i64, to_ns: i64) {
     let crossing = |a: Point, b: Point, at: i64| -> Point {
-        let span = (b.ts_ns - a.ts_ns) as f64;
+        let span = b.ts_ns as f64 - a.ts_ns as f64;
         let f = if span > 0.0 {
-            (at - a.ts_ns) as f64 / span
+            (at as f64 - a.ts_ns as f64) / span
         } else {
             0.0
         };

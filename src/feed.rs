@@ -4,9 +4,9 @@
 //! only points inside two windows back from the newest time are kept (plus each series' latest
 //! point, for the legend), and never more than [`MAX_POINTS_PER_SERIES`] per series.
 
-use crate::model::{insert_sorted, Point, SeriesKey, SeriesPoints};
+use crate::model::{merge_points, Point, SeriesKey, SeriesPoints};
 use crate::protocol::ServerMsg;
-use crate::view::DEFAULT_WINDOW_NS;
+use crate::view::{live_window, DEFAULT_WINDOW_NS};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A phone can hold and decimate this many per series without stalling a frame.
@@ -64,9 +64,7 @@ impl FeedState {
     fn merge(&mut self, series: Vec<SeriesPoints>) {
         for sp in series {
             let ring = self.series.entry(sp.series).or_default();
-            for p in sp.points {
-                insert_sorted(ring, p);
-            }
+            merge_points(ring, &sp.points, MAX_POINTS_PER_SERIES);
         }
     }
 
@@ -85,16 +83,14 @@ impl FeedState {
     }
 
     fn prune(&mut self, client_now_ns: i64) {
-        let end = self
-            .newest_ns()
-            .unwrap_or(i64::MIN)
-            .max(self.server_now(client_now_ns));
+        let (_, end) = live_window(
+            self.server_now(client_now_ns),
+            self.newest_ns(),
+            self.window_ns,
+        );
         let keep_from = end.saturating_sub(self.window_ns.saturating_mul(2));
         for ring in self.series.values_mut() {
             while ring.len() > 1 && ring.front().is_some_and(|p| p.ts_ns < keep_from) {
-                ring.pop_front();
-            }
-            while ring.len() > MAX_POINTS_PER_SERIES {
                 ring.pop_front();
             }
         }

@@ -10,7 +10,7 @@
 //! Everything here is pure and compiles for both the server and the browser.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 /// Long enough for dotted metric names with a host or path in them, short enough that a
@@ -164,36 +164,69 @@ impl Batch {
     }
 }
 
-/// Inserts `point` keeping `points` sorted by time. Arrivals are almost always newest-last, so
-/// the common case is a push; an exact duplicate (same time and value) is dropped, which makes
-/// a snapshot overlapping a live message harmless. Returns whether the point was added.
-pub fn insert_sorted(points: &mut std::collections::VecDeque<Point>, point: Point) -> bool {
-    match points.back() {
-        None => {
-            points.push_back(point);
-            return true;
+/// Merges `incoming` (in any order) into the time-sorted `ring` and trims the oldest points
+/// beyond `capacity`. One timestamp holds one value per series: on equal timestamps the later
+/// write wins, as in InfluxDB, which also makes a retried or repeated point harmless.
+///
+/// Returns the incoming points still in the ring afterwards, in time order: what live viewers
+/// should be shown. A point older than everything in a full ring is not among them.
+///
+/// Cost: O(incoming log incoming) for the common newest-last case, O(ring + incoming) when
+/// points arrive out of order; never a per-point shift of the ring.
+pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: usize) -> Vec<Point> {
+    let mut batch = incoming.to_vec();
+    batch.sort_by_key(|p| p.ts_ns); // stable: of equal timestamps the last sent stays last
+    batch.dedup_by(|later, kept| {
+        let same = later.ts_ns == kept.ts_ns;
+        if same {
+            *kept = *later;
         }
-        Some(last) if last.ts_ns < point.ts_ns => {
-            points.push_back(point);
-            return true;
+        same
+    });
+    let Some(first) = batch.first() else {
+        return Vec::new();
+    };
+
+    if ring.back().is_none_or(|last| last.ts_ns < first.ts_ns) {
+        ring.extend(batch.iter().copied());
+        let excess = ring.len().saturating_sub(capacity);
+        ring.drain(..excess);
+        let kept_from_batch = batch.len().min(ring.len());
+        return batch.split_off(batch.len() - kept_from_batch);
+    }
+
+    let mut merged: Vec<(Point, bool)> = Vec::with_capacity(ring.len() + batch.len());
+    let mut old = ring.drain(..).peekable();
+    let mut new = batch.into_iter().peekable();
+    loop {
+        match (old.peek(), new.peek()) {
+            (Some(o), Some(n)) if o.ts_ns < n.ts_ns => merged.push((*o, false)),
+            (Some(o), Some(n)) if o.ts_ns == n.ts_ns => {
+                merged.push((*n, true));
+                old.next();
+                new.next();
+                continue;
+            }
+            (_, Some(n)) => {
+                merged.push((*n, true));
+                new.next();
+                continue;
+            }
+            (Some(o), None) => merged.push((*o, false)),
+            (None, None) => break,
         }
-        _ => {}
+        old.next();
     }
-    let at = points.partition_point(|p| p.ts_ns < point.ts_ns);
-    let duplicate = points
-        .range(at..)
-        .take_while(|p| p.ts_ns == point.ts_ns)
-        .any(|p| p.value.to_bits() == point.value.to_bits());
-    if duplicate {
-        return false;
+    drop(old);
+    let excess = merged.len().saturating_sub(capacity);
+    let mut stored = Vec::new();
+    for (p, from_batch) in merged.into_iter().skip(excess) {
+        if from_batch {
+            stored.push(p);
+        }
+        ring.push_back(p);
     }
-    let after_equal = at
-        + points
-            .range(at..)
-            .take_while(|p| p.ts_ns == point.ts_ns)
-            .count();
-    points.insert(after_equal, point);
-    true
+    stored
 }
 
 #[cfg(test)]
@@ -253,13 +286,57 @@ mod tests {
         assert_eq!(b.series_count(), 2, "empty series never enter a batch");
     }
 
+    fn pts(v: &[(i64, f64)]) -> Vec<Point> {
+        v.iter().map(|&(t, x)| Point::new(t, x).unwrap()).collect()
+    }
+
+    fn ring_of(v: &VecDeque<Point>) -> Vec<(i64, f64)> {
+        v.iter().map(|p| (p.ts_ns, p.value)).collect()
+    }
+
     #[test]
-    fn insert_sorted_keeps_order_and_drops_exact_duplicates() {
-        let mut v = VecDeque::new();
-        for (t, x) in [(5, 0.5), (1, 0.1), (3, 0.3), (3, 0.3), (3, 0.31), (9, 0.9)] {
-            insert_sorted(&mut v, Point::new(t, x).unwrap());
-        }
-        let got: Vec<(i64, f64)> = v.iter().map(|p| (p.ts_ns, p.value)).collect();
-        assert_eq!(got, vec![(1, 0.1), (3, 0.3), (3, 0.31), (5, 0.5), (9, 0.9)]);
+    fn merge_appends_in_order_and_trims_the_oldest() {
+        let mut ring = VecDeque::new();
+        let stored = merge_points(&mut ring, &pts(&[(1, 0.1), (2, 0.2)]), 3);
+        assert_eq!(stored.len(), 2);
+        let stored = merge_points(&mut ring, &pts(&[(4, 0.4), (3, 0.3)]), 3);
+        assert_eq!(stored, pts(&[(3, 0.3), (4, 0.4)]));
+        assert_eq!(ring_of(&ring), vec![(2, 0.2), (3, 0.3), (4, 0.4)]);
+        // A batch larger than the ring keeps its newest points.
+        let stored = merge_points(
+            &mut ring,
+            &pts(&[(10, 1.0), (11, 1.1), (12, 1.2), (13, 1.3)]),
+            3,
+        );
+        assert_eq!(stored, pts(&[(11, 1.1), (12, 1.2), (13, 1.3)]));
+        assert_eq!(ring.len(), 3);
+    }
+
+    #[test]
+    fn merge_interleaves_and_last_write_wins() {
+        let mut ring: VecDeque<Point> = pts(&[(1, 0.1), (3, 0.3), (5, 0.5)]).into();
+        let stored = merge_points(
+            &mut ring,
+            &pts(&[(4, 0.4), (3, 9.0), (3, 0.33), (0, 0.0)]),
+            10,
+        );
+        assert_eq!(stored, pts(&[(0, 0.0), (3, 0.33), (4, 0.4)]));
+        assert_eq!(
+            ring_of(&ring),
+            vec![(0, 0.0), (1, 0.1), (3, 0.33), (4, 0.4), (5, 0.5)]
+        );
+    }
+
+    #[test]
+    fn merge_into_a_full_ring_reports_only_what_stayed() {
+        let mut ring: VecDeque<Point> = pts(&[(10, 1.0), (11, 1.1), (12, 1.2)]).into();
+        let stored = merge_points(&mut ring, &pts(&[(5, 0.5), (13, 1.3)]), 3);
+        assert_eq!(
+            stored,
+            pts(&[(13, 1.3)]),
+            "the point older than a full ring is not stored"
+        );
+        assert_eq!(ring_of(&ring), vec![(11, 1.1), (12, 1.2), (13, 1.3)]);
+        assert!(merge_points(&mut ring, &[], 3).is_empty());
     }
 }

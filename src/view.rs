@@ -41,10 +41,15 @@ pub fn y_range(min: f64, max: f64) -> (f64, f64) {
     (min - pad, max + pad)
 }
 
-/// The live window on the server's clock: it ends at the later of "now" and the newest point
-/// (a pusher whose clock runs ahead still sees its points), and spans `span_ns`.
+/// How far ahead of the server's clock the live window may reach to show a pusher whose clock
+/// runs fast. Bounded, so one point stamped in the year 2100 cannot drag every chart there.
+pub const MAX_AHEAD_NS: i64 = 5 * NANOS_PER_SEC;
+
+/// The live window on the server's clock: it ends "now", or at the newest point when that is
+/// slightly ahead (at most [`MAX_AHEAD_NS`]), and spans `span_ns`.
 pub fn live_window(server_now_ns: i64, newest_ns: Option<i64>, span_ns: i64) -> (i64, i64) {
-    let end = newest_ns.map_or(server_now_ns, |n| n.max(server_now_ns));
+    let latest_allowed = server_now_ns.saturating_add(MAX_AHEAD_NS);
+    let end = newest_ns.map_or(server_now_ns, |n| n.clamp(server_now_ns, latest_allowed));
     (end.saturating_sub(span_ns), end)
 }
 
@@ -120,7 +125,11 @@ mod tests {
     fn live_window_follows_now_or_newer_points() {
         assert_eq!(live_window(100, None, 10), (90, 100));
         assert_eq!(live_window(100, Some(50), 10), (90, 100));
-        assert_eq!(live_window(100, Some(150), 10), (140, 150));
+        let now = 1_000 * NANOS_PER_SEC;
+        let ahead = now + NANOS_PER_SEC;
+        assert_eq!(live_window(now, Some(ahead), 10), (ahead - 10, ahead));
+        let far = now + 3_000_000 * NANOS_PER_SEC;
+        assert_eq!(live_window(now, Some(far), 10).1, now + MAX_AHEAD_NS);
     }
 
     #[test]

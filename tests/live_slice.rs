@@ -173,6 +173,12 @@ async fn body_limit_answers_413_in_the_error_shape() {
     assert!(body["message"].as_str().unwrap().contains("64-byte limit"));
     let (status, _) = server.post_json("/chart_data", r#"{"value": 1}"#).await;
     assert_eq!(status, 200, "a body under the limit still passes");
+    let big_fn = format!(
+        r#"{{"series": "s", "points": [{}{{"value": 1}}]}}"#,
+        r#"{"value": 1},"#.repeat(10)
+    );
+    let (status, body) = server.post_json("/api/push_points", &big_fn).await;
+    assert_eq!(status, 413, "{body}");
     server.stop().await.unwrap();
 }
 

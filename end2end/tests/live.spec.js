@@ -49,7 +49,7 @@ test('every series gets its own line and legend entry', async ({ page, server })
   await expect.poll(() => drawnNear(page, now - 1000, 8, b)).toMatchObject({ ok: true });
 });
 
-test('a point posted to /chart_data is drawn within frames: latency report', async ({ page, server }) => {
+test('reports POST-to-drawn latency (measured, not asserted)', async ({ page, server }) => {
   await openLive(page, server);
   // Measured in the page: from just before the POST until the frame that drew it has been
   // painted. Reported, not asserted: speed goals belong to benchmarks.
@@ -89,11 +89,12 @@ test('a burst of points is drawn in at most one frame per animation frame', asyn
     const tick = () => { ticks++; if (counting) requestAnimationFrame(tick); };
     requestAnimationFrame(tick);
     const before = Number(canvas.dataset.frames);
-    const post = (i) => fetch('/chart_data', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ series: 'burst', value: i }) });
+    const t0 = Date.now() - 100;
+    const post = (i) => fetch('/chart_data', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ series: 'burst', value: i, timestamp: t0 + i }) });
     await Promise.all(Array.from({ length: 40 }, (_, i) => post(i)));
-    // Wait until the chart has drawn all 40 (the legend summary lists the series).
+    // Wait until a frame has drawn all 40 points.
     await new Promise((resolve) => {
-      const check = () => (canvas.getAttribute('aria-label') || '').includes('burst') ? resolve() : requestAnimationFrame(check);
+      const check = () => Number(canvas.dataset.points) >= 40 ? resolve() : requestAnimationFrame(check);
       check();
     });
     await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));

@@ -37,11 +37,19 @@ pub enum ApiError {
 impl ApiError {
     /// A refusal: sets the HTTP status to 400 when running on the server.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        #[cfg(feature = "ssr")]
-        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.set_status(axum::http::StatusCode::BAD_REQUEST);
-        }
+        set_status(400);
         Self::BadRequest(message.into())
+    }
+}
+
+/// Sets the response status of the server function call being handled; nothing elsewhere.
+fn set_status(_code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(res), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        axum::http::StatusCode::from_u16(_code),
+    ) {
+        res.set_status(status);
     }
 }
 
@@ -52,6 +60,14 @@ impl FromServerFnError for ApiError {
         // On the server, arguments that do not decode are the caller's fault: answer 400
         // (server_fn would say 500). On the client these variants describe a bad response.
         match value {
+            // axum's body limit (DefaultBodyLimit, set from --max-body-bytes) surfaces here as
+            // a failed read with this text; it deserves 413 like every other endpoint.
+            ServerFnErrorErr::Deserialization(ref e)
+                if cfg!(feature = "ssr") && e.contains("length limit exceeded") =>
+            {
+                set_status(413);
+                Self::BadRequest(format!("request body is larger than the limit: {e}"))
+            }
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
             | ServerFnErrorErr::Deserialization(_)

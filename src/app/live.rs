@@ -48,10 +48,19 @@ pub fn use_live_feed() -> LiveFeed {
     feed
 }
 
-/// Milliseconds since the epoch on this browser's clock, as nanoseconds.
-#[cfg(feature = "hydrate")]
+/// This machine's clock in nanoseconds since the epoch: the browser's in the client, the
+/// server's while rendering (where the feed is still empty).
 pub fn client_now_ns() -> i64 {
-    (js_sys::Date::now() * 1e6) as i64
+    #[cfg(feature = "hydrate")]
+    {
+        (js_sys::Date::now() * 1e6) as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -75,11 +84,17 @@ mod client {
         Some(format!("{scheme}://{}/ws", location.host().ok()?))
     }
 
+    /// A connection that stayed up this long was healthy: its drop restarts the backoff. A
+    /// server that accepts and then drops at once is retried with growing delays instead.
+    const STABLE_CONNECTION_MS: f64 = 5_000.0;
+
     pub async fn run(feed: LiveFeed) {
         let Some(url) = ws_url() else { return };
         let mut attempt: u32 = 0;
         loop {
-            if connect_once(&url, feed).await {
+            let opened = js_sys::Date::now();
+            let got_snapshot = connect_once(&url, feed).await;
+            if got_snapshot && js_sys::Date::now() - opened >= STABLE_CONNECTION_MS {
                 attempt = 0;
             }
             feed.conn.set(ConnState::Reconnecting {

@@ -5,12 +5,19 @@
 //!
 //! Slow subscribers: the channel keeps the last `capacity` messages; a subscriber that falls
 //! further behind loses its place, is told so (`Lagged`), and resyncs from a fresh snapshot
-//! instead of growing a queue on the server.
+//! instead of growing a queue on the server. Batches are cut into messages of at most
+//! [`MAX_POINTS_PER_MESSAGE`] points, so the channel holds at most
+//! `capacity × MAX_POINTS_PER_MESSAGE` points (about 90 MB at the defaults) however large the
+//! requests are.
 
-use crate::model::Batch;
+use crate::model::{Batch, SeriesPoints};
 use crate::protocol::ServerMsg;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
+
+/// 2 048 points are at most ~90 KB of JSON: big enough that a steady stream needs few
+/// messages, small enough to bound the channel's memory.
+pub const MAX_POINTS_PER_MESSAGE: usize = 2_048;
 
 #[derive(Clone)]
 pub struct Hub {
@@ -28,13 +35,73 @@ impl Hub {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        let msg = ServerMsg::Points {
-            series: batch.to_series_points(),
-        };
-        let _ = self.tx.send(Utf8Bytes::from(msg.to_json()));
+        for series in chunks(batch.to_series_points(), MAX_POINTS_PER_MESSAGE) {
+            let msg = ServerMsg::Points { series };
+            let _ = self.tx.send(Utf8Bytes::from(msg.to_json()));
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
         self.tx.subscribe()
+    }
+}
+
+/// Splits series into groups of at most `max` points in total, keeping each series' points in
+/// time order across groups.
+fn chunks(series: Vec<SeriesPoints>, max: usize) -> Vec<Vec<SeriesPoints>> {
+    let max = max.max(1);
+    let mut out: Vec<Vec<SeriesPoints>> = Vec::new();
+    let mut current: Vec<SeriesPoints> = Vec::new();
+    let mut room = max;
+    for sp in series {
+        let mut rest = sp.points.as_slice();
+        while !rest.is_empty() {
+            let take = rest.len().min(room);
+            current.push(SeriesPoints {
+                series: sp.series.clone(),
+                points: rest[..take].to_vec(),
+            });
+            rest = &rest[take..];
+            room -= take;
+            if room == 0 {
+                out.push(std::mem::take(&mut current));
+                room = max;
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Point, SeriesKey};
+
+    fn sp(name: &str, n: i64) -> SeriesPoints {
+        SeriesPoints {
+            series: SeriesKey::new(name).unwrap(),
+            points: (0..n).map(|t| Point::new(t, 0.0).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn chunks_bound_points_per_message_and_keep_everything() {
+        let groups = chunks(vec![sp("a", 5), sp("b", 2), sp("c", 4)], 3);
+        let sizes: Vec<usize> = groups
+            .iter()
+            .map(|g| g.iter().map(|s| s.points.len()).sum())
+            .collect();
+        assert_eq!(sizes, vec![3, 3, 3, 2]);
+        let a_ts: Vec<i64> = groups
+            .iter()
+            .flatten()
+            .filter(|s| s.series.as_str() == "a")
+            .flat_map(|s| s.points.iter().map(|p| p.ts_ns))
+            .collect();
+        assert_eq!(a_ts, vec![0, 1, 2, 3, 4]);
+        assert_eq!(chunks(vec![sp("a", 2)], 10).len(), 1);
     }
 }

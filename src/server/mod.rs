@@ -14,7 +14,7 @@ pub mod store;
 pub mod ws;
 
 use crate::app::{shell, App};
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
@@ -70,6 +70,8 @@ impl AppState {
 /// and the server-rendered pages, with static files (the wasm bundle, CSS) as the fallback.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
+    // Server functions read their bodies through axum's limit; /chart_data applies its own.
+    let body_limit = DefaultBodyLimit::max(state.config.limits.max_body_bytes);
     Router::new()
         .route("/chart_data", post(ingest::chart_data::post))
         .route("/ws", get(ws::upgrade))
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(body_limit)
         .with_state(state)
 }
 

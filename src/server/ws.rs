@@ -25,12 +25,21 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Res
         })
 }
 
+/// Columns a snapshot is decimated to: wider than a 4K screen's plot in CSS pixels, so the
+/// first frame is as exact as the live data that follows, while a high-rate series costs a
+/// new viewer at most ~4 × this many points.
+pub const SNAPSHOT_COLUMNS: usize = 4_096;
+
+/// A peer that cannot take a message for this long is treated as gone; without a bound one
+/// stalled socket would also stall its session's shutdown and heartbeat handling.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn snapshot(state: &AppState) -> Option<Utf8Bytes> {
     let now = now_ns();
     let window_ns = i64::try_from(state.config.window.as_nanos()).unwrap_or(i64::MAX);
     let series = state
         .store
-        .recent(now.saturating_sub(window_ns))
+        .recent(now.saturating_sub(window_ns), SNAPSHOT_COLUMNS)
         .await
         .ok()?;
     let msg = ServerMsg::Snapshot {
@@ -46,7 +55,7 @@ async fn session(mut socket: WebSocket, state: AppState) {
     let Some(first) = snapshot(&state).await else {
         return;
     };
-    if socket.send(Message::Text(first)).await.is_err() {
+    if !send(&mut socket, Message::Text(first)).await {
         return;
     }
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()));
@@ -59,13 +68,18 @@ async fn session(mut socket: WebSocket, state: AppState) {
             msg = live.recv() => {
                 let frame = match msg {
                     Ok(bytes) => bytes,
-                    Err(RecvError::Lagged(_)) => match snapshot(&state).await {
-                        Some(s) => s,
-                        None => break,
-                    },
+                    Err(RecvError::Lagged(_)) => {
+                        // Jump to the head of the channel first: the snapshot covers all that
+                        // was skipped, and replaying the backlog would only lag again.
+                        live = live.resubscribe();
+                        match snapshot(&state).await {
+                            Some(s) => s,
+                            None => break,
+                        }
+                    }
                     Err(RecvError::Closed) => break,
                 };
-                if socket.send(Message::Text(frame)).await.is_err() {
+                if !send(&mut socket, Message::Text(frame)).await {
                     break;
                 }
             }
@@ -79,17 +93,25 @@ async fn session(mut socket: WebSocket, state: AppState) {
                     break;
                 }
                 let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
-                let sent = socket.send(Message::Text(beat.to_json().into())).await.is_ok()
-                    && socket.send(Message::Ping(Default::default())).await.is_ok();
+                let sent = send(&mut socket, Message::Text(beat.to_json().into())).await
+                    && send(&mut socket, Message::Ping(Default::default())).await;
                 if !sent {
                     break;
                 }
             }
             _ = state.shutdown.cancelled() => {
                 let bye = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
-                let _ = socket.send(Message::Close(Some(bye))).await;
+                send(&mut socket, Message::Close(Some(bye))).await;
                 break;
             }
         }
     }
+}
+
+/// Sends one frame; false when the peer is gone or did not take it within [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
 }

@@ -6,8 +6,8 @@
 //! every length drawn is scaled by the same ratio.
 //!
 //! After each frame the canvas carries its geometry as data attributes (`data-plot`,
-//! `data-x-range`, `data-y-range`, `data-frames`), which the end-to-end tests use to find the
-//! pixel where a point must appear.
+//! `data-x-range`, `data-y-range`, `data-frames`, `data-points` held), which the end-to-end
+//! tests use to find the pixel where a point must appear.
 
 use super::super::live::{client_now_ns, LiveFeed};
 use crate::decimate::{clip_to_range, m4};
@@ -239,11 +239,12 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
             }
         }
         let (xr, yr) = chart.plotting_area().get_pixel_range();
-        Ok((xr, yr, (from, to), (y0, y1)))
+        let held: usize = state.series.values().map(|r| r.len()).sum();
+        Ok((xr, yr, (from, to), (y0, y1), held))
     })?;
     root.present().map_err(|e| e.to_string())?;
 
-    let (xr, yr, (from, to), (y0, y1)) = geometry;
+    let (xr, yr, (from, to), (y0, y1), held) = geometry;
     let attrs = [
         (
             "data-plot",
@@ -255,6 +256,7 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
         ),
         ("data-y-range", format!("{y0},{y1}")),
         ("data-frames", frame.to_string()),
+        ("data-points", held.to_string()),
     ];
     for (name, value) in attrs {
         let _ = el.set_attribute(name, &value);

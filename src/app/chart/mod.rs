@@ -6,8 +6,8 @@
 #[cfg(feature = "hydrate")]
 mod draw;
 
-use super::live::LiveFeed;
-use crate::view::{css_color, format_age, format_value, series_color};
+use super::live::{client_now_ns, LiveFeed};
+use crate::view::{css_color, format_age, format_value, live_window, series_color};
 use leptos::prelude::*;
 
 /// One legend row: name, colour, latest value, and how stale it is when off the chart.
@@ -27,7 +27,8 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
 
     let legend = Memo::new(move |_| {
         feed.data.with(|d| {
-            let newest = d.newest_ns().unwrap_or(i64::MIN);
+            let (start, end) =
+                live_window(d.server_now(client_now_ns()), d.newest_ns(), d.window_ns);
             d.latest()
                 .into_iter()
                 .enumerate()
@@ -35,8 +36,7 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
                     name: key.to_string(),
                     color: css_color(series_color(i)),
                     value: format_value(p.value),
-                    age: (newest.saturating_sub(p.ts_ns) > d.window_ns)
-                        .then(|| format_age(newest.saturating_sub(p.ts_ns))),
+                    age: (p.ts_ns < start).then(|| format_age(end.saturating_sub(p.ts_ns))),
                 })
                 .collect::<Vec<_>>()
         })

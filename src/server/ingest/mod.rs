@@ -27,8 +27,8 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
-/// Stores `batch` whole and then shows it to every live viewer. A refused batch leaves no
-/// trace in either.
+/// Stores `batch` whole and then shows what was stored to every live viewer. A refused batch
+/// leaves no trace in either.
 pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestError> {
     if batch.is_empty() {
         return Err(IngestError::Empty);
@@ -40,8 +40,8 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
             limit,
         });
     }
-    state.store.append(&batch).await?;
-    state.hub.publish(&batch);
+    let stored = state.store.append(&batch).await?;
+    state.hub.publish(&stored);
     Ok(Accepted {
         points: batch.point_count(),
         series: batch.series_count(),

@@ -5,7 +5,8 @@
 //! dropped. Nothing survives a restart; the durable store replaces this for that.
 
 use super::{Store, StoreError};
-use crate::model::{insert_sorted, Batch, Point, SeriesKey, SeriesPoints};
+use crate::decimate::m4;
+use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -33,7 +34,7 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn append(&self, batch: &Batch) -> Result<(), StoreError> {
+    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
         let mut all = self.lock();
         let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
         if all.len() + adding > self.max_series {
@@ -42,29 +43,28 @@ impl Store for MemoryStore {
                 adding,
             });
         }
+        let mut stored = Batch::new();
         for (key, points) in batch.iter() {
             let ring = all.entry(key.clone()).or_default();
-            for &p in points {
-                insert_sorted(ring, p);
-            }
-            while ring.len() > self.ring_capacity {
-                ring.pop_front();
-            }
+            stored.extend(key.clone(), merge_points(ring, points, self.ring_capacity));
         }
-        Ok(())
+        Ok(stored)
     }
 
-    async fn recent(&self, since_ns: i64) -> Result<Vec<SeriesPoints>, StoreError> {
+    async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError> {
         let all = self.lock();
         let mut out: Vec<SeriesPoints> = all
             .iter()
-            .map(|(key, ring)| {
-                let start = ring.partition_point(|p| p.ts_ns < since_ns);
-                let start = start.min(ring.len().saturating_sub(1));
-                SeriesPoints {
+            .filter_map(|(key, ring)| {
+                let last = ring.back()?.ts_ns;
+                let start = ring
+                    .partition_point(|p| p.ts_ns < since_ns)
+                    .saturating_sub(1);
+                let to = last.max(since_ns.saturating_add(1));
+                Some(SeriesPoints {
                     series: key.clone(),
-                    points: ring.range(start..).copied().collect(),
-                }
+                    points: m4(ring.range(start..).copied(), since_ns, to, columns),
+                })
             })
             .collect();
         out.sort_by(|a, b| a.series.cmp(&b.series));
@@ -107,9 +107,35 @@ mod tests {
                 .append(&batch(&[("a", 4, 4.0), ("a", 2, 2.0)]))
                 .await
                 .unwrap();
-            let got = store.recent(i64::MIN).await.unwrap();
+            let got = store.recent(0, 1000).await.unwrap();
             let ts: Vec<i64> = got[0].points.iter().map(|p| p.ts_ns).collect();
             assert_eq!(ts, vec![3, 4, 5]);
+            let stored = store
+                .append(&batch(&[("a", 0, 0.0), ("a", 6, 6.0)]))
+                .await
+                .unwrap();
+            assert_eq!(
+                stored.point_count(),
+                1,
+                "the point older than the full ring is not stored"
+            );
+        });
+    }
+
+    #[test]
+    fn recent_is_decimated_to_the_columns() {
+        let store = MemoryStore::new(100_000, 10);
+        block_on(async {
+            let points: Vec<(&str, i64, f64)> =
+                (0..50_000).map(|i| ("hf", i, (i % 7) as f64)).collect();
+            store.append(&batch(&points)).await.unwrap();
+            let got = store.recent(0, 100).await.unwrap();
+            assert!(
+                got[0].points.len() <= 400,
+                "{} points for 100 columns",
+                got[0].points.len()
+            );
+            assert_eq!(got[0].points.last().unwrap().ts_ns, 49_999);
         });
     }
 
@@ -125,7 +151,7 @@ mod tests {
                 ]))
                 .await
                 .unwrap();
-            let got = store.recent(50).await.unwrap();
+            let got = store.recent(50, 1000).await.unwrap();
             assert_eq!(got.len(), 2);
             assert_eq!(got[0].series.as_str(), "new");
             assert_eq!(got[1].points, vec![Point::new(2, 2.0).unwrap()]);
@@ -147,7 +173,7 @@ mod tests {
                     adding: 2
                 })
             );
-            let got = store.recent(i64::MIN).await.unwrap();
+            let got = store.recent(0, 1000).await.unwrap();
             assert_eq!(got.len(), 1);
             assert_eq!(
                 got[0].points.len(),

@@ -1,8 +1,11 @@
 //! Where accepted points live. One trait, so the embedded durable store and Redis can replace
 //! the in-memory ring without touching ingest or the live feed.
 //!
-//! Contract every backend keeps: `append` stores the whole batch or nothing (a refused batch
-//! leaves no trace), and returns only once the points are as safe as the backend promises.
+//! Contract every backend keeps: `append` takes the whole batch or refuses it whole (a refused
+//! batch leaves no trace), returns only once the points are as safe as the backend promises,
+//! and hands back what it stored, which is what live viewers are shown. One timestamp holds
+//! one value per series (the later write wins); retention may drop points older than what a
+//! series keeps, and those are not in the returned batch.
 
 pub mod memory;
 
@@ -17,10 +20,11 @@ pub enum StoreError {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores every point of `batch`, or none of them.
-    async fn append(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Takes every point of `batch` or none; returns the points now stored.
+    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError>;
 
-    /// For each series, its points at or after `since_ns` in time order, plus its newest point
-    /// even when older (so a viewer can still show the latest value of a quiet series).
-    async fn recent(&self, since_ns: i64) -> Result<Vec<SeriesPoints>, StoreError>;
+    /// For each series, its points from `since_ns` on in time order, decimated with M4 to
+    /// `columns` pixel columns, plus the point just before `since_ns` (so the line enters the
+    /// chart at its left edge, and a quiet series still shows its latest value).
+    async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError>;
 }
