@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(CURDIR)/.tools/node/node_modu
 
 WASM_CLIPPY := cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
-.PHONY: run watch build test setup setup-test fmt lint unit e2e clean
+.PHONY: run watch build test bench setup setup-test fmt lint unit e2e clean
 
 ## run: install what is missing, build the release app, serve it with a demo feed on :3000
 run: setup build
@@ -42,6 +42,10 @@ unit:
 
 e2e:
 	cd end2end && npx playwright test
+
+## bench: measured speed figures, written to BENCHMARKS.md with the command that made them
+bench: setup
+	scripts/bench.sh
 
 clean:
 	cargo clean

@@ -2,4 +2,5 @@
 //! path and tested natively; the HTTP layer only maps their errors to status codes.
 
 pub mod chart_data;
+pub mod line_protocol;
 pub mod timestamp;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and writes BENCHMARKS.md. Figures are medians of repeated runs, with
+# ratios against a baseline measured in the same run: this machine is small and noisy, so
+# absolute numbers move between runs while ratios hold.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo bench --features ssr --bench line_protocol --no-run
+pin=()
+# One core for the parser: it is single-threaded, and pinning keeps the scheduler out of it.
+command -v taskset >/dev/null && pin=(taskset -c 1)
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` (\`scripts/bench.sh\`) on $(date -u +%F) on $(nproc) cores"
+  echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version)."
+  echo "Medians of repeated runs; ratios are against a baseline measured in the same run."
+  echo
+  echo "Command: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\`"
+  echo
+  "${pin[@]}" cargo bench --quiet --features ssr --bench line_protocol
+} > BENCHMARKS.md.new
+mv BENCHMARKS.md.new BENCHMARKS.md
+cat BENCHMARKS.md

@@ -1,0 +1,626 @@
+//! InfluxDB line protocol, so Telegraf, Vector and the Influx client libraries push unchanged.
+//!
+//! ```text
+//! measurement[,tag=value...] field=value[,field=value...] [timestamp]
+//! ```
+//!
+//! Escapes follow InfluxDB 2.x: in the measurement `\,` and `\ `; in tag keys, tag values and
+//! field keys also `\=`; everywhere `\\` is one literal backslash; in string field values
+//! `\"` and `\\`. A backslash before any other character is a literal backslash. Field values are floats (`1`, `-1.5e3`), integers (`42i`),
+//! unsigned integers (`42u`), booleans (`t`, `true`, `F`, `FALSE`, …) or double-quoted strings.
+//! Empty lines and lines starting with `#` are skipped; `\r\n` line ends are accepted.
+//!
+//! Stricter than InfluxDB where it would silently lose data: a duplicate tag or field key, NaN
+//! or an infinite float, and an integer outside its type's range are errors naming the line.
+//!
+//! The parser borrows from the input and allocates only for keys that contain escapes, so its
+//! cost is a few passes over the bytes; `make bench` measures it.
+
+use std::borrow::Cow;
+
+/// A single line longer than this is refused: 64 KiB holds hundreds of fields, and the bound
+/// keeps one bad line from dominating the work of a request.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+const MEASUREMENT_ESCAPES: &[u8] = b", \\";
+const KEY_ESCAPES: &[u8] = b",= \\";
+
+/// Units of numeric timestamps, from the `precision` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+}
+
+impl Precision {
+    /// Accepts both the 2.x (`ns`, `us`, `ms`, `s`) and the 1.x (`n`, `u`, `ms`, `s`) spellings.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ns" | "n" => Some(Self::Nanoseconds),
+            "us" | "u" | "µs" => Some(Self::Microseconds),
+            "ms" => Some(Self::Milliseconds),
+            "s" => Some(Self::Seconds),
+            _ => None,
+        }
+    }
+
+    pub fn to_nanos(self, t: i64) -> Option<i64> {
+        match self {
+            Self::Nanoseconds => Some(t),
+            Self::Microseconds => t.checked_mul(1_000),
+            Self::Milliseconds => t.checked_mul(1_000_000),
+            Self::Seconds => t.checked_mul(1_000_000_000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Float(f64),
+    Int(i64),
+    UInt(u64),
+    Bool(bool),
+    /// The raw text between the quotes, escapes not yet resolved (strings are not stored).
+    Str(&'a str),
+}
+
+impl FieldValue<'_> {
+    /// The number livechart stores, or `None` for strings.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Self::Float(v) => Some(v),
+            Self::Int(v) => Some(v as f64),
+            Self::UInt(v) => Some(v as f64),
+            Self::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
+            Self::Str(_) => None,
+        }
+    }
+}
+
+/// One parsed line, borrowing from the request body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Line<'a> {
+    pub measurement: Cow<'a, str>,
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    /// Nanoseconds since the epoch, already scaled by the precision.
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("line is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("line is {0} bytes long; the limit is {MAX_LINE_BYTES}")]
+    LineTooLong(usize),
+    #[error("missing measurement")]
+    MissingMeasurement,
+    #[error("tag {0:?} has no value (expected key=value)")]
+    TagWithoutValue(String),
+    #[error("empty tag key or value")]
+    EmptyTag,
+    #[error("duplicate tag key {0:?}")]
+    DuplicateTag(String),
+    #[error("missing fields (expected at least one key=value after the measurement and tags)")]
+    MissingFields,
+    #[error("field {0:?} has no value (expected key=value)")]
+    FieldWithoutValue(String),
+    #[error("empty field key")]
+    EmptyFieldKey,
+    #[error("duplicate field key {0:?}")]
+    DuplicateField(String),
+    #[error("field {key:?}: invalid value {value:?}")]
+    InvalidFieldValue { key: String, value: String },
+    #[error("field {key:?}: integer {value:?} is out of range")]
+    IntegerOutOfRange { key: String, value: String },
+    #[error("field {key:?}: value must be finite, got {value:?}")]
+    NonFiniteField { key: String, value: String },
+    #[error("field {0:?}: unterminated string")]
+    UnterminatedString(String),
+    #[error("invalid timestamp {0:?}")]
+    InvalidTimestamp(String),
+    #[error("timestamp {0} is out of range at this precision")]
+    TimestampOutOfRange(i64),
+    #[error("unexpected text after the timestamp")]
+    TrailingText,
+}
+
+/// A bad line, with its 1-based number in the request body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct LineError {
+    pub line: usize,
+    pub kind: ErrorKind,
+}
+
+/// Calls `on_line` with every data line of `body`, in order. Stops at the first bad line.
+///
+/// Lines are split on `\n`; the line number in errors counts every line, comments and empty
+/// lines included, so it matches what the sender sees in its own file.
+pub fn parse<'a>(
+    body: &'a [u8],
+    precision: Precision,
+    mut on_line: impl FnMut(usize, Line<'a>),
+) -> Result<(), LineError> {
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let number = index + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() > MAX_LINE_BYTES {
+            return Err(LineError {
+                line: number,
+                kind: ErrorKind::LineTooLong(raw.len()),
+            });
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| LineError {
+            line: number,
+            kind: ErrorKind::InvalidUtf8,
+        })?;
+        let trimmed = text.trim_start_matches([' ', '\t']);
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let line =
+            parse_line(trimmed, precision).map_err(|kind| LineError { line: number, kind })?;
+        on_line(number, line);
+    }
+    Ok(())
+}
+
+/// Parses one non-empty, non-comment line.
+pub fn parse_line(text: &str, precision: Precision) -> Result<Line<'_>, ErrorKind> {
+    let bytes = text.as_bytes();
+
+    // Measurement: up to the first unescaped ',' or ' '.
+    let m_end = find_unescaped(bytes, 0, |b| b == b',' || b == b' ');
+    if m_end == 0 {
+        return Err(ErrorKind::MissingMeasurement);
+    }
+    let measurement = unescape(&text[..m_end], MEASUREMENT_ESCAPES);
+    let mut pos = m_end;
+
+    // Tags: ",key=value" repeated, until an unescaped space.
+    let mut tags: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    while pos < bytes.len() && bytes[pos] == b',' {
+        let start = pos + 1;
+        let end = find_unescaped(bytes, start, |b| b == b',' || b == b' ');
+        let pair = &text[start..end];
+        let eq = find_unescaped(pair.as_bytes(), 0, |b| b == b'=');
+        if eq >= pair.len() {
+            return Err(ErrorKind::TagWithoutValue(pair.to_string()));
+        }
+        let (k, v) = (&pair[..eq], &pair[eq + 1..]);
+        if k.is_empty() || v.is_empty() {
+            return Err(ErrorKind::EmptyTag);
+        }
+        let key = unescape(k, KEY_ESCAPES);
+        if tags.iter().any(|(existing, _)| *existing == key) {
+            return Err(ErrorKind::DuplicateTag(key.into_owned()));
+        }
+        tags.push((key, unescape(v, KEY_ESCAPES)));
+        pos = end;
+    }
+
+    // One or more spaces, then the field set.
+    let fields_start = skip_spaces(bytes, pos);
+    if fields_start >= bytes.len() {
+        return Err(ErrorKind::MissingFields);
+    }
+    let mut fields: Vec<(Cow<'_, str>, FieldValue<'_>)> = Vec::new();
+    pos = fields_start;
+    loop {
+        let key_end = find_unescaped(bytes, pos, |b| b == b'=' || b == b',' || b == b' ');
+        let raw_key = &text[pos..key_end];
+        if key_end >= bytes.len() || bytes[key_end] != b'=' {
+            return Err(ErrorKind::FieldWithoutValue(raw_key.to_string()));
+        }
+        if raw_key.is_empty() {
+            return Err(ErrorKind::EmptyFieldKey);
+        }
+        let key = unescape(raw_key, KEY_ESCAPES);
+        let value_start = key_end + 1;
+        let (value, value_end) = parse_field_value(text, value_start, &key)?;
+        if fields.iter().any(|(existing, _)| *existing == key) {
+            return Err(ErrorKind::DuplicateField(key.into_owned()));
+        }
+        fields.push((key, value));
+        pos = value_end;
+        if pos < bytes.len() && bytes[pos] == b',' {
+            pos += 1;
+            continue;
+        }
+        break;
+    }
+
+    // Optional timestamp after one or more spaces; nothing may follow it.
+    let ts_start = skip_spaces(bytes, pos);
+    let timestamp = if ts_start >= bytes.len() {
+        None
+    } else {
+        let ts_end = bytes[ts_start..]
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .map_or(bytes.len(), |p| ts_start + p);
+        if skip_spaces(bytes, ts_end) < bytes.len() {
+            return Err(ErrorKind::TrailingText);
+        }
+        let raw = &text[ts_start..ts_end];
+        let t: i64 = raw
+            .parse()
+            .map_err(|_| ErrorKind::InvalidTimestamp(raw.to_string()))?;
+        Some(
+            precision
+                .to_nanos(t)
+                .ok_or(ErrorKind::TimestampOutOfRange(t))?,
+        )
+    };
+
+    Ok(Line {
+        measurement,
+        tags,
+        fields,
+        timestamp,
+    })
+}
+
+/// Parses the field value starting at `start`; returns it and the index just past it.
+fn parse_field_value<'a>(
+    text: &'a str,
+    start: usize,
+    key: &str,
+) -> Result<(FieldValue<'a>, usize), ErrorKind> {
+    let bytes = text.as_bytes();
+    if bytes.get(start) == Some(&b'"') {
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return Ok((FieldValue::Str(&text[start + 1..i]), i + 1)),
+                _ => i += 1,
+            }
+        }
+        return Err(ErrorKind::UnterminatedString(key.to_string()));
+    }
+    let end = bytes[start..]
+        .iter()
+        .position(|&b| b == b',' || b == b' ')
+        .map_or(bytes.len(), |p| start + p);
+    let raw = &text[start..end];
+    let invalid = || ErrorKind::InvalidFieldValue {
+        key: key.to_string(),
+        value: raw.to_string(),
+    };
+    let out_of_range = || ErrorKind::IntegerOutOfRange {
+        key: key.to_string(),
+        value: raw.to_string(),
+    };
+    let value = match raw.as_bytes().last() {
+        None => return Err(invalid()),
+        Some(b'i') => {
+            let digits = &raw[..raw.len() - 1];
+            if !is_integer(digits) {
+                return Err(invalid());
+            }
+            FieldValue::Int(digits.parse().map_err(|_| out_of_range())?)
+        }
+        Some(b'u') => {
+            let digits = &raw[..raw.len() - 1];
+            if digits.starts_with('-') || !is_integer(digits) {
+                return Err(invalid());
+            }
+            FieldValue::UInt(digits.parse().map_err(|_| out_of_range())?)
+        }
+        _ => match raw {
+            "t" | "T" | "true" | "True" | "TRUE" => FieldValue::Bool(true),
+            "f" | "F" | "false" | "False" | "FALSE" => FieldValue::Bool(false),
+            _ => {
+                if !is_float_syntax(raw) {
+                    return Err(invalid());
+                }
+                let v: f64 = raw.parse().map_err(|_| invalid())?;
+                if !v.is_finite() {
+                    return Err(ErrorKind::NonFiniteField {
+                        key: key.to_string(),
+                        value: raw.to_string(),
+                    });
+                }
+                FieldValue::Float(v)
+            }
+        },
+    };
+    Ok((value, end))
+}
+
+fn is_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Decimal float syntax only: Rust's parser would also take `inf`, `NaN` or `infinity`.
+fn is_float_syntax(s: &str) -> bool {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+}
+
+fn skip_spaces(bytes: &[u8], mut pos: usize) -> usize {
+    while pos < bytes.len() && bytes[pos] == b' ' {
+        pos += 1;
+    }
+    pos
+}
+
+/// Index of the first byte at or after `from` matching `stop` that is not escaped by a
+/// backslash, or `bytes.len()`.
+fn find_unescaped(bytes: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> usize {
+    let mut i = from;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' && i + 1 < bytes.len() {
+            i += 2;
+            continue;
+        }
+        if stop(b) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Resolves `\x` for each `x` in `escapable`; other backslashes stay literal. Borrows when
+/// there is nothing to resolve, which is almost always.
+fn unescape<'a>(s: &'a str, escapable: &[u8]) -> Cow<'a, str> {
+    if !s.as_bytes().contains(&b'\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(&next) = chars.peek() {
+                if next.is_ascii() && escapable.contains(&(next as u8)) {
+                    out.push(next);
+                    chars.next();
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+/// Writes one line in line protocol, escaping as the parser expects; used by tests and the
+/// benchmark to produce input, and by anything that needs to forward points.
+pub fn write_line(
+    out: &mut String,
+    measurement: &str,
+    tags: &[(&str, &str)],
+    fields: &[(&str, f64)],
+    timestamp: Option<i64>,
+) {
+    escape_into(out, measurement, &[',', ' ']);
+    for (k, v) in tags {
+        out.push(',');
+        escape_into(out, k, &[',', '=', ' ']);
+        out.push('=');
+        escape_into(out, v, &[',', '=', ' ']);
+    }
+    out.push(' ');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        escape_into(out, k, &[',', '=', ' ']);
+        out.push('=');
+        // `{:?}` keeps full precision and always writes a float form ("1.0", "1e300").
+        out.push_str(&format!("{v:?}"));
+    }
+    if let Some(t) = timestamp {
+        out.push(' ');
+        out.push_str(&t.to_string());
+    }
+}
+
+fn escape_into(out: &mut String, s: &str, special: &[char]) {
+    for c in s.chars() {
+        if c == '\\' || special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn one(text: &str) -> Line<'_> {
+        parse_line(text, Precision::Nanoseconds).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    fn err(body: &str) -> LineError {
+        parse(body.as_bytes(), Precision::Nanoseconds, |_, _| {})
+            .expect_err(&format!("{body:?} should be refused"))
+    }
+
+    #[test]
+    fn parses_a_typical_telegraf_line() {
+        let l = one("cpu,cpu=cpu0,host=server01 usage_idle=95.2,usage_user=3i,up=true,n=7u,msg=\"ok\" 1700000000000000000");
+        assert_eq!(l.measurement, "cpu");
+        assert_eq!(
+            l.tags,
+            vec![
+                ("cpu".into(), "cpu0".into()),
+                ("host".into(), "server01".into())
+            ]
+        );
+        assert_eq!(
+            l.fields,
+            vec![
+                ("usage_idle".into(), FieldValue::Float(95.2)),
+                ("usage_user".into(), FieldValue::Int(3)),
+                ("up".into(), FieldValue::Bool(true)),
+                ("n".into(), FieldValue::UInt(7)),
+                ("msg".into(), FieldValue::Str("ok")),
+            ]
+        );
+        assert_eq!(l.timestamp, Some(1_700_000_000_000_000_000));
+    }
+
+    #[test]
+    fn resolves_escapes() {
+        let l = one(r#"my\ meas\,x,ta\=g\ k=v\,a\ l\=ue fi\ eld\,k\=1=1,s="a \"q\" \\ b" 5"#);
+        assert_eq!(l.measurement, "my meas,x");
+        assert_eq!(l.tags, vec![("ta=g k".into(), "v,a l=ue".into())]);
+        assert_eq!(l.fields[0].0, "fi eld,k=1");
+        assert_eq!(l.fields[1].1, FieldValue::Str(r#"a \"q\" \\ b"#));
+        assert_eq!(one(r"a\\b x=1").measurement, r"a\b");
+        assert_eq!(
+            one(r"a\b x=1").measurement,
+            r"a\b",
+            "a lone backslash is literal"
+        );
+        assert_eq!(
+            one(r#"m s="a,b c=d" 1"#).fields[0].1,
+            FieldValue::Str("a,b c=d")
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans() {
+        for (text, want) in [
+            ("m v=1", FieldValue::Float(1.0)),
+            ("m v=-1.5e3", FieldValue::Float(-1500.0)),
+            ("m v=.5", FieldValue::Float(0.5)),
+            ("m v=-9223372036854775808i", FieldValue::Int(i64::MIN)),
+            ("m v=18446744073709551615u", FieldValue::UInt(u64::MAX)),
+            ("m v=F", FieldValue::Bool(false)),
+            ("m v=TRUE", FieldValue::Bool(true)),
+        ] {
+            assert_eq!(one(text).fields[0].1, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn precision_scales_timestamps() {
+        let l = parse_line("m v=1 1700000000", Precision::Seconds).unwrap();
+        assert_eq!(l.timestamp, Some(1_700_000_000_000_000_000));
+        assert_eq!(Precision::parse("u"), Some(Precision::Microseconds));
+        assert_eq!(Precision::parse("ms"), Some(Precision::Milliseconds));
+        assert_eq!(Precision::parse("h"), None);
+        assert_eq!(
+            parse_line("m v=1 99999999999", Precision::Seconds),
+            Err(ErrorKind::TimestampOutOfRange(99_999_999_999))
+        );
+    }
+
+    #[test]
+    fn skips_comments_blank_lines_and_crlf() {
+        let mut got = Vec::new();
+        parse(
+            b"# comment\n\nm v=1\r\n  \nm v=2",
+            Precision::Nanoseconds,
+            |n, l| got.push((n, l.fields[0].1)),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![(3, FieldValue::Float(1.0)), (5, FieldValue::Float(2.0))]
+        );
+    }
+
+    /// The corpus of bad lines: each names its line and its reason.
+    #[test]
+    fn bad_lines_are_refused_with_line_and_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("m v=1\n,t=1 v=1", "line 2: missing measurement"),
+            (" ,t=1 v=1", "missing measurement"),
+            ("m", "missing fields"),
+            ("m,t=1", "missing fields"),
+            ("m,t v=1", "tag \"t\" has no value"),
+            ("m,t= v=1", "empty tag key or value"),
+            ("m,=v v=1", "empty tag key or value"),
+            ("m,t=1,t=2 v=1", "duplicate tag key \"t\""),
+            ("m v", "field \"v\" has no value"),
+            ("m v=", "invalid value \"\""),
+            ("m =1", "empty field key"),
+            ("m v=1,v=2", "duplicate field key \"v\""),
+            ("m v=1,", "field \"\" has no value"),
+            ("m v=abc", "invalid value \"abc\""),
+            ("m v=NaN", "invalid value \"NaN\""),
+            ("m v=inf", "invalid value \"inf\""),
+            ("m v=1e999", "must be finite"),
+            ("m v=1.5i", "invalid value \"1.5i\""),
+            ("m v=-1u", "invalid value \"-1u\""),
+            ("m v=9223372036854775808i", "out of range"),
+            ("m v=18446744073709551616u", "out of range"),
+            ("m v=\"open", "unterminated string"),
+            ("m v=1 12x", "invalid timestamp \"12x\""),
+            ("m v=1 1.5", "invalid timestamp"),
+            ("m v=1 123 456", "unexpected text after the timestamp"),
+            ("m v=1 99999999999999999999", "invalid timestamp"),
+        ];
+        for (body, want) in cases {
+            let e = err(body).to_string();
+            assert!(e.contains(want), "{body:?}: {e:?} should contain {want:?}");
+        }
+        assert_eq!(err("m v=1\nm v=\u{0}x").line, 2);
+        let e = parse(b"m v=1\n\xff\xfe v=1", Precision::Nanoseconds, |_, _| {}).unwrap_err();
+        assert_eq!((e.line, e.kind), (2, ErrorKind::InvalidUtf8));
+        let long = format!("m v={}", "1".repeat(MAX_LINE_BYTES));
+        assert!(matches!(err(&long).kind, ErrorKind::LineTooLong(_)));
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        // Every character that needs escaping somewhere, plus letters, digits and non-ASCII.
+        proptest::collection::vec(
+            prop_oneof![
+                Just(','),
+                Just('='),
+                Just(' '),
+                Just('\\'),
+                Just('"'),
+                Just('#'),
+                Just('é'),
+                Just('温'),
+                Just('🙂'),
+                proptest::char::range('a', 'z'),
+                proptest::char::range('0', '9'),
+            ],
+            1..12,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn written_lines_parse_back_to_the_same_points(
+            measurement in text().prop_filter("a leading # makes a comment", |m| !m.starts_with('#')),
+            tags in proptest::collection::btree_map(text(), text(), 0..4),
+            fields in proptest::collection::btree_map(text(), proptest::num::f64::NORMAL | proptest::num::f64::ZERO, 1..4),
+            timestamp in proptest::option::of(any::<i64>()),
+        ) {
+            let tag_refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let field_refs: Vec<(&str, f64)> = fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            let mut line = String::new();
+            write_line(&mut line, &measurement, &tag_refs, &field_refs, timestamp);
+            let parsed = parse_line(&line, Precision::Nanoseconds)
+                .map_err(|e| TestCaseError::fail(format!("{line:?}: {e}")))?;
+            prop_assert_eq!(parsed.measurement.as_ref(), measurement.as_str());
+            let got_tags: Vec<(String, String)> = parsed.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let want_tags: Vec<(String, String)> = tags.into_iter().collect();
+            prop_assert_eq!(got_tags, want_tags);
+            let got_fields: Vec<(String, f64)> = parsed.fields.iter().map(|(k, v)| (k.to_string(), v.as_f64().unwrap())).collect();
+            let want_fields: Vec<(String, f64)> = fields.into_iter().collect();
+            prop_assert_eq!(got_fields, want_fields);
+            prop_assert_eq!(parsed.timestamp, timestamp);
+        }
+    }
+}
