@@ -56,13 +56,17 @@ fn telegraf_body() -> String {
 fn ours(body: &[u8]) -> (usize, f64) {
     let mut lines = 0;
     let mut sum = 0.0;
-    line_protocol::parse(body, Precision::Nanoseconds, |_, line| {
-        lines += 1;
-        for (_, v) in &line.fields {
-            sum += v.as_f64().unwrap_or(0.0);
-        }
-        sum += line.timestamp.unwrap_or(0) as f64 + line.tags.len() as f64;
-    })
+    line_protocol::parse(
+        body,
+        line_protocol::Options::new(Precision::Nanoseconds),
+        |_, line| {
+            lines += 1;
+            for (_, v) in &line.fields {
+                sum += v.as_f64().unwrap_or(0.0);
+            }
+            sum += line.timestamp.unwrap_or(0) as f64 + line.tags.len() as f64;
+        },
+    )
     .expect("benchmark input is valid");
     (lines, sum)
 }

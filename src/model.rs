@@ -16,11 +16,18 @@ use std::fmt;
 /// Long enough for dotted metric names with a host or path in them, short enough that a
 /// legend and a URL stay usable.
 pub const MAX_SERIES_NAME_BYTES: usize = 256;
+/// Hard ceiling on labels per series, whatever the configuration says (`--max-labels`,
+/// default 32, is checked at ingest): keeps a series key small enough to compare and show.
+pub const MAX_LABELS: usize = 64;
+/// Label keys are identifiers (`host`, `core`, `interface`).
+pub const MAX_LABEL_KEY_BYTES: usize = 128;
+/// Label values are hostnames, paths, device names.
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
 
 pub const NANOS_PER_MILLI: i64 = 1_000_000;
 pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 
-/// Why a series name or a point was refused. The text is shown to whoever sent it.
+/// Why a series name, a label or a point was refused. The text is shown to whoever sent it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ValidationError {
     #[error("series name is empty")]
@@ -29,17 +36,78 @@ pub enum ValidationError {
     SeriesTooLong(usize),
     #[error("series name contains a control character at byte {0}")]
     SeriesControlChar(usize),
+    #[error("{0} labels; the limit is {MAX_LABELS} per series")]
+    TooManyLabels(usize),
+    #[error("label key {0:?}: {1}")]
+    LabelKey(String, &'static str),
+    #[error("label {0:?} value {1:?}: {2}")]
+    LabelValue(String, String, &'static str),
     #[error("value must be a finite number, got {0}")]
     NonFiniteValue(f64),
 }
 
-/// The identity of a series. Labels join the key in a later version; the name alone for now.
+/// The identity of a series: a name plus labels (`cpu.usage{core=0,host=a}`). The same name
+/// with other labels is another series. Labels are kept sorted by key, so the same set given in
+/// any order is the same series.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SeriesKey(String);
+#[serde(try_from = "RawSeriesKey", into = "RawSeriesKey")]
+pub struct SeriesKey {
+    name: String,
+    labels: BTreeMap<String, String>,
+}
+
+/// The wire form: `{"series": "cpu.usage", "labels": {"host": "a"}}`, labels omitted when
+/// there are none.
+#[derive(Serialize, Deserialize)]
+struct RawSeriesKey {
+    series: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+impl TryFrom<RawSeriesKey> for SeriesKey {
+    type Error = ValidationError;
+    fn try_from(raw: RawSeriesKey) -> Result<Self, Self::Error> {
+        Self::with_labels(raw.series, raw.labels)
+    }
+}
+
+impl From<SeriesKey> for RawSeriesKey {
+    fn from(key: SeriesKey) -> Self {
+        Self {
+            series: key.name,
+            labels: key.labels,
+        }
+    }
+}
+
+fn check_text(s: &str, max: usize) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("must not be empty");
+    }
+    if s.len() > max {
+        return Err("is too long");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("contains a control character");
+    }
+    Ok(())
+}
 
 impl SeriesKey {
+    /// A series without labels.
     pub fn new(name: impl Into<String>) -> Result<Self, ValidationError> {
+        Self::with_labels(name, BTreeMap::<String, String>::new())
+    }
+
+    pub fn with_labels<K, V>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ValidationError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
         let name = name.into();
         if name.is_empty() {
             return Err(ValidationError::EmptySeries);
@@ -50,30 +118,52 @@ impl SeriesKey {
         if let Some((at, _)) = name.char_indices().find(|(_, c)| c.is_control()) {
             return Err(ValidationError::SeriesControlChar(at));
         }
-        Ok(Self(name))
+        let mut map = BTreeMap::new();
+        for (k, v) in labels {
+            let (k, v) = (k.into(), v.into());
+            check_text(&k, MAX_LABEL_KEY_BYTES)
+                .map_err(|why| ValidationError::LabelKey(k.clone(), why))?;
+            check_text(&v, MAX_LABEL_VALUE_BYTES)
+                .map_err(|why| ValidationError::LabelValue(k.clone(), v.clone(), why))?;
+            map.insert(k, v);
+            if map.len() > MAX_LABELS {
+                return Err(ValidationError::TooManyLabels(map.len()));
+            }
+        }
+        Ok(Self { name, labels: map })
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// Whether every `(key, value)` in `wanted` is among this series' labels.
+    pub fn has_labels<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        wanted
+            .into_iter()
+            .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
     }
 }
 
-impl TryFrom<String> for SeriesKey {
-    type Error = ValidationError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<SeriesKey> for String {
-    fn from(key: SeriesKey) -> Self {
-        key.0
-    }
-}
-
+/// `name` alone, or `name{key=value,…}` with keys in order: how a person reads a series.
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)?;
+        if !self.labels.is_empty() {
+            f.write_str("{")?;
+            for (i, (k, v)) in self.labels.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{k}={v}")?;
+            }
+            f.write_str("}")?;
+        }
+        Ok(())
     }
 }
 
@@ -108,9 +198,11 @@ impl From<Point> for (i64, f64) {
     }
 }
 
-/// The points of one series inside a batch or a message.
+/// The points of one series inside a batch or a message:
+/// `{"series": "cpu", "labels": {"host": "a"}, "points": [[ts_ns, value], …]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoints {
+    #[serde(flatten)]
     pub series: SeriesKey,
     pub points: Vec<Point>,
 }
@@ -269,8 +361,66 @@ mod tests {
 
     #[test]
     fn series_key_deserialization_validates() {
-        assert!(serde_json::from_str::<SeriesKey>("\"\"").is_err());
-        assert!(serde_json::from_str::<SeriesKey>("\"ok\"").is_ok());
+        assert!(serde_json::from_str::<SeriesKey>(r#"{"series": ""}"#).is_err());
+        assert!(serde_json::from_str::<SeriesKey>(r#"{"series": "ok"}"#).is_ok());
+        let k: SeriesKey =
+            serde_json::from_str(r#"{"series": "cpu", "labels": {"host": "a", "core": "0"}}"#)
+                .unwrap();
+        assert_eq!(k.to_string(), "cpu{core=0,host=a}");
+        assert!(
+            serde_json::from_str::<SeriesKey>(r#"{"series": "cpu", "labels": {"host": ""}}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn labels_make_distinct_series_in_any_order() {
+        let a = SeriesKey::with_labels("cpu", [("host", "a"), ("core", "0")]).unwrap();
+        let b = SeriesKey::with_labels("cpu", [("core", "0"), ("host", "a")]).unwrap();
+        let c = SeriesKey::with_labels("cpu", [("host", "b"), ("core", "0")]).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, SeriesKey::new("cpu").unwrap());
+        assert!(a.has_labels([("host", "a")]));
+        assert!(!a.has_labels([("host", "b")]));
+        let json = serde_json::to_string(&SeriesPoints {
+            series: a.clone(),
+            points: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"series":"cpu","labels":{"core":"0","host":"a"},"points":[]}"#
+        );
+        let plain = serde_json::to_string(&SeriesPoints {
+            series: SeriesKey::new("x").unwrap(),
+            points: vec![],
+        })
+        .unwrap();
+        assert_eq!(plain, r#"{"series":"x","points":[]}"#);
+    }
+
+    #[test]
+    fn label_limits() {
+        let many: Vec<(String, String)> = (0..=MAX_LABELS)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
+        assert_eq!(
+            SeriesKey::with_labels("m", many.clone()),
+            Err(ValidationError::TooManyLabels(MAX_LABELS + 1))
+        );
+        assert!(SeriesKey::with_labels("m", many[..MAX_LABELS].to_vec()).is_ok());
+        assert!(matches!(
+            SeriesKey::with_labels("m", [("", "v")]),
+            Err(ValidationError::LabelKey(..))
+        ));
+        assert!(matches!(
+            SeriesKey::with_labels("m", [("k", "a\u{7}")]),
+            Err(ValidationError::LabelValue(..))
+        ));
+        assert!(
+            SeriesKey::with_labels("m", [("k", "v".repeat(MAX_LABEL_VALUE_BYTES + 1))]).is_err()
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ async fn a_demo_point_reaches_a_live_browser() {
     match next_msg(&mut ws).await {
         ServerMsg::Points { series } => {
             assert_eq!(series.len(), 1);
-            assert_eq!(series[0].series.as_str(), "value");
+            assert_eq!(series[0].series.name(), "value");
             assert_eq!(series[0].points[0].ts_ns, 1_764_230_400_000_000_000);
             assert_eq!(series[0].points[0].value, 21.5);
         }
@@ -199,7 +199,7 @@ async fn series_limit_refuses_new_series_but_keeps_old_ones() {
     let (status, body) = server
         .post_json("/chart_data", r#"{"value": 1, "series": "c"}"#)
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422, "a cardinality limit, named");
     assert!(body["message"]
         .as_str()
         .unwrap()
@@ -228,7 +228,7 @@ async fn server_function_pushes_through_the_same_path() {
     match next_msg(&mut ws).await {
         ServerMsg::Points { series } => {
             let values: Vec<f64> = series[0].points.iter().map(|p| p.value).collect();
-            assert_eq!(series[0].series.as_str(), "fn");
+            assert_eq!(series[0].series.name(), "fn");
             assert_eq!(values, vec![1.5, 2.5]);
         }
         other => panic!("expected points, got {other:?}"),

@@ -18,44 +18,32 @@
 
 use std::borrow::Cow;
 
-/// A single line longer than this is refused: 64 KiB holds hundreds of fields, and the bound
-/// keeps one bad line from dominating the work of a request.
+/// Default for the longest line accepted: 64 KiB holds hundreds of fields, and the bound keeps
+/// one bad line from dominating the work of a request.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// How to read a body: timestamp unit, how many errors to report, longest line.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub precision: Precision,
+    pub max_errors: usize,
+    pub max_line_bytes: usize,
+}
+
+impl Options {
+    pub fn new(precision: Precision) -> Self {
+        Self {
+            precision,
+            max_errors: 1,
+            max_line_bytes: MAX_LINE_BYTES,
+        }
+    }
+}
 
 const MEASUREMENT_ESCAPES: &[u8] = b", \\";
 const KEY_ESCAPES: &[u8] = b",= \\";
 
-/// Units of numeric timestamps, from the `precision` query parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Precision {
-    #[default]
-    Nanoseconds,
-    Microseconds,
-    Milliseconds,
-    Seconds,
-}
-
-impl Precision {
-    /// Accepts both the 2.x (`ns`, `us`, `ms`, `s`) and the 1.x (`n`, `u`, `ms`, `s`) spellings.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ns" | "n" => Some(Self::Nanoseconds),
-            "us" | "u" | "µs" => Some(Self::Microseconds),
-            "ms" => Some(Self::Milliseconds),
-            "s" => Some(Self::Seconds),
-            _ => None,
-        }
-    }
-
-    pub fn to_nanos(self, t: i64) -> Option<i64> {
-        match self {
-            Self::Nanoseconds => Some(t),
-            Self::Microseconds => t.checked_mul(1_000),
-            Self::Milliseconds => t.checked_mul(1_000_000),
-            Self::Seconds => t.checked_mul(1_000_000_000),
-        }
-    }
-}
+pub use super::timestamp::Precision;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue<'a> {
@@ -94,8 +82,8 @@ pub struct Line<'a> {
 pub enum ErrorKind {
     #[error("line is not valid UTF-8")]
     InvalidUtf8,
-    #[error("line is {0} bytes long; the limit is {MAX_LINE_BYTES}")]
-    LineTooLong(usize),
+    #[error("line is {0} bytes long; the limit is {1}")]
+    LineTooLong(usize, usize),
     #[error("missing measurement")]
     MissingMeasurement,
     #[error("tag {0:?} has no value (expected key=value)")]
@@ -136,37 +124,56 @@ pub struct LineError {
     pub kind: ErrorKind,
 }
 
-/// Calls `on_line` with every data line of `body`, in order. Stops at the first bad line.
+/// Calls `on_line` with every data line of `body`, in order.
 ///
 /// Lines are split on `\n`; the line number in errors counts every line, comments and empty
-/// lines included, so it matches what the sender sees in its own file.
+/// lines included, so it matches what the sender sees in its own file. After a bad line the
+/// rest is still checked, so the sender learns of up to `max_errors` problems at once; the
+/// caller must then discard what `on_line` received.
 pub fn parse<'a>(
     body: &'a [u8],
-    precision: Precision,
+    options: Options,
     mut on_line: impl FnMut(usize, Line<'a>),
-) -> Result<(), LineError> {
+) -> Result<(), Vec<LineError>> {
+    let Options {
+        precision,
+        max_errors,
+        max_line_bytes,
+    } = options;
+    let mut errors = Vec::new();
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
         let number = index + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.len() > MAX_LINE_BYTES {
-            return Err(LineError {
-                line: number,
-                kind: ErrorKind::LineTooLong(raw.len()),
-            });
+        let outcome = if raw.len() > max_line_bytes {
+            Err(ErrorKind::LineTooLong(raw.len(), max_line_bytes))
+        } else {
+            match std::str::from_utf8(raw) {
+                Err(_) => Err(ErrorKind::InvalidUtf8),
+                Ok(text) => {
+                    let trimmed = text.trim_start_matches([' ', '\t']);
+                    if trimmed.is_empty() || trimmed.starts_with('#') {
+                        continue;
+                    }
+                    parse_line(trimmed, precision)
+                }
+            }
+        };
+        match outcome {
+            Ok(line) if errors.is_empty() => on_line(number, line),
+            Ok(_) => {}
+            Err(kind) => {
+                errors.push(LineError { line: number, kind });
+                if errors.len() >= max_errors.max(1) {
+                    break;
+                }
+            }
         }
-        let text = std::str::from_utf8(raw).map_err(|_| LineError {
-            line: number,
-            kind: ErrorKind::InvalidUtf8,
-        })?;
-        let trimmed = text.trim_start_matches([' ', '\t']);
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let line =
-            parse_line(trimmed, precision).map_err(|kind| LineError { line: number, kind })?;
-        on_line(number, line);
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses one non-empty, non-comment line.
@@ -446,8 +453,13 @@ mod tests {
     }
 
     fn err(body: &str) -> LineError {
-        parse(body.as_bytes(), Precision::Nanoseconds, |_, _| {})
-            .expect_err(&format!("{body:?} should be refused"))
+        parse(
+            body.as_bytes(),
+            Options::new(Precision::Nanoseconds),
+            |_, _| {},
+        )
+        .expect_err(&format!("{body:?} should be refused"))
+        .remove(0)
     }
 
     #[test]
@@ -514,7 +526,8 @@ mod tests {
         assert_eq!(l.timestamp, Some(1_700_000_000_000_000_000));
         assert_eq!(Precision::parse("u"), Some(Precision::Microseconds));
         assert_eq!(Precision::parse("ms"), Some(Precision::Milliseconds));
-        assert_eq!(Precision::parse("h"), None);
+        assert_eq!(Precision::parse("h"), Some(Precision::Hours));
+        assert_eq!(Precision::parse("d"), None);
         assert_eq!(
             parse_line("m v=1 99999999999", Precision::Seconds),
             Err(ErrorKind::TimestampOutOfRange(99_999_999_999))
@@ -526,8 +539,8 @@ mod tests {
         let mut got = Vec::new();
         parse(
             b"# comment\n\nm v=1\r\n  \nm v=2",
-            Precision::Nanoseconds,
-            |n, l| got.push((n, l.fields[0].1)),
+            Options::new(Precision::Nanoseconds),
+            |n, l: Line<'_>| got.push((n, l.fields[0].1)),
         )
         .unwrap();
         assert_eq!(
@@ -572,10 +585,38 @@ mod tests {
             assert!(e.contains(want), "{body:?}: {e:?} should contain {want:?}");
         }
         assert_eq!(err("m v=1\nm v=\u{0}x").line, 2);
-        let e = parse(b"m v=1\n\xff\xfe v=1", Precision::Nanoseconds, |_, _| {}).unwrap_err();
-        assert_eq!((e.line, e.kind), (2, ErrorKind::InvalidUtf8));
+        let e = parse(
+            b"m v=1\n\xff\xfe v=1",
+            Options::new(Precision::Nanoseconds),
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!((e[0].line, e[0].kind.clone()), (2, ErrorKind::InvalidUtf8));
+        let many = parse(
+            b"m v=x\nm v=1\nm\nm v=1,v=2\nm v=",
+            Options {
+                max_errors: 3,
+                ..Options::new(Precision::Nanoseconds)
+            },
+            |_, _| {},
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = many.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 3, 4], "several errors, capped");
         let long = format!("m v={}", "1".repeat(MAX_LINE_BYTES));
-        assert!(matches!(err(&long).kind, ErrorKind::LineTooLong(_)));
+        assert!(matches!(
+            err(&long).kind,
+            ErrorKind::LineTooLong(_, MAX_LINE_BYTES)
+        ));
+        let short = Options {
+            max_line_bytes: 8,
+            ..Options::new(Precision::Nanoseconds)
+        };
+        let e = parse(b"m v=1\nm v=123456", short, |_, _| {}).unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "line 2: line is 10 bytes long; the limit is 8"
+        );
     }
 
     fn text() -> impl Strategy<Value = String> {

@@ -3,4 +3,5 @@
 
 pub mod chart_data;
 pub mod line_protocol;
+pub mod points_json;
 pub mod timestamp;

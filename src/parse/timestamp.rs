@@ -11,49 +11,110 @@ use time::OffsetDateTime;
 pub enum TimestampError {
     #[error("timestamp {0} is outside the supported range (years 1677 to 2262)")]
     OutOfRange(String),
-    #[error("timestamp {0:?} is neither epoch milliseconds nor an RFC 3339 date-time (e.g. 2026-11-27T08:00:00Z)")]
+    #[error(
+        "timestamp {0:?} is neither a number nor an RFC 3339 date-time (e.g. 2026-11-27T08:00:00Z)"
+    )]
     Unparseable(String),
-    #[error("timestamp must be a number of epoch milliseconds or a string, got {0}")]
+    #[error("timestamp must be a number or a string, got {0}")]
     WrongType(&'static str),
 }
 
-/// Converts a (possibly fractional) count of epoch milliseconds to nanoseconds, refusing what
-/// does not fit in i64 instead of saturating silently.
-pub fn millis_to_nanos(ms: f64) -> Result<i64, TimestampError> {
-    let ns = (ms * NANOS_PER_MILLI as f64).round();
+/// Units of numeric timestamps: the `precision` query parameter of the JSON and Influx
+/// endpoints. Milliseconds are the default of the JSON API, nanoseconds of line protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    /// InfluxDB 1.x only.
+    Minutes,
+    /// InfluxDB 1.x only.
+    Hours,
+}
+
+impl Precision {
+    /// Accepts both the 2.x (`ns`, `us`, `ms`, `s`) and the 1.x (`n`, `u`, `ms`, `s`, `m`, `h`)
+    /// spellings.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ns" | "n" => Some(Self::Nanoseconds),
+            "us" | "u" | "µs" => Some(Self::Microseconds),
+            "ms" => Some(Self::Milliseconds),
+            "s" => Some(Self::Seconds),
+            "m" => Some(Self::Minutes),
+            "h" => Some(Self::Hours),
+            _ => None,
+        }
+    }
+
+    pub fn nanos_per_unit(self) -> i64 {
+        match self {
+            Self::Nanoseconds => 1,
+            Self::Microseconds => 1_000,
+            Self::Milliseconds => NANOS_PER_MILLI,
+            Self::Seconds => 1_000_000_000,
+            Self::Minutes => 60_000_000_000,
+            Self::Hours => 3_600_000_000_000,
+        }
+    }
+
+    /// Scales an integer count of this unit, refusing overflow.
+    pub fn to_nanos(self, t: i64) -> Option<i64> {
+        t.checked_mul(self.nanos_per_unit())
+    }
+}
+
+/// Converts a (possibly fractional) count of `unit` to nanoseconds, refusing what does not fit
+/// in i64 instead of saturating silently.
+pub fn float_to_nanos(t: f64, unit: Precision) -> Result<i64, TimestampError> {
+    let ns = (t * unit.nanos_per_unit() as f64).round();
     // i64::MAX as f64 rounds up to 2^63, so the upper bound must be exclusive.
     if !ns.is_finite() || ns < i64::MIN as f64 || ns >= i64::MAX as f64 {
-        return Err(TimestampError::OutOfRange(format_ms(ms)));
+        return Err(TimestampError::OutOfRange(format_number(t)));
     }
     Ok(ns as i64)
 }
 
-fn format_ms(ms: f64) -> String {
-    if ms.fract() == 0.0 && ms.abs() < 1e21 {
-        format!("{ms:.0}")
+fn format_number(t: f64) -> String {
+    if t.abs() >= 1e21 {
+        format!("{t:e}")
+    } else if t.fract() == 0.0 {
+        format!("{t:.0}")
     } else {
-        ms.to_string()
+        t.to_string()
     }
 }
 
-/// Integer milliseconds stay exact (no trip through f64) when they fit.
+/// Integer counts stay exact (no trip through f64).
+pub fn int_to_nanos(t: i64, unit: Precision) -> Result<i64, TimestampError> {
+    unit.to_nanos(t)
+        .ok_or_else(|| TimestampError::OutOfRange(t.to_string()))
+}
+
+/// Epoch milliseconds (fractions allowed) to nanoseconds; the demo endpoint's unit.
+pub fn millis_to_nanos(ms: f64) -> Result<i64, TimestampError> {
+    float_to_nanos(ms, Precision::Milliseconds)
+}
+
+/// Integer epoch milliseconds to nanoseconds, exactly.
 pub fn int_millis_to_nanos(ms: i64) -> Result<i64, TimestampError> {
-    ms.checked_mul(NANOS_PER_MILLI)
-        .ok_or_else(|| TimestampError::OutOfRange(ms.to_string()))
+    int_to_nanos(ms, Precision::Milliseconds)
 }
 
-/// Parses the string forms: numeric epoch milliseconds, or an RFC 3339 date-time.
-pub fn parse_str(s: &str) -> Result<i64, TimestampError> {
+/// Parses the string forms: a number of `unit`, or an RFC 3339 date-time.
+pub fn parse_str_in(s: &str, unit: Precision) -> Result<i64, TimestampError> {
     let t = s.trim();
-    if let Ok(ms) = t.parse::<i64>() {
-        return int_millis_to_nanos(ms);
+    if let Ok(n) = t.parse::<i64>() {
+        return int_to_nanos(n, unit);
     }
-    if let Some(ns) = exact_decimal_millis(t) {
+    if let Some(ns) = exact_decimal(t, unit) {
         return ns.ok_or_else(|| TimestampError::OutOfRange(s.to_string()));
     }
     if looks_numeric(t) {
-        if let Ok(ms) = t.parse::<f64>() {
-            return millis_to_nanos(ms);
+        if let Ok(n) = t.parse::<f64>() {
+            return float_to_nanos(n, unit);
         }
     }
     let dt = OffsetDateTime::parse(t, &Rfc3339)
@@ -61,9 +122,14 @@ pub fn parse_str(s: &str) -> Result<i64, TimestampError> {
     i64::try_from(dt.unix_timestamp_nanos()).map_err(|_| TimestampError::OutOfRange(s.to_string()))
 }
 
-/// `123.456789` milliseconds exactly to nanoseconds (f64 would blur the last digits at today's
+/// Parses the string forms in milliseconds, the demo endpoint's unit.
+pub fn parse_str(s: &str) -> Result<i64, TimestampError> {
+    parse_str_in(s, Precision::Milliseconds)
+}
+
+/// `123.456789` of `unit` exactly to nanoseconds (f64 would blur the last digits at today's
 /// magnitudes). `None` when `s` is not of that plain form; `Some(None)` when it overflows.
-fn exact_decimal_millis(s: &str) -> Option<Option<i64>> {
+fn exact_decimal(s: &str, unit: Precision) -> Option<Option<i64>> {
     let (negative, body) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
@@ -73,26 +139,28 @@ fn exact_decimal_millis(s: &str) -> Option<Option<i64>> {
     if int.is_empty() && frac.is_empty() || !all_digits(int) || !all_digits(frac) {
         return None;
     }
-    // Digits past nanoseconds are dropped (truncation toward zero); six is all ms can carry.
-    let mut sub_ns: i64 = 0;
-    for i in 0..6 {
-        let d = frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
-        sub_ns = sub_ns * 10 + d;
+    let per_unit = i128::from(unit.nanos_per_unit());
+    // Digits below a nanosecond are dropped (truncation toward zero).
+    let mut sub: i128 = 0;
+    let mut scale: i128 = 1;
+    for b in frac.bytes().take(18) {
+        sub = sub * 10 + i128::from(b - b'0');
+        scale *= 10;
     }
-    let int_ms: i64 = if int.is_empty() {
+    let int_part: i128 = if int.is_empty() {
         Some(0)
     } else {
         int.parse().ok()
-    }
-    .unwrap_or(i64::MAX);
-    let magnitude = int_ms
-        .checked_mul(NANOS_PER_MILLI)
-        .and_then(|n| n.checked_add(sub_ns));
-    Some(magnitude.map(|m| if negative { -m } else { m }))
+    }?;
+    let magnitude = int_part
+        .checked_mul(per_unit)?
+        .checked_add(sub * per_unit / scale)?;
+    let signed = if negative { -magnitude } else { magnitude };
+    Some(i64::try_from(signed).ok())
 }
 
-/// Only plain decimal notation counts as milliseconds: Rust's float parser would also take
-/// "inf" or "NaN", which are not times.
+/// Only plain decimal notation counts as a number: Rust's float parser would also take "inf"
+/// or "NaN", which are not times.
 fn looks_numeric(s: &str) -> bool {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     !digits.is_empty()
@@ -102,24 +170,33 @@ fn looks_numeric(s: &str) -> bool {
         && digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
 }
 
-/// Parses a JSON timestamp value. `None` or `null` is "no timestamp" and left to the caller.
-pub fn parse_json(v: &serde_json::Value) -> Result<Option<i64>, TimestampError> {
+/// Parses a JSON timestamp given in `unit` (numbers and numeric strings) or RFC 3339.
+/// `null` is "no timestamp" and left to the caller.
+pub fn parse_json_in(
+    v: &serde_json::Value,
+    unit: Precision,
+) -> Result<Option<i64>, TimestampError> {
     use serde_json::Value;
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => {
-            if let Some(ms) = n.as_i64() {
-                int_millis_to_nanos(ms).map(Some)
+            if let Some(t) = n.as_i64() {
+                int_to_nanos(t, unit).map(Some)
             } else {
                 // u64 beyond i64 or a float: both go through f64 and the range check.
-                millis_to_nanos(n.as_f64().unwrap_or(f64::INFINITY)).map(Some)
+                float_to_nanos(n.as_f64().unwrap_or(f64::INFINITY), unit).map(Some)
             }
         }
-        Value::String(s) => parse_str(s).map(Some),
+        Value::String(s) => parse_str_in(s, unit).map(Some),
         Value::Bool(_) => Err(TimestampError::WrongType("a boolean")),
         Value::Array(_) => Err(TimestampError::WrongType("an array")),
         Value::Object(_) => Err(TimestampError::WrongType("an object")),
     }
+}
+
+/// [`parse_json_in`] with milliseconds, the demo endpoint's unit.
+pub fn parse_json(v: &serde_json::Value) -> Result<Option<i64>, TimestampError> {
+    parse_json_in(v, Precision::Milliseconds)
 }
 
 #[cfg(test)]
@@ -190,6 +267,31 @@ mod tests {
             parse_str("3000-01-01T00:00:00Z"),
             Err(TimestampError::OutOfRange(_))
         ));
+    }
+
+    #[test]
+    fn other_precisions() {
+        assert_eq!(
+            parse_json_in(&json!(5), Precision::Seconds).unwrap(),
+            Some(5_000_000_000)
+        );
+        assert_eq!(
+            parse_json_in(&json!("1.5"), Precision::Seconds).unwrap(),
+            Some(1_500_000_000)
+        );
+        assert_eq!(
+            parse_json_in(&json!(7), Precision::Nanoseconds).unwrap(),
+            Some(7)
+        );
+        assert_eq!(
+            parse_json_in(&json!(2.5), Precision::Microseconds).unwrap(),
+            Some(2_500)
+        );
+        assert!(parse_json_in(&json!(i64::MAX / 10), Precision::Seconds).is_err());
+        assert_eq!(
+            parse_json_in(&json!("2025-11-27T08:00:00Z"), Precision::Seconds).unwrap(),
+            Some(T * 1_000_000)
+        );
     }
 
     #[test]

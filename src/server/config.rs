@@ -4,6 +4,7 @@
 //! Every limit has a default and a one-line reason next to it; tests build a [`Config`]
 //! directly and shrink the limits they cross.
 
+use super::auth::Tokens;
 use clap::Parser;
 use leptos::config::LeptosOptions;
 use std::net::SocketAddr;
@@ -57,9 +58,39 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_MAX_SERIES", default_value_t = Limits::default().max_series)]
     pub max_series: usize,
 
-    /// Largest request body accepted, in bytes.
+    /// A token that may push points (repeat for several). LIVECHART_INGEST_TOKENS takes a
+    /// comma-separated list. Without any, ingest is open on loopback and closed elsewhere.
+    #[arg(
+        long = "ingest-token",
+        env = "LIVECHART_INGEST_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub ingest_tokens: Vec<String>,
+
+    /// Let anyone push points even when listening on a non-loopback address without tokens.
+    #[arg(long, env = "LIVECHART_ALLOW_ANONYMOUS_INGEST", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_anonymous_ingest: bool,
+
+    /// Largest request body accepted, in bytes, both as sent and after gzip.
     #[arg(long, env = "LIVECHART_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+
+    /// Most points one ingest request may carry.
+    #[arg(long, env = "LIVECHART_MAX_POINTS_PER_REQUEST", default_value_t = Limits::default().max_points_per_request)]
+    pub max_points_per_request: usize,
+
+    /// Longest line protocol line, in bytes.
+    #[arg(long, env = "LIVECHART_MAX_LINE_BYTES", default_value_t = Limits::default().max_line_bytes)]
+    pub max_line_bytes: usize,
+
+    /// Most labels (tags) one series may have (at most 64).
+    #[arg(long, env = "LIVECHART_MAX_LABELS", default_value_t = Limits::default().max_labels)]
+    pub max_labels: usize,
+
+    /// Seconds an ingest request may take, body upload included, before it is answered 408.
+    #[arg(long, env = "LIVECHART_REQUEST_TIMEOUT_SECS", default_value_t = Limits::default().request_timeout.as_secs())]
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +107,13 @@ pub struct Limits {
     pub hub_capacity: usize,
     /// Largest message a browser may send on /ws; it only ever sends close frames and pongs.
     pub max_client_message_bytes: usize,
+    /// 64 KiB per line protocol line: hundreds of fields; one bad line cannot dominate.
+    pub max_line_bytes: usize,
+    /// 32 labels per series: exporters rarely pass 15; more is usually a bug in the sender.
+    pub max_labels: usize,
+    /// 15 s per ingest request: a 1 MiB batch on a slow link fits; a stalled upload does not
+    /// hold a connection and its buffer forever.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -87,6 +125,9 @@ impl Default for Limits {
             max_series: 1_000,
             hub_capacity: 1_024,
             max_client_message_bytes: 4 * 1024,
+            max_line_bytes: crate::parse::line_protocol::MAX_LINE_BYTES,
+            max_labels: 32,
+            request_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -98,6 +139,8 @@ pub struct Config {
     /// Span of the snapshot a browser gets on connect.
     pub window: Duration,
     pub limits: Limits,
+    pub ingest_tokens: Tokens,
+    pub allow_anonymous_ingest: bool,
 }
 
 impl Config {
@@ -110,6 +153,8 @@ impl Config {
             demo: false,
             window: Duration::from_secs(60),
             limits: Limits::default(),
+            ingest_tokens: Tokens::default(),
+            allow_anonymous_ingest: false,
         }
     }
 
@@ -123,6 +168,9 @@ impl Config {
             ("--ring-capacity", cli.ring_capacity),
             ("--max-series", cli.max_series),
             ("--max-body-bytes", cli.max_body_bytes),
+            ("--max-points-per-request", cli.max_points_per_request),
+            ("--max-line-bytes", cli.max_line_bytes),
+            ("--request-timeout-secs", cli.request_timeout_secs as usize),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -136,8 +184,14 @@ impl Config {
                 ring_capacity: cli.ring_capacity,
                 max_series: cli.max_series,
                 max_body_bytes: cli.max_body_bytes,
+                max_points_per_request: cli.max_points_per_request,
+                max_line_bytes: cli.max_line_bytes,
+                max_labels: cli.max_labels.min(crate::model::MAX_LABELS),
+                request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 ..Limits::default()
             },
+            ingest_tokens: Tokens::new(cli.ingest_tokens),
+            allow_anonymous_ingest: cli.allow_anonymous_ingest,
         })
     }
 }

@@ -98,7 +98,7 @@ mod tests {
         let a_ts: Vec<i64> = groups
             .iter()
             .flatten()
-            .filter(|s| s.series.as_str() == "a")
+            .filter(|s| s.series.name() == "a")
             .flat_map(|s| s.points.iter().map(|p| p.ts_ns))
             .collect();
         assert_eq!(a_ts, vec![0, 1, 2, 3, 4]);

@@ -5,11 +5,13 @@
 //! live session to close (code 1001, so browsers reconnect), finishes in-flight requests and
 //! waits up to [`SHUTDOWN_GRACE`] for sessions to end.
 
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod hub;
 pub mod ingest;
 pub mod ops;
+pub mod series;
 pub mod store;
 pub mod ws;
 
@@ -22,6 +24,7 @@ use hub::Hub;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::memory::MemoryStore;
@@ -44,6 +47,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Live sessions and background tasks, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Who may push points, decided from the listening address at start.
+    pub ingest_auth: auth::IngestAuth,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,9 +58,15 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    /// State for a server listening on `addr` (which decides the ingest policy).
+    pub fn new(config: Config, addr: SocketAddr) -> Self {
         let limits = &config.limits;
         Self {
+            ingest_auth: auth::IngestAuth::decide(
+                &config.ingest_tokens,
+                config.allow_anonymous_ingest,
+                addr,
+            ),
             leptos: config.leptos.clone(),
             store: Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series)),
             hub: Hub::new(limits.hub_capacity),
@@ -74,6 +85,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_body_bytes);
     Router::new()
         .route("/chart_data", post(ingest::chart_data::post))
+        .route("/api/v1/points", post(ingest::points::post))
+        .route("/api/v2/write", post(ingest::influx::write_v2))
+        .route("/write", post(ingest::influx::write_v1))
+        .route("/api/v1/series", get(series::list))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(ops::health))
         .leptos_routes(&state, routes, {
@@ -82,6 +97,14 @@ pub fn router(state: AppState) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(body_limit)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ingest::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_ingest_token,
+        ))
         .with_state(state)
 }
 
@@ -91,7 +114,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config);
+    let addr = listener.local_addr()?;
+    let state = AppState::new(config, addr);
     let c = &state.config;
     tracing::info!(
         demo = c.demo,
@@ -100,8 +124,12 @@ pub async fn run(
         max_series = c.limits.max_series,
         max_body_bytes = c.limits.max_body_bytes,
         site_root = %state.leptos.site_root,
+        ingest_auth = ?state.ingest_auth,
         "serving"
     );
+    if let auth::IngestAuth::Closed { addr } = &state.ingest_auth {
+        tracing::warn!(%addr, "ingest refuses every request: no --ingest-token on a non-loopback address (see --allow-anonymous-ingest)");
+    }
     if state.config.demo {
         state.tasks.spawn(demo::run(state.clone()));
     }

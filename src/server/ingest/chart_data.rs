@@ -1,6 +1,7 @@
 //! `POST /chart_data`, the original demo's endpoint, answering in its shape:
 //! `{"status":"success","message":"New data added!"}` or `{"status":"error","message":"…"}`.
 
+use super::body::{read_limited, BodyError};
 use super::{accept, now_ns, IngestError};
 use crate::model::Batch;
 use crate::parse::chart_data::{self, ChartDataError};
@@ -16,10 +17,8 @@ use serde_json::json;
 pub enum ChartDataFailure {
     #[error(transparent)]
     Parse(#[from] ChartDataError),
-    #[error("request body is larger than the {0}-byte limit")]
-    TooLarge(usize),
-    #[error("could not read the request body: {0}")]
-    Read(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
 }
@@ -27,8 +26,9 @@ pub enum ChartDataFailure {
 impl IntoResponse for ChartDataFailure {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Parse(_) | Self::Read(_) | Self::Ingest(_) => StatusCode::BAD_REQUEST,
+            Self::Body(e) => e.status(),
+            Self::Ingest(e) => e.status(),
+            Self::Parse(_) => StatusCode::BAD_REQUEST,
         };
         let body = Json(json!({"status": "error", "message": self.to_string()}));
         (status, body).into_response()
@@ -50,17 +50,4 @@ pub async fn post(
     batch.push(series, point);
     accept(&state, batch).await?;
     Ok(Json(json!({"status": "success", "message": "New data added!"})).into_response())
-}
-
-/// Reads at most `limit` bytes, telling "too large" apart from a broken upload.
-pub async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ChartDataFailure> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ChartDataFailure::TooLarge(limit)
-        } else {
-            ChartDataFailure::Read(e.to_string())
-        }
-    })
 }

@@ -3,11 +3,19 @@
 //! Each format (the demo's `/chart_data`, the `push_points` server function) parses into a
 //! [`Batch`] and calls [`accept`]; nothing reaches the store or the browsers any other way.
 
+pub mod body;
 pub mod chart_data;
+pub mod influx;
+pub mod points;
 
 use super::store::StoreError;
 use super::AppState;
 use crate::model::Batch;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 /// What an accepted request added.
@@ -23,8 +31,40 @@ pub enum IngestError {
     Empty,
     #[error("{got} points in one request; the limit is {limit}")]
     TooManyPoints { got: usize, limit: usize },
+    #[error("series {series} has {got} labels; the limit is {limit}")]
+    TooManyLabels {
+        series: String,
+        got: usize,
+        limit: usize,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How many problems one refused request reports: enough to fix a batch, short enough to read.
+pub const MAX_REPORTED_ERRORS: usize = 10;
+
+impl IngestError {
+    /// Too many points is a size problem (413); a new series past the cap is a cardinality
+    /// limit (422, naming it); everything else is a bad request.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Empty => StatusCode::BAD_REQUEST,
+            Self::TooManyPoints { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyLabels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Store(StoreError::TooManySeries { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+}
+
+impl body::BodyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge(_) | Self::InflatesTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadGzip(_) | Self::Read(_) => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 /// Stores `batch` whole and then shows what was stored to every live viewer. A refused batch
@@ -40,12 +80,48 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
             limit,
         });
     }
+    let max_labels = state.config.limits.max_labels;
+    if let Some((key, _)) = batch.iter().find(|(k, _)| k.labels().len() > max_labels) {
+        return Err(IngestError::TooManyLabels {
+            series: key.to_string(),
+            got: key.labels().len(),
+            limit: max_labels,
+        });
+    }
     let stored = state.store.append(&batch).await?;
     state.hub.publish(&stored);
     Ok(Accepted {
         points: batch.point_count(),
         series: batch.series_count(),
     })
+}
+
+/// Requests that add points; everything else (pages, the live feed, queries) is read access.
+pub fn is_ingest(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && matches!(
+            path,
+            "/chart_data" | "/api/v1/points" | "/api/v2/write" | "/write" | "/api/push_points"
+        )
+}
+
+/// Middleware: an ingest request, body upload included, gets `--request-timeout-secs`; past it
+/// the client is answered 408 and the half-read request is dropped, nothing stored.
+pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !is_ingest(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let limit = state.config.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            Json(serde_json::json!({
+                "error": format!("request took longer than the {}-second limit; nothing was stored", limit.as_secs()),
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// The server's clock in nanoseconds since the epoch, for points sent without a timestamp.

@@ -4,7 +4,7 @@
 //! point (by timestamp) goes; a new series past `max_series` is refused, never silently
 //! dropped. Nothing survives a restart; the durable store replaces this for that.
 
-use super::{Store, StoreError};
+use super::{SeriesInfo, Store, StoreError, RATE_WINDOW_NS};
 use crate::decimate::m4;
 use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
 use std::collections::{HashMap, VecDeque};
@@ -64,6 +64,28 @@ impl Store for MemoryStore {
                 Some(SeriesPoints {
                     series: key.clone(),
                     points: m4(ring.range(start..).copied(), since_ns, to, columns),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        Ok(out)
+    }
+
+    async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
+        let all = self.lock();
+        let since = now_ns.saturating_sub(RATE_WINDOW_NS);
+        let mut out: Vec<SeriesInfo> = all
+            .iter()
+            .filter_map(|(key, ring)| {
+                let (first, last) = (ring.front()?, ring.back()?);
+                let recent = ring.len() - ring.partition_point(|p| p.ts_ns < since);
+                Some(SeriesInfo {
+                    series: key.clone(),
+                    points: ring.len(),
+                    first_ns: first.ts_ns,
+                    last_ns: last.ts_ns,
+                    last_value: last.value,
+                    rate: recent as f64 * 1e9 / RATE_WINDOW_NS as f64,
                 })
             })
             .collect();
@@ -153,7 +175,7 @@ mod tests {
                 .unwrap();
             let got = store.recent(50, 1000).await.unwrap();
             assert_eq!(got.len(), 2);
-            assert_eq!(got[0].series.as_str(), "new");
+            assert_eq!(got[0].series.name(), "new");
             assert_eq!(got[1].points, vec![Point::new(2, 2.0).unwrap()]);
         });
     }

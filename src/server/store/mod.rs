@@ -9,7 +9,26 @@
 
 pub mod memory;
 
-use crate::model::{Batch, SeriesPoints};
+use crate::model::{Batch, SeriesKey, SeriesPoints};
+use serde::Serialize;
+
+/// The span over which `rate` in [`SeriesInfo`] is measured: recent enough to say "is it
+/// alive", long enough to smooth a once-a-second sender.
+pub const RATE_WINDOW_NS: i64 = 60 * crate::model::NANOS_PER_SEC;
+
+/// What `GET /api/v1/series` reports per series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesInfo {
+    #[serde(flatten)]
+    pub series: SeriesKey,
+    /// Points held for this series.
+    pub points: usize,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub last_value: f64,
+    /// Points per second over the last [`RATE_WINDOW_NS`] of the server's clock.
+    pub rate: f64,
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
@@ -27,4 +46,7 @@ pub trait Store: Send + Sync + 'static {
     /// `columns` pixel columns, plus the point just before `since_ns` (so the line enters the
     /// chart at its left edge, and a quiet series still shows its latest value).
     async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError>;
+
+    /// Every series with its counts and latest point, in key order.
+    async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError>;
 }

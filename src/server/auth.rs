@@ -1,0 +1,189 @@
+//! Ingest tokens: who may push points.
+//!
+//! A token is accepted as `Authorization: Bearer T`, `Authorization: Token T` (InfluxDB 2.x
+//! clients), HTTP basic auth with the token as password, or the `p` query parameter (InfluxDB
+//! 1.x). Tokens are compared in constant time (a length mismatch still returns early; lengths
+//! are not secret) and never logged: [`Tokens`] prints as a count.
+//!
+//! Policy, decided once at start from the listening address: with tokens configured, every
+//! ingest request needs one. Without tokens, ingest is open on a loopback address, and closed
+//! (401, saying how to open it) on any other unless `--allow-anonymous-ingest` is given.
+
+use super::ingest::is_ingest;
+use super::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde_json::json;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Configured ingest tokens; `Debug` shows only how many there are.
+#[derive(Clone, Default, PartialEq)]
+pub struct Tokens(Vec<String>);
+
+impl Tokens {
+    pub fn new(tokens: impl IntoIterator<Item = String>) -> Self {
+        Self(tokens.into_iter().filter(|t| !t.is_empty()).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks `given` against every token without stopping at the first match.
+    fn accepts(&self, given: &str) -> bool {
+        self.0.iter().fold(false, |found, t| {
+            found | constant_time_eq(t.as_bytes(), given.as_bytes())
+        })
+    }
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tokens({} configured)", self.0.len())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What ingest requires, fixed at start.
+#[derive(Debug, Clone)]
+pub enum IngestAuth {
+    Open,
+    Tokens(Tokens),
+    /// No tokens on a public address: refuse, and say why.
+    Closed {
+        addr: SocketAddr,
+    },
+}
+
+impl IngestAuth {
+    pub fn decide(tokens: &Tokens, allow_anonymous: bool, addr: SocketAddr) -> Self {
+        if !tokens.is_empty() {
+            Self::Tokens(tokens.clone())
+        } else if allow_anonymous || addr.ip().is_loopback() {
+            Self::Open
+        } else {
+            Self::Closed { addr }
+        }
+    }
+}
+
+/// The token a request carries, in any of the accepted forms.
+fn presented_token(req: &Request) -> Option<String> {
+    if let Some(auth) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, rest) = auth.trim().split_once(' ').unwrap_or((auth, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+            return Some(rest.to_string());
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            return text
+                .split_once(':')
+                .map(|(_, password)| password.to_string());
+        }
+    }
+    let query = req.uri().query()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "p").map(|(_, v)| v)
+}
+
+fn refuse(path: &str, message: String) -> Response {
+    let body = match path {
+        "/chart_data" => json!({"status": "error", "message": message}),
+        "/api/v2/write" | "/write" => json!({"code": "unauthorized", "message": message}),
+        _ => json!({"error": message}),
+    };
+    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"livechart ingest\""),
+    );
+    res
+}
+
+/// Middleware in front of the whole router; lets everything but ingest through untouched.
+pub async fn require_ingest_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_ingest(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    match &state.ingest_auth {
+        IngestAuth::Open => next.run(req).await,
+        IngestAuth::Closed { addr } => refuse(
+            &path,
+            format!(
+                "ingest needs a token: this server listens on {addr} and has no --ingest-token \
+                 (or LIVECHART_INGEST_TOKENS); configure one, or pass --allow-anonymous-ingest"
+            ),
+        ),
+        IngestAuth::Tokens(tokens) => match presented_token(&req) {
+            None => refuse(
+                &path,
+                "missing ingest token: send Authorization: Bearer <token> (or Token <token>)"
+                    .into(),
+            ),
+            Some(t) if tokens.accepts(&t) => next.run(req).await,
+            Some(_) => refuse(&path, "invalid ingest token".into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_and_hide() {
+        let t = Tokens::new(["alpha".to_string(), "beta".to_string(), String::new()]);
+        assert!(t.accepts("beta"));
+        assert!(!t.accepts("bet"));
+        assert!(!t.accepts(""));
+        assert_eq!(format!("{t:?}"), "Tokens(2 configured)");
+    }
+
+    #[test]
+    fn policy_follows_the_address() {
+        let lo: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let public: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let none = Tokens::default();
+        assert!(matches!(
+            IngestAuth::decide(&none, false, lo),
+            IngestAuth::Open
+        ));
+        assert!(matches!(
+            IngestAuth::decide(&none, false, public),
+            IngestAuth::Closed { .. }
+        ));
+        assert!(matches!(
+            IngestAuth::decide(&none, true, public),
+            IngestAuth::Open
+        ));
+        let some = Tokens::new(["x".to_string()]);
+        assert!(matches!(
+            IngestAuth::decide(&some, false, lo),
+            IngestAuth::Tokens(_)
+        ));
+    }
+}

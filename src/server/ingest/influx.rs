@@ -1,0 +1,210 @@
+//! InfluxDB line protocol writes: `POST /api/v2/write` (2.x: `org`, `bucket`, `precision`) and
+//! `POST /write` (1.x: `db`, `precision`, `u`/`p`).
+//!
+//! Answers as InfluxDB does, so Telegraf and the client libraries show useful messages: 204 on
+//! success, errors as `{"code": "invalid", "message": "…"}` naming the lines. Each numeric field
+//! becomes a series `measurement.field` (just `measurement` for a field named `value`) with the
+//! tags as labels; string fields are skipped and counted in the `X-Livechart-Skipped-Fields`
+//! header. `org`, `bucket` and `db` are accepted and ignored: livechart has one namespace.
+
+use super::body::{read_decoded, BodyError};
+use super::{accept, now_ns, IngestError, MAX_REPORTED_ERRORS};
+use crate::model::{Batch, Point, SeriesKey};
+use crate::parse::line_protocol::{self, Precision};
+use crate::server::AppState;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Header carrying how many string fields a write skipped.
+pub const SKIPPED_FIELDS_HEADER: &str = "x-livechart-skipped-fields";
+
+/// An error in InfluxDB's shape; `code` uses InfluxDB's names.
+#[derive(Debug)]
+pub struct InfluxError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl InfluxError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BodyError> for InfluxError {
+    fn from(e: BodyError) -> Self {
+        let status = e.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "request too large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+            _ => "invalid",
+        };
+        Self {
+            status,
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<IngestError> for InfluxError {
+    fn from(e: IngestError) -> Self {
+        let status = e.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "request too large",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",
+            _ => "invalid",
+        };
+        Self {
+            status,
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for InfluxError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"code": self.code, "message": self.message}));
+        (self.status, body).into_response()
+    }
+}
+
+pub async fn write_v2(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, InfluxError> {
+    write(state, query, headers, body).await
+}
+
+pub async fn write_v1(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, InfluxError> {
+    write(state, query, headers, body).await
+}
+
+async fn write(
+    state: AppState,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, InfluxError> {
+    let Query(params) =
+        query.map_err(|e| InfluxError::invalid(format!("bad query string: {e}")))?;
+    let precision = match params.get("precision").map(String::as_str) {
+        None | Some("") => Precision::Nanoseconds,
+        Some(p) => Precision::parse(p).ok_or_else(|| {
+            InfluxError::invalid(format!("invalid precision {p:?}; use ns, us, ms or s"))
+        })?,
+    };
+    let bytes = read_decoded(&headers, body, state.config.limits.max_body_bytes).await?;
+    let options = line_protocol::Options {
+        precision,
+        max_errors: MAX_REPORTED_ERRORS,
+        max_line_bytes: state.config.limits.max_line_bytes,
+    };
+    let (batch, skipped) = to_batch(&bytes, options, now_ns())
+        .map_err(|errors| InfluxError::invalid(summarize(&errors)))?;
+    if batch.is_empty() && skipped > 0 {
+        return Ok(no_content(skipped));
+    }
+    accept(&state, batch).await?;
+    Ok(no_content(skipped))
+}
+
+fn no_content(skipped: usize) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if skipped > 0 {
+        res.headers_mut()
+            .insert(SKIPPED_FIELDS_HEADER, HeaderValue::from(skipped));
+    }
+    res
+}
+
+fn summarize(errors: &[(usize, String)]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .map(|(n, e)| format!("line {n}: {e}"))
+        .collect();
+    let noun = if errors.len() == 1 { "line" } else { "lines" };
+    let more = if errors.len() >= MAX_REPORTED_ERRORS {
+        " (first ones shown)"
+    } else {
+        ""
+    };
+    format!(
+        "{} bad {noun}{more}, nothing was written: {}",
+        errors.len(),
+        shown.join("; ")
+    )
+}
+
+/// Turns a line protocol body into a batch, or the first problems by line number. Returns the
+/// number of string fields skipped.
+pub fn to_batch(
+    body: &[u8],
+    options: line_protocol::Options,
+    now: i64,
+) -> Result<(Batch, usize), Vec<(usize, String)>> {
+    let mut batch = Batch::new();
+    let mut skipped = 0;
+    let mut bad: Vec<(usize, String)> = Vec::new();
+    let parsed = line_protocol::parse(body, options, |n, line| {
+        if bad.len() >= MAX_REPORTED_ERRORS {
+            return;
+        }
+        let ts = line.timestamp.unwrap_or(now);
+        let labels: Vec<(String, String)> = line
+            .tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (field, value) in &line.fields {
+            let Some(v) = value.as_f64() else {
+                skipped += 1;
+                continue;
+            };
+            let name = if field == "value" {
+                line.measurement.to_string()
+            } else {
+                format!("{}.{}", line.measurement, field)
+            };
+            let point = match Point::new(ts, v) {
+                Ok(p) => p,
+                Err(e) => {
+                    bad.push((n, e.to_string()));
+                    continue;
+                }
+            };
+            match SeriesKey::with_labels(name, labels.iter().cloned()) {
+                Ok(key) => batch.push(key, point),
+                Err(e) => bad.push((n, e.to_string())),
+            }
+        }
+    });
+    if let Err(errors) = parsed {
+        bad.extend(errors.into_iter().map(|e| (e.line, e.kind.to_string())));
+    }
+    if bad.is_empty() {
+        Ok((batch, skipped))
+    } else {
+        bad.sort_by_key(|(n, _)| *n);
+        bad.truncate(MAX_REPORTED_ERRORS);
+        Err(bad)
+    }
+}
