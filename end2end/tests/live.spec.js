@@ -80,6 +80,19 @@ test('reports POST-to-drawn latency (measured, not asserted)', async ({ page, se
   expect(samples.length).toBe(15);
 });
 
+test('line protocol with tags shows labelled series on the chart', async ({ page, server }) => {
+  await openLive(page, server);
+  const s = Math.floor(Date.now() / 1000);
+  const body = `cpu,host=web-1 usage_idle=90,usage_user=7i ${s - 2}\ncpu,host=web-1 usage_idle=80,usage_user=9i ${s - 1}\ncpu,host=web-2 usage_idle=60 ${s - 1}`;
+  const res = await fetch(`${server.url}/api/v2/write?precision=s`, { method: 'POST', body });
+  expect(res.status).toBe(204);
+  await expect(legendValue(page, 'cpu.usage_idle{host=web-1}')).toHaveText('80');
+  await expect(legendValue(page, 'cpu.usage_user{host=web-1}')).toHaveText('9');
+  await expect(legendValue(page, 'cpu.usage_idle{host=web-2}')).toHaveText('60');
+  const rgb = await seriesColor(page, 'cpu.usage_idle{host=web-1}');
+  await expect.poll(() => drawnNear(page, (s - 1) * 1000, 80, rgb)).toMatchObject({ ok: true });
+});
+
 test('a burst of points is drawn in at most one frame per animation frame', async ({ page, server }) => {
   await openLive(page, server);
   const r = await page.evaluate(async () => {
