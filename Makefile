@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(CURDIR)/.tools/node/node_modu
 
 WASM_CLIPPY := cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
-.PHONY: run watch build test bench setup setup-test fmt lint unit e2e clean
+.PHONY: run watch build test bench fuzz setup setup-test fmt lint unit e2e clean
 
 ## run: install what is missing, build the release app, serve it with a demo feed on :3000
 run: setup build
@@ -44,8 +44,15 @@ e2e:
 	cd end2end && npx playwright test
 
 ## bench: measured speed figures, written to BENCHMARKS.md with the command that made them
-bench: setup
+bench:
+	@scripts/setup.sh bench
 	scripts/bench.sh
+
+## fuzz: 60 s per parser fuzz target (nightly + cargo-fuzz; not part of make test)
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+	cd fuzz && cargo +nightly fuzz run line_protocol -- -max_total_time=60
+	cd fuzz && cargo +nightly fuzz run points_json -- -max_total_time=60
 
 clean:
 	cargo clean

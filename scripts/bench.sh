@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench --features ssr --bench line_protocol --no-run
+cargo bench --features ssr --bench line_protocol --bench http_ingest --no-run
+# The HTTP benchmark drives the release server binary as a separate process.
+cargo build --release --no-default-features --features ssr --bin livechart
 pin=()
 # One core for the parser: it is single-threaded, and pinning keeps the scheduler out of it.
 command -v taskset >/dev/null && pin=(taskset -c 1)
@@ -17,9 +19,13 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version)."
   echo "Medians of repeated runs; ratios are against a baseline measured in the same run."
   echo
-  echo "Command: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\`"
+  echo "Commands: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\` and"
+  echo "\`cargo bench --features ssr --bench http_ingest\` (VictoriaMetrics from Debian's"
+  echo "\`victoria-metrics\` package as the baseline, on loopback)."
   echo
   "${pin[@]}" cargo bench --quiet --features ssr --bench line_protocol
+  echo
+  cargo bench --quiet --features ssr --bench http_ingest
 } > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 cat BENCHMARKS.md

@@ -5,6 +5,7 @@
 #
 #   scripts/setup.sh build   toolchain, cargo-leptos, wasm-bindgen-cli, wasm-opt
 #   scripts/setup.sh test    the above, plus Chromium and the end2end npm packages
+#   scripts/setup.sh bench   the build tools, plus VictoriaMetrics (the ingest baseline)
 #
 # Versions: the Rust toolchain comes from rust-toolchain.toml, wasm-bindgen-cli from
 # Cargo.lock (the CLI must equal the library), the rest from the pins below and the committed
@@ -131,6 +132,12 @@ if [ "$MODE" = test ]; then
     apt_install chromium
   fi
   npm_ci end2end
+fi
+
+if [ "$MODE" = bench ] && ! command -v victoria-metrics >/dev/null; then
+  # Debian's package enables a systemd unit; the benchmark starts its own copy on loopback.
+  say "installing VictoriaMetrics from Debian (benchmark baseline)"
+  apt_install victoria-metrics
 fi
 
 say "ready ($MODE)"

@@ -224,10 +224,11 @@ impl Batch {
     }
 
     pub fn extend(&mut self, series: SeriesKey, points: impl IntoIterator<Item = Point>) {
-        let entry = self.series.entry(series).or_default();
-        entry.extend(points);
+        let mut points = points.into_iter().peekable();
         // Keep the invariant "each series holds at least one point" even for empty input.
-        self.series.retain(|_, p| !p.is_empty());
+        if points.peek().is_some() {
+            self.series.entry(series).or_default().extend(points);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -71,6 +71,9 @@ impl FieldValue<'_> {
 /// One parsed line, borrowing from the request body.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Line<'a> {
+    /// The measurement and tag set as sent (escapes unresolved): equal text, equal series, so
+    /// callers can use it as a cheap key before building labels.
+    pub series_text: &'a str,
     pub measurement: Cow<'a, str>,
     pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
@@ -210,6 +213,7 @@ pub fn parse_line(text: &str, precision: Precision) -> Result<Line<'_>, ErrorKin
         pos = end;
     }
 
+    let pos_after_tags = pos;
     // One or more spaces, then the field set.
     let fields_start = skip_spaces(bytes, pos);
     if fields_start >= bytes.len() {
@@ -265,6 +269,7 @@ pub fn parse_line(text: &str, precision: Precision) -> Result<Line<'_>, ErrorKin
     };
 
     Ok(Line {
+        series_text: &text[..pos_after_tags],
         measurement,
         tags,
         fields,

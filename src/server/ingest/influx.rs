@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Header carrying how many string fields a write skipped.
@@ -156,12 +157,18 @@ fn summarize(errors: &[(usize, String)]) -> String {
 
 /// Turns a line protocol body into a batch, or the first problems by line number. Returns the
 /// number of string fields skipped.
+///
+/// Hot path: a series key (name and labels, validated) is built once per distinct
+/// `(measurement+tags text, field)` in the body and found again by borrowed text, so repeated
+/// series cost a hash lookup per point instead of allocations.
 pub fn to_batch(
     body: &[u8],
     options: line_protocol::Options,
     now: i64,
 ) -> Result<(Batch, usize), Vec<(usize, String)>> {
-    let mut batch = Batch::new();
+    type Entry = Result<(SeriesKey, Vec<Point>), String>;
+    // Borrowed field names clone for free; only keys that contained escapes allocate.
+    let mut series: HashMap<(&str, Cow<'_, str>), Entry> = HashMap::new();
     let mut skipped = 0;
     let mut bad: Vec<(usize, String)> = Vec::new();
     let parsed = line_protocol::parse(body, options, |n, line| {
@@ -169,20 +176,10 @@ pub fn to_batch(
             return;
         }
         let ts = line.timestamp.unwrap_or(now);
-        let labels: Vec<(String, String)> = line
-            .tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         for (field, value) in &line.fields {
             let Some(v) = value.as_f64() else {
                 skipped += 1;
                 continue;
-            };
-            let name = if field == "value" {
-                line.measurement.to_string()
-            } else {
-                format!("{}.{}", line.measurement, field)
             };
             let point = match Point::new(ts, v) {
                 Ok(p) => p,
@@ -191,20 +188,40 @@ pub fn to_batch(
                     continue;
                 }
             };
-            match SeriesKey::with_labels(name, labels.iter().cloned()) {
-                Ok(key) => batch.push(key, point),
-                Err(e) => bad.push((n, e.to_string())),
+            let entry = series
+                .entry((line.series_text, field.clone()))
+                .or_insert_with(|| series_key(&line, field).map(|k| (k, Vec::new())));
+            match entry {
+                Ok((_, pts)) => pts.push(point),
+                Err(e) => bad.push((n, e.clone())),
             }
         }
     });
     if let Err(errors) = parsed {
         bad.extend(errors.into_iter().map(|e| (e.line, e.kind.to_string())));
     }
-    if bad.is_empty() {
-        Ok((batch, skipped))
-    } else {
+    if !bad.is_empty() {
         bad.sort_by_key(|(n, _)| *n);
         bad.truncate(MAX_REPORTED_ERRORS);
-        Err(bad)
+        return Err(bad);
     }
+    let mut batch = Batch::new();
+    for (key, points) in series.into_values().flatten() {
+        batch.extend(key, points);
+    }
+    Ok((batch, skipped))
+}
+
+/// `measurement.field`, or just `measurement` for a field named `value`, with the tags as labels.
+fn series_key(line: &line_protocol::Line<'_>, field: &str) -> Result<SeriesKey, String> {
+    let name = if field == "value" {
+        line.measurement.to_string()
+    } else {
+        format!("{}.{}", line.measurement, field)
+    };
+    let labels = line
+        .tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+    SeriesKey::with_labels(name, labels).map_err(|e| e.to_string())
 }
