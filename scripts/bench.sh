@@ -19,6 +19,9 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version)."
   echo "Medians of repeated runs; ratios are against a baseline measured in the same run."
   echo
+  echo "Targets (issue 3): parser ≥ 10 M lines/s on one core; HTTP ingest ≥ 1 M points/s and"
+  echo "≥ 1.5× VictoriaMetrics. Compare with the figures below; they are not all met yet."
+  echo
   echo "Commands: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\` and"
   echo "\`cargo bench --features ssr --bench http_ingest\` (VictoriaMetrics from Debian's"
   echo "\`victoria-metrics\` package as the baseline, on loopback)."
