@@ -678,3 +678,93 @@ async fn a_stalled_upload_gets_408() {
     assert!(series(&server, "").await.is_empty());
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn influx_client_conveniences_and_error_shapes() {
+    let server = TestServer::start().await;
+    let res = server.http.get(server.url("/ping")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let res = server.http.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = server
+        .http
+        .post(server.url("/query"))
+        .form(&[("q", "CREATE DATABASE \"telegraf\"")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = server
+        .http
+        .post(server.url("/query?q=SELECT%20*%20FROM%20cpu"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    // 1.x clients read "error", 2.x clients "message": both carry the reason.
+    let (status, json, _) = lp(&server, "/write", "m v=oops").await;
+    assert_eq!(status, 400);
+    assert_eq!(json["error"], json["message"]);
+    assert!(json["error"].as_str().unwrap().contains("line 1"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_later_line_wins_a_tie_whatever_the_tag_order() {
+    let server = TestServer::start().await;
+    let (status, _, _) = lp(
+        &server,
+        "/api/v2/write",
+        "m,a=1,b=2 value=1 5\nm,b=2,a=1 value=2 5",
+    )
+    .await;
+    assert_eq!(status, 204);
+    let all = series(&server, "").await;
+    assert_eq!(
+        (
+            all.len(),
+            all[0]["points"].as_u64(),
+            all[0]["last_value"].as_f64()
+        ),
+        (1, Some(1), Some(2.0))
+    );
+    // The JSON API reports what was stored: two points at one timestamp are one point.
+    let (status, json, _) = send(
+        &server,
+        "/api/v1/points?precision=ns",
+        Some("application/json"),
+        &[],
+        br#"{"series": "t", "points": [[7, 1], [7, 2], [8, 3]]}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, json), (200, json!({"points": 2, "series": 1})));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn web_pages_on_other_sites_cannot_write() {
+    let server = TestServer::start().await;
+    let host = server.addr.to_string();
+    let (status, json, _) = send(
+        &server,
+        "/write",
+        Some("text/plain"),
+        &[("origin", "https://evil.example")],
+        b"m v=1".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 403, "{json}");
+    assert!(json.to_string().contains("another site"));
+    let own = format!("http://{host}");
+    let (status, _, _) = send(
+        &server,
+        "/chart_data",
+        Some("application/json"),
+        &[("origin", own.as_str())],
+        br#"{"value": 1}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "the app's own page may write");
+    assert_eq!(names(&series(&server, "").await), vec!["value"]);
+    server.stop().await.unwrap();
+}

@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use livechart::parse::line_protocol::{self, Options, Precision};
+use livechart::server::ingest::influx;
 
 fuzz_target!(|data: &[u8]| {
     let options = Options {
@@ -15,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(!line.fields.is_empty());
     });
     for precision in [Precision::Seconds, Precision::Hours] {
-        let _ = livechart::server::ingest::influx::to_batch(data, Options::new(precision), 0);
+        let _ = influx::to_batch(data, Options::new(precision), 0, influx::BatchLimits::unbounded());
     }
 });

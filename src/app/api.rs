@@ -103,9 +103,11 @@ pub async fn push_points(series: String, points: Vec<PushPoint>) -> Result<PushA
             .map_err(|e| ApiError::bad_request(format!("points[{i}].value: {e}")))?;
         batch.push(key.clone(), point);
     }
-    let ack = accept(&state, batch)
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ack = accept(&state, batch).await.map_err(|e| {
+        // Limits keep their own status (413 too many points, 422 too many series).
+        set_status(e.status().as_u16());
+        ApiError::BadRequest(e.to_string())
+    })?;
     Ok(PushAck {
         points: ack.points,
         series: ack.series,

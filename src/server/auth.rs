@@ -27,7 +27,13 @@ pub struct Tokens(Vec<String>);
 
 impl Tokens {
     pub fn new(tokens: impl IntoIterator<Item = String>) -> Self {
-        Self(tokens.into_iter().filter(|t| !t.is_empty()).collect())
+        Self(
+            tokens
+                .into_iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,6 +125,25 @@ fn refuse(path: &str, message: String) -> Response {
     res
 }
 
+/// A browser on another site can POST a plain-text body to a loopback server without any
+/// preflight; such a request carries an `Origin` that is not this server. Refuse it, so an
+/// open loopback server cannot be written to by a web page the user happens to visit.
+/// Programs (curl, Telegraf, client libraries) send no `Origin` and are unaffected.
+fn cross_site(req: &Request) -> Option<String> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)?
+        .to_str()
+        .unwrap_or("(not text)");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    (origin_host != host).then(|| origin.to_string())
+}
+
 /// Middleware in front of the whole router; lets everything but ingest through untouched.
 pub async fn require_ingest_token(
     State(state): State<AppState>,
@@ -129,6 +154,13 @@ pub async fn require_ingest_token(
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
+    if let Some(origin) = cross_site(&req) {
+        let message = format!("ingest from a web page on another site ({origin}) is not allowed");
+        let mut res = refuse(&path, message);
+        *res.status_mut() = StatusCode::FORBIDDEN;
+        res.headers_mut().remove(header::WWW_AUTHENTICATE);
+        return res;
+    }
     match &state.ingest_auth {
         IngestAuth::Open => next.run(req).await,
         IngestAuth::Closed { addr } => refuse(

@@ -58,10 +58,14 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_MAX_SERIES", default_value_t = Limits::default().max_series)]
     pub max_series: usize,
 
-    /// A token that may push points (repeat for several). LIVECHART_INGEST_TOKENS takes a
-    /// comma-separated list. Without any, ingest is open on loopback and closed elsewhere.
+    /// A token that may push points (repeat the flag for several).
+    #[arg(long = "ingest-token")]
+    pub ingest_token: Vec<String>,
+
+    /// More tokens, comma-separated; usually given as LIVECHART_INGEST_TOKENS. Without any
+    /// token, ingest is open on loopback and closed elsewhere.
     #[arg(
-        long = "ingest-token",
+        long = "ingest-tokens",
         env = "LIVECHART_INGEST_TOKENS",
         value_delimiter = ',',
         hide_env_values = true
@@ -190,7 +194,7 @@ impl Config {
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 ..Limits::default()
             },
-            ingest_tokens: Tokens::new(cli.ingest_tokens),
+            ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,
         })
     }
@@ -269,6 +273,19 @@ mod tests {
         assert!(c.demo);
         let cli = Cli::try_parse_from(["livechart", "--demo"]).unwrap();
         assert!(cli.demo);
+        let cli = Cli::parse_from([
+            "livechart",
+            "--ingest-token",
+            "a,b",
+            "--ingest-tokens",
+            " c , d",
+        ]);
+        let c = Config::from_cli(cli).unwrap();
+        assert_eq!(
+            format!("{:?}", c.ingest_tokens),
+            "Tokens(3 configured)",
+            "a flag token may hold a comma"
+        );
         let cli = Cli::parse_from(["livechart", "--ring-capacity", "0"]);
         assert!(matches!(
             Config::from_cli(cli),

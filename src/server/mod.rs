@@ -91,6 +91,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/series", get(series::list))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(ops::health))
+        .route("/ping", get(ops::influx_ping).head(ops::influx_ping))
+        .route("/health", get(ops::influx_health))
+        .route("/query", post(ops::influx_query).get(ops::influx_query))
         .leptos_routes(&state, routes, {
             let options = state.leptos.clone();
             move || shell(options.clone())

@@ -9,6 +9,58 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// `GET|HEAD /ping` as InfluxDB answers it: clients (Telegraf, Vector, the Influx libraries)
+/// probe it before writing.
+pub async fn influx_ping() -> impl axum::response::IntoResponse {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [
+            ("x-influxdb-version", "livechart"),
+            ("x-influxdb-build", "OSS"),
+        ],
+    )
+}
+
+/// `GET /health` in InfluxDB 2.x's shape, for clients that check it before writing.
+pub async fn influx_health() -> Json<Value> {
+    Json(json!({"name": "livechart", "status": "pass", "message": "ready for writes"}))
+}
+
+/// `POST /query`: InfluxDB 1.x clients (Telegraf's influxdb output) send `CREATE DATABASE`
+/// before writing. livechart has one namespace, so that succeeds and does nothing; any other
+/// InfluxQL is refused with a clear 400 rather than a 404.
+pub async fn influx_query(
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut text = String::new();
+    for part in [
+        query.unwrap_or_default(),
+        String::from_utf8_lossy(&body).into_owned(),
+    ] {
+        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&part) {
+            for (k, v) in pairs {
+                if k == "q" {
+                    text.push_str(&v);
+                }
+            }
+        }
+    }
+    if text
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("CREATE DATABASE")
+    {
+        return Json(json!({"results": [{"statement_id": 0}]})).into_response();
+    }
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        Json(json!({"error": "livechart accepts writes only; InfluxQL queries are not supported"})),
+    )
+        .into_response()
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM, whichever comes first; graceful shutdown starts
 /// then. If a handler cannot be installed, that signal simply never fires.
 pub async fn shutdown_signal() {

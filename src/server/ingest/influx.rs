@@ -11,6 +11,7 @@ use super::body::{read_decoded, BodyError};
 use super::{accept, now_ns, IngestError, MAX_REPORTED_ERRORS};
 use crate::model::{Batch, Point, SeriesKey};
 use crate::parse::line_protocol::{self, Precision};
+use crate::server::store::StoreError;
 use crate::server::AppState;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -76,7 +77,9 @@ impl From<IngestError> for InfluxError {
 
 impl IntoResponse for InfluxError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"code": self.code, "message": self.message}));
+        // 2.x clients read `code` and `message`; 1.x clients (Telegraf's influxdb output, the
+        // influxdb1 client) read `error`.
+        let body = Json(json!({"code": self.code, "message": self.message, "error": self.message}));
         (self.status, body).into_response()
     }
 }
@@ -119,8 +122,17 @@ async fn write(
         max_errors: MAX_REPORTED_ERRORS,
         max_line_bytes: state.config.limits.max_line_bytes,
     };
-    let (batch, skipped) = to_batch(&bytes, options, now_ns())
-        .map_err(|errors| InfluxError::invalid(summarize(&errors)))?;
+    let limits = &state.config.limits;
+    let batch_limits = BatchLimits {
+        max_points: limits.max_points_per_request,
+        max_labels: limits.max_labels,
+        max_series: limits.max_series,
+    };
+    let (batch, skipped) =
+        to_batch(&bytes, options, now_ns(), batch_limits).map_err(|e| match e {
+            BatchError::Lines(errors) => InfluxError::invalid(summarize(&errors)),
+            BatchError::Limit(e) => InfluxError::from(e),
+        })?;
     if batch.is_empty() && skipped > 0 {
         return Ok(no_content(skipped));
     }
@@ -155,24 +167,66 @@ fn summarize(errors: &[(usize, String)]) -> String {
     )
 }
 
-/// Turns a line protocol body into a batch, or the first problems by line number. Returns the
-/// number of string fields skipped.
+/// Bounds checked while a body is turned into points, so a hostile body is refused before it
+/// allocates, not after.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_points: usize,
+    pub max_labels: usize,
+    /// Distinct series one request may name (the store applies the global cap afterwards).
+    pub max_series: usize,
+}
+
+impl BatchLimits {
+    /// No limits beyond the parser's: for tests and fuzzing.
+    pub fn unbounded() -> Self {
+        Self {
+            max_points: usize::MAX,
+            max_labels: crate::model::MAX_LABELS,
+            max_series: usize::MAX,
+        }
+    }
+}
+
+/// Why a body did not become a batch.
+#[derive(Debug)]
+pub enum BatchError {
+    /// Bad lines: line number and reason, in line order, at most [`MAX_REPORTED_ERRORS`].
+    Lines(Vec<(usize, String)>),
+    /// A limit crossed; nothing further was parsed.
+    Limit(IngestError),
+}
+
+/// Turns a line protocol body into a batch. Returns the number of string fields skipped.
 ///
 /// Hot path: a series key (name and labels, validated) is built once per distinct
 /// `(measurement+tags text, field)` in the body and found again by borrowed text, so repeated
-/// series cost a hash lookup per point instead of allocations.
+/// series cost a hash lookup per point instead of allocations. Entries keep body order, so of
+/// two points with one series and timestamp the later line wins, whatever the tag order.
 pub fn to_batch(
     body: &[u8],
     options: line_protocol::Options,
     now: i64,
-) -> Result<(Batch, usize), Vec<(usize, String)>> {
+    limits: BatchLimits,
+) -> Result<(Batch, usize), BatchError> {
     type Entry = Result<(SeriesKey, Vec<Point>), String>;
     // Borrowed field names clone for free; only keys that contained escapes allocate.
-    let mut series: HashMap<(&str, Cow<'_, str>), Entry> = HashMap::new();
+    let mut index: HashMap<(&str, Cow<'_, str>), usize> = HashMap::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let mut skipped = 0;
+    let mut points = 0usize;
     let mut bad: Vec<(usize, String)> = Vec::new();
+    let mut limit: Option<IngestError> = None;
     let parsed = line_protocol::parse(body, options, |n, line| {
-        if bad.len() >= MAX_REPORTED_ERRORS {
+        if bad.len() >= MAX_REPORTED_ERRORS || limit.is_some() {
+            return;
+        }
+        if line.tags.len() > limits.max_labels {
+            limit = Some(IngestError::TooManyLabels {
+                series: line.measurement.to_string(),
+                got: line.tags.len(),
+                limit: limits.max_labels,
+            });
             return;
         }
         let ts = line.timestamp.unwrap_or(now);
@@ -188,25 +242,48 @@ pub fn to_batch(
                     continue;
                 }
             };
-            let entry = series
-                .entry((line.series_text, field.clone()))
-                .or_insert_with(|| series_key(&line, field).map(|k| (k, Vec::new())));
-            match entry {
+            points += 1;
+            if points > limits.max_points {
+                limit = Some(IngestError::TooManyPoints {
+                    got: points,
+                    limit: limits.max_points,
+                });
+                return;
+            }
+            let slot = match index.get(&(line.series_text, field.clone())) {
+                Some(&i) => i,
+                None => {
+                    if entries.len() >= limits.max_series {
+                        limit = Some(IngestError::Store(StoreError::TooManySeries {
+                            limit: limits.max_series,
+                            adding: entries.len() + 1,
+                        }));
+                        return;
+                    }
+                    entries.push(series_key(&line, field).map(|k| (k, Vec::new())));
+                    index.insert((line.series_text, field.clone()), entries.len() - 1);
+                    entries.len() - 1
+                }
+            };
+            match &mut entries[slot] {
                 Ok((_, pts)) => pts.push(point),
                 Err(e) => bad.push((n, e.clone())),
             }
         }
     });
+    if let Some(e) = limit {
+        return Err(BatchError::Limit(e));
+    }
     if let Err(errors) = parsed {
         bad.extend(errors.into_iter().map(|e| (e.line, e.kind.to_string())));
     }
     if !bad.is_empty() {
         bad.sort_by_key(|(n, _)| *n);
         bad.truncate(MAX_REPORTED_ERRORS);
-        return Err(bad);
+        return Err(BatchError::Lines(bad));
     }
     let mut batch = Batch::new();
-    for (key, points) in series.into_values().flatten() {
+    for (key, points) in entries.into_iter().flatten() {
         batch.extend(key, points);
     }
     Ok((batch, skipped))

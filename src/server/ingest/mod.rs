@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-/// What an accepted request added.
+/// What an accepted request added to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     pub points: usize,
@@ -90,9 +90,11 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
     }
     let stored = state.store.append(&batch).await?;
     state.hub.publish(&stored);
+    // What is now stored: points sharing a series and timestamp count once (the later wins),
+    // and a point older than everything in a full ring does not count.
     Ok(Accepted {
-        points: batch.point_count(),
-        series: batch.series_count(),
+        points: stored.point_count(),
+        series: stored.series_count(),
     })
 }
 
