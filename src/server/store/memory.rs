@@ -32,6 +32,14 @@ impl MemoryStore {
     }
 }
 
+/// The span a rate is measured over: the rate window, or the series' age when younger, but at
+/// least one second.
+fn rate_span(now_ns: i64, first_ns: i64) -> i64 {
+    now_ns
+        .saturating_sub(first_ns)
+        .clamp(crate::model::NANOS_PER_SEC, RATE_WINDOW_NS)
+}
+
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
@@ -85,7 +93,9 @@ impl Store for MemoryStore {
                     first_ns: first.ts_ns,
                     last_ns: last.ts_ns,
                     last_value: last.value,
-                    rate: recent as f64 * 1e9 / RATE_WINDOW_NS as f64,
+                    // A series younger than the window is measured over its own age, so a new
+                    // 5 Hz series reads 5/s at once, not 5/s × age/60 s.
+                    rate: recent as f64 * 1e9 / rate_span(now_ns, first.ts_ns) as f64,
                 })
             })
             .collect();
@@ -141,6 +151,23 @@ mod tests {
                 1,
                 "the point older than the full ring is not stored"
             );
+        });
+    }
+
+    #[test]
+    fn rate_counts_recent_points_over_the_series_age() {
+        let store = MemoryStore::new(1000, 10);
+        let s = crate::model::NANOS_PER_SEC;
+        block_on(async {
+            // 20 points over the last 4 s: 5 per second, though the window is 60 s.
+            let pts: Vec<(&str, i64, f64)> = (0..20)
+                .map(|i| ("r", 1000 * s - 4 * s + i * s / 5, 1.0))
+                .collect();
+            store.append(&batch(&pts)).await.unwrap();
+            let info = store.list(1000 * s).await.unwrap();
+            assert!((info[0].rate - 5.0).abs() < 0.01, "{}", info[0].rate);
+            let later = store.list(2000 * s).await.unwrap();
+            assert_eq!(later[0].rate, 0.0, "nothing recent, no rate");
         });
     }
 
