@@ -40,12 +40,7 @@ pub enum ChartDataError {
 /// Accepts `application/json` and structured `+json` types, with or without parameters.
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), ChartDataError> {
     let raw = content_type.ok_or(ChartDataError::MissingContentType)?;
-    let essence = raw
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = super::media_type(raw);
     if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
     {

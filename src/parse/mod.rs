@@ -5,3 +5,14 @@ pub mod chart_data;
 pub mod line_protocol;
 pub mod points_json;
 pub mod timestamp;
+
+/// The media type of a `Content-Type` value, lowercased, without parameters:
+/// `Application/JSON; charset=utf-8` → `application/json`.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}

@@ -40,6 +40,13 @@ struct Collector {
 }
 
 impl Collector {
+    fn new(max: usize) -> Self {
+        Self {
+            errors: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
     fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         if self.errors.len() < self.max {
             self.errors.push(JsonError {
@@ -61,10 +68,7 @@ pub fn parse_document(
     now_ns: i64,
     max_errors: usize,
 ) -> Result<Batch, Vec<JsonError>> {
-    let mut out = Collector {
-        errors: Vec::new(),
-        max: max_errors.max(1),
-    };
+    let mut out = Collector::new(max_errors);
     let mut batch = Batch::new();
     match serde_json::from_slice::<Value>(body) {
         Err(e) => out.push("", format!("malformed JSON: {e}")),
@@ -95,10 +99,7 @@ pub fn parse_ndjson(
     now_ns: i64,
     max_errors: usize,
 ) -> Result<Batch, Vec<JsonError>> {
-    let mut out = Collector {
-        errors: Vec::new(),
-        max: max_errors.max(1),
-    };
+    let mut out = Collector::new(max_errors);
     let mut batch = Batch::new();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         if out.full() {

@@ -43,35 +43,32 @@ impl InfluxError {
     }
 }
 
-impl From<BodyError> for InfluxError {
-    fn from(e: BodyError) -> Self {
-        let status = e.status();
+impl InfluxError {
+    /// InfluxDB's name for each status this server answers with.
+    fn with_status(status: StatusCode, message: String) -> Self {
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "request too large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
-            _ => "invalid",
-        };
-        Self {
-            status,
-            code,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<IngestError> for InfluxError {
-    fn from(e: IngestError) -> Self {
-        let status = e.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "request too large",
             StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",
             _ => "invalid",
         };
         Self {
             status,
             code,
-            message: e.to_string(),
+            message,
         }
+    }
+}
+
+impl From<BodyError> for InfluxError {
+    fn from(e: BodyError) -> Self {
+        Self::with_status(e.status(), e.to_string())
+    }
+}
+
+impl From<IngestError> for InfluxError {
+    fn from(e: IngestError) -> Self {
+        Self::with_status(e.status(), e.to_string())
     }
 }
 

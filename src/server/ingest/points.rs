@@ -65,12 +65,7 @@ fn format_of(headers: &HeaderMap) -> Result<Format, PointsError> {
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or(""))
         .unwrap_or("");
-    let essence = raw
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::parse::media_type(raw);
     match essence.as_str() {
         "application/json" => Ok(Format::Json),
         "application/x-ndjson"
