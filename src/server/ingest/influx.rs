@@ -81,26 +81,10 @@ impl IntoResponse for InfluxError {
     }
 }
 
-pub async fn write_v2(
+/// The handler of both `/api/v2/write` and `/write`: the two differ only in query parameters
+/// livechart ignores (`org`/`bucket` against `db`).
+pub async fn write(
     State(state): State<AppState>,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, InfluxError> {
-    write(state, query, headers, body).await
-}
-
-pub async fn write_v1(
-    State(state): State<AppState>,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, InfluxError> {
-    write(state, query, headers, body).await
-}
-
-async fn write(
-    state: AppState,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
