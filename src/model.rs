@@ -246,15 +246,6 @@ impl Batch {
     pub fn iter(&self) -> impl Iterator<Item = (&SeriesKey, &[Point])> {
         self.series.iter().map(|(k, v)| (k, v.as_slice()))
     }
-
-    pub fn to_series_points(&self) -> Vec<SeriesPoints> {
-        self.iter()
-            .map(|(series, points)| SeriesPoints {
-                series: series.clone(),
-                points: points.to_vec(),
-            })
-            .collect()
-    }
 }
 
 /// Merges `incoming` (in any order) into the time-sorted `ring` and trims the oldest points

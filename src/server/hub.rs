@@ -10,7 +10,7 @@
 //! `capacity × MAX_POINTS_PER_MESSAGE` points (about 90 MB at the defaults) however large the
 //! requests are.
 
-use crate::model::{Batch, SeriesPoints};
+use crate::model::{Batch, Point, SeriesKey, SeriesPoints};
 use crate::protocol::ServerMsg;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -35,7 +35,7 @@ impl Hub {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        for series in chunks(batch.to_series_points(), MAX_POINTS_PER_MESSAGE) {
+        for series in chunks(batch.iter(), MAX_POINTS_PER_MESSAGE) {
             let msg = ServerMsg::Points { series };
             let _ = self.tx.send(Utf8Bytes::from(msg.to_json()));
         }
@@ -47,18 +47,22 @@ impl Hub {
 }
 
 /// Splits series into groups of at most `max` points in total, keeping each series' points in
-/// time order across groups.
-fn chunks(series: Vec<SeriesPoints>, max: usize) -> Vec<Vec<SeriesPoints>> {
+/// time order across groups. Reads the batch in place: each point is copied once, into the
+/// message it goes out in.
+fn chunks<'a>(
+    series: impl IntoIterator<Item = (&'a SeriesKey, &'a [Point])>,
+    max: usize,
+) -> Vec<Vec<SeriesPoints>> {
     let max = max.max(1);
     let mut out: Vec<Vec<SeriesPoints>> = Vec::new();
     let mut current: Vec<SeriesPoints> = Vec::new();
     let mut room = max;
-    for sp in series {
-        let mut rest = sp.points.as_slice();
+    for (key, points) in series {
+        let mut rest = points;
         while !rest.is_empty() {
             let take = rest.len().min(room);
             current.push(SeriesPoints {
-                series: sp.series.clone(),
+                series: key.clone(),
                 points: rest[..take].to_vec(),
             });
             rest = &rest[take..];
@@ -78,7 +82,6 @@ fn chunks(series: Vec<SeriesPoints>, max: usize) -> Vec<Vec<SeriesPoints>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Point, SeriesKey};
 
     fn sp(name: &str, n: i64) -> SeriesPoints {
         SeriesPoints {
@@ -89,7 +92,8 @@ mod tests {
 
     #[test]
     fn chunks_bound_points_per_message_and_keep_everything() {
-        let groups = chunks(vec![sp("a", 5), sp("b", 2), sp("c", 4)], 3);
+        let input = [sp("a", 5), sp("b", 2), sp("c", 4)];
+        let groups = chunks(input.iter().map(|s| (&s.series, s.points.as_slice())), 3);
         let sizes: Vec<usize> = groups
             .iter()
             .map(|g| g.iter().map(|s| s.points.len()).sum())
@@ -102,6 +106,7 @@ mod tests {
             .flat_map(|s| s.points.iter().map(|p| p.ts_ns))
             .collect();
         assert_eq!(a_ts, vec![0, 1, 2, 3, 4]);
-        assert_eq!(chunks(vec![sp("a", 2)], 10).len(), 1);
+        let one = sp("a", 2);
+        assert_eq!(chunks([(&one.series, one.points.as_slice())], 10).len(), 1);
     }
 }
