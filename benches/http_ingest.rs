@@ -234,6 +234,30 @@ async fn main() {
         }
         None => println!("\nVictoriaMetrics is not installed (`apt-get install victoria-metrics`): no baseline this run."),
     }
+    // Evidence that livechart stored what it accepted: every series of the set, every point.
+    let listed: serde_json::Value = http
+        .get(format!("{}/api/v1/series", livechart.url))
+        .send()
+        .await
+        .expect("livechart answers /api/v1/series")
+        .json()
+        .await
+        .expect("/api/v1/series is JSON");
+    let series = listed["series"].as_array().map_or(0, Vec::len);
+    let points: u64 = listed["series"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["points"].as_u64())
+        .sum();
+    let distinct = (BATCHES * POINTS_PER_BATCH) as u64;
+    assert_eq!(points, distinct, "livechart holds every distinct point sent");
+    println!(
+        "\nlivechart `/api/v1/series` after the run: {series} series holding {points} points, the \
+         {distinct} distinct points of the batch set (rounds re-send the set, so after its first pass \
+         livechart overwrites stored timestamps in place, its retry path; VictoriaMetrics appends \
+         and deduplicates later)."
+    );
     // Evidence that the baseline stored what it accepted, not just parsed and dropped it.
     if let Some(vm) = &vm {
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -10,8 +10,9 @@
 //! Everything here is pure and compiles for both the server and the browser.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 
 /// Long enough for dotted metric names with a host or path in them, short enough that a
 /// legend and a URL stay usable.
@@ -49,11 +50,48 @@ pub enum ValidationError {
 /// The identity of a series: a name plus labels (`cpu.usage{core=0,host=a}`). The same name
 /// with other labels is another series. Labels are kept sorted by key, so the same set given in
 /// any order is the same series.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Shared behind an `Arc` with its hash computed once: a key is cloned into and looked up in
+/// every batch, store map and message that names its series, so a clone costs a counter and
+/// a lookup hashes eight bytes, not a name and every label.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawSeriesKey", into = "RawSeriesKey")]
-pub struct SeriesKey {
+pub struct SeriesKey(Arc<KeyParts>);
+
+#[derive(Debug, Clone)]
+struct KeyParts {
     name: String,
     labels: BTreeMap<String, String>,
+    hash: u64,
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash
+                && self.0.name == other.0.name
+                && self.0.labels == other.0.labels)
+    }
+}
+
+impl Eq for SeriesKey {}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.0.name, &self.0.labels).cmp(&(&other.0.name, &other.0.labels))
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::hash::Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
 }
 
 /// The wire form: `{"series": "cpu.usage", "labels": {"host": "a"}}`, labels omitted when
@@ -74,9 +112,10 @@ impl TryFrom<RawSeriesKey> for SeriesKey {
 
 impl From<SeriesKey> for RawSeriesKey {
     fn from(key: SeriesKey) -> Self {
+        let KeyParts { name, labels, .. } = Arc::unwrap_or_clone(key.0);
         Self {
-            series: key.name,
-            labels: key.labels,
+            series: name,
+            labels,
         }
     }
 }
@@ -130,32 +169,41 @@ impl SeriesKey {
                 return Err(ValidationError::TooManyLabels(map.len()));
             }
         }
-        Ok(Self { name, labels: map })
+        // A fixed-key hash is fine here: maps hash this value again with their own random
+        // keys, so crafted names would need full 64-bit collisions to crowd a bucket.
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(&name, &map), &mut h);
+        let hash = std::hash::Hasher::finish(&h);
+        Ok(Self(Arc::new(KeyParts {
+            name,
+            labels: map,
+            hash,
+        })))
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.labels
+        &self.0.labels
     }
 
     /// Whether every `(key, value)` in `wanted` is among this series' labels.
     pub fn has_labels<'a>(&self, wanted: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
         wanted
             .into_iter()
-            .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
+            .all(|(k, v)| self.labels().get(k).is_some_and(|have| have == v))
     }
 }
 
 /// `name` alone, or `name{key=value,…}` with keys in order: how a person reads a series.
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        if !self.labels.is_empty() {
+        f.write_str(self.name())?;
+        if !self.labels().is_empty() {
             f.write_str("{")?;
-            for (i, (k, v)) in self.labels.iter().enumerate() {
+            for (i, (k, v)) in self.labels().iter().enumerate() {
                 if i > 0 {
                     f.write_str(",")?;
                 }
@@ -207,11 +255,12 @@ pub struct SeriesPoints {
     pub points: Vec<Point>,
 }
 
-/// Everything one request carries, grouped by series. Built only from validated parts, so it
-/// is stored whole or not at all.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Everything one request carries, grouped by series, in the order series first appear.
+/// Built only from validated parts, so it is stored whole or not at all.
+#[derive(Debug, Clone, Default)]
 pub struct Batch {
-    series: BTreeMap<SeriesKey, Vec<Point>>,
+    series: Vec<(SeriesKey, Vec<Point>)>,
+    index: HashMap<SeriesKey, usize>,
 }
 
 impl Batch {
@@ -219,15 +268,24 @@ impl Batch {
         Self::default()
     }
 
+    fn slot(&mut self, series: SeriesKey) -> &mut Vec<Point> {
+        let next = self.series.len();
+        let i = *self.index.entry(series.clone()).or_insert(next);
+        if i == next {
+            self.series.push((series, Vec::new()));
+        }
+        &mut self.series[i].1
+    }
+
     pub fn push(&mut self, series: SeriesKey, point: Point) {
-        self.series.entry(series).or_default().push(point);
+        self.slot(series).push(point);
     }
 
     pub fn extend(&mut self, series: SeriesKey, points: impl IntoIterator<Item = Point>) {
         let mut points = points.into_iter().peekable();
         // Keep the invariant "each series holds at least one point" even for empty input.
         if points.peek().is_some() {
-            self.series.entry(series).or_default().extend(points);
+            self.slot(series).extend(points);
         }
     }
 
@@ -236,7 +294,7 @@ impl Batch {
     }
 
     pub fn point_count(&self) -> usize {
-        self.series.values().map(Vec::len).sum()
+        self.series.iter().map(|(_, p)| p.len()).sum()
     }
 
     pub fn series_count(&self) -> usize {
@@ -248,6 +306,17 @@ impl Batch {
     }
 }
 
+/// Two batches are equal when they hold the same points per series, in whatever series order.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.series.len() == other.series.len()
+            && self
+                .series
+                .iter()
+                .all(|(k, v)| other.index.get(k).is_some_and(|&i| other.series[i].1 == *v))
+    }
+}
+
 /// Merges `incoming` (in any order) into the time-sorted `ring` and trims the oldest points
 /// beyond `capacity`. One timestamp holds one value per series: on equal timestamps the later
 /// write wins, as in InfluxDB, which also makes a retried or repeated point harmless.
@@ -255,8 +324,9 @@ impl Batch {
 /// Returns the incoming points still in the ring afterwards, in time order: what live viewers
 /// should be shown. A point older than everything in a full ring is not among them.
 ///
-/// Cost: O(incoming log incoming) for the common newest-last case, O(ring + incoming) when
-/// points arrive out of order; never a per-point shift of the ring.
+/// Cost: O(incoming log incoming) for the common newest-last case and for rewrites of stored
+/// timestamps (a retried batch); otherwise the ring is merged only from the first incoming
+/// timestamp on, O(that tail + incoming). Never a per-point shift of the ring.
 pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: usize) -> Vec<Point> {
     let mut batch = incoming.to_vec();
     batch.sort_by_key(|p| p.ts_ns); // stable: of equal timestamps the last sent stays last
@@ -279,8 +349,37 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
         return batch.split_off(batch.len() - kept_from_batch);
     }
 
-    let mut merged: Vec<(Point, bool)> = Vec::with_capacity(ring.len() + batch.len());
-    let mut old = ring.drain(..).peekable();
+    // Every timestamp already stored (a retried batch): overwrite in place, the ring's length
+    // is unchanged. The batch is sorted, so each search starts where the previous one ended.
+    let slice = ring.make_contiguous();
+    let mut slots = Vec::with_capacity(batch.len());
+    let mut from = 0;
+    for p in &batch {
+        // Retried points are usually adjacent in the ring: try the next slot before searching.
+        if slice.get(from + 1).is_some_and(|q| q.ts_ns == p.ts_ns) && !slots.is_empty() {
+            from += 1;
+            slots.push(from);
+            continue;
+        }
+        match find_ts(&slice[from..], p.ts_ns) {
+            Ok(i) => {
+                from += i;
+                slots.push(from);
+            }
+            Err(_) => break,
+        }
+    }
+    if slots.len() == batch.len() {
+        for (slot, p) in slots.into_iter().zip(&batch) {
+            slice[slot] = *p;
+        }
+        return batch;
+    }
+
+    let head = ring.partition_point(|q| q.ts_ns < first.ts_ns);
+    let tail: Vec<Point> = ring.drain(head..).collect();
+    let mut merged: Vec<(Point, bool)> = Vec::with_capacity(tail.len() + batch.len());
+    let mut old = tail.into_iter().peekable();
     let mut new = batch.into_iter().peekable();
     loop {
         match (old.peek(), new.peek()) {
@@ -301,10 +400,10 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
         }
         old.next();
     }
-    drop(old);
-    let excess = merged.len().saturating_sub(capacity);
+    let excess = (head + merged.len()).saturating_sub(capacity);
+    ring.drain(..excess.min(head));
     let mut stored = Vec::new();
-    for (p, from_batch) in merged.into_iter().skip(excess) {
+    for (p, from_batch) in merged.into_iter().skip(excess.saturating_sub(head)) {
         if from_batch {
             stored.push(p);
         }
@@ -313,10 +412,59 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
     stored
 }
 
+/// Binary search for `ts` in time-sorted points, started from where an evenly sampled series
+/// would hold it and widened by galloping: regular series are found in a cache line or two
+/// instead of a miss per halving, and irregular ones cost at most about twice a plain search.
+fn find_ts(points: &[Point], ts: i64) -> Result<usize, usize> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Err(0);
+    };
+    if ts <= first.ts_ns || ts >= last.ts_ns || points.len() < 8 {
+        return points.binary_search_by_key(&ts, |q| q.ts_ns);
+    }
+    let span = (last.ts_ns - first.ts_ns) as f64;
+    let guess = ((ts - first.ts_ns) as f64 / span * (points.len() - 1) as f64) as usize;
+    let guess = guess.min(points.len() - 1);
+    let (mut lo, mut hi) = (guess, guess + 1);
+    let mut step = 1;
+    if points[guess].ts_ns < ts {
+        while hi < points.len() && points[hi].ts_ns < ts {
+            lo = hi;
+            hi = (hi + step).min(points.len());
+            step *= 2;
+        }
+        hi = (hi + 1).min(points.len());
+    } else {
+        while lo > 0 && points[lo].ts_ns > ts {
+            hi = lo + 1;
+            lo = lo.saturating_sub(step);
+            step *= 2;
+        }
+    }
+    points[lo..hi]
+        .binary_search_by_key(&ts, |q| q.ts_ns)
+        .map(|i| lo + i)
+        .map_err(|i| lo + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+
+    proptest::proptest! {
+        #[test]
+        fn find_ts_agrees_with_binary_search(
+            mut ts in proptest::collection::vec(-1000i64..1000, 0..200),
+            probe in -1100i64..1100,
+        ) {
+            ts.sort();
+            ts.dedup();
+            let points: Vec<Point> = ts.iter().map(|&t| Point::new(t, 0.0).unwrap()).collect();
+            let want = points.binary_search_by_key(&probe, |q| q.ts_ns);
+            proptest::prop_assert_eq!(find_ts(&points, probe), want);
+        }
+    }
 
     #[test]
     fn series_names_are_validated() {
@@ -480,5 +628,42 @@ mod tests {
         );
         assert_eq!(ring_of(&ring), vec![(11, 1.1), (12, 1.2), (13, 1.3)]);
         assert!(merge_points(&mut ring, &[], 3).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Against a reference model (a sorted map, later write wins, newest `capacity` kept):
+        /// same ring, and `stored` is exactly the incoming timestamps that survived.
+        #[test]
+        fn merge_matches_a_sorted_map(
+            capacity in 1usize..12,
+            writes in proptest::collection::vec(
+                proptest::collection::vec((0i64..20, -5i32..5), 0..8), 1..6),
+        ) {
+            let mut ring = VecDeque::new();
+            let mut model = std::collections::BTreeMap::new();
+            for write in writes {
+                let incoming: Vec<Point> = write
+                    .iter()
+                    .map(|&(t, v)| Point::new(t, f64::from(v)).unwrap())
+                    .collect();
+                let stored = merge_points(&mut ring, &incoming, capacity);
+                for p in &incoming {
+                    model.insert(p.ts_ns, p.value);
+                }
+                while model.len() > capacity {
+                    model.pop_first();
+                }
+                let want_ring: Vec<(i64, f64)> = model.iter().map(|(t, v)| (*t, *v)).collect();
+                proptest::prop_assert_eq!(ring_of(&ring), want_ring);
+                let mut want_stored: Vec<(i64, f64)> = model
+                    .iter()
+                    .filter(|(t, _)| incoming.iter().any(|p| p.ts_ns == **t))
+                    .map(|(t, v)| (*t, *v))
+                    .collect();
+                want_stored.dedup();
+                let got: Vec<(i64, f64)> = stored.iter().map(|p| (p.ts_ns, p.value)).collect();
+                proptest::prop_assert_eq!(got, want_stored);
+            }
+        }
     }
 }

@@ -15,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(!line.measurement.is_empty());
         assert!(!line.fields.is_empty());
     });
+    let cache = livechart::server::ingest::key_cache::KeyCache::new(64);
     for precision in [Precision::Seconds, Precision::Hours] {
-        let _ = influx::to_batch(data, Options::new(precision), 0, influx::BatchLimits::unbounded());
+        let _ = influx::to_batch(
+            data,
+            Options::new(precision),
+            0,
+            influx::BatchLimits::unbounded(),
+            &cache,
+        );
     }
 });

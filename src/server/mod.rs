@@ -49,6 +49,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// Who may push points, decided from the listening address at start.
     pub ingest_auth: auth::IngestAuth,
+    /// Line protocol series keys by their text, so repeated senders skip rebuilding them.
+    pub series_keys: Arc<ingest::key_cache::KeyCache>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -70,6 +72,7 @@ impl AppState {
             leptos: config.leptos.clone(),
             store: Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series)),
             hub: Hub::new(limits.hub_capacity),
+            series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -8,6 +8,7 @@
 //! header. `org`, `bucket` and `db` are accepted and ignored: livechart has one namespace.
 
 use super::body::{read_decoded, BodyError};
+use super::key_cache::{self, FieldKeys, KeyCache};
 use super::{accept, now_ns, IngestError, MAX_REPORTED_ERRORS};
 use crate::model::{Batch, Point, SeriesKey};
 use crate::parse::line_protocol::{self, Precision};
@@ -109,8 +110,8 @@ pub async fn write(
         max_labels: limits.max_labels,
         max_series: limits.max_series,
     };
-    let (batch, skipped) =
-        to_batch(&bytes, options, now_ns(), batch_limits).map_err(|e| match e {
+    let (batch, skipped) = to_batch(&bytes, options, now_ns(), batch_limits, &state.series_keys)
+        .map_err(|e| match e {
             BatchError::Lines(errors) => InfluxError::invalid(summarize(&errors)),
             BatchError::Limit(e) => InfluxError::from(e),
         })?;
@@ -189,10 +190,13 @@ pub fn to_batch(
     options: line_protocol::Options,
     now: i64,
     limits: BatchLimits,
+    cache: &KeyCache,
 ) -> Result<(Batch, usize), BatchError> {
     type Entry = Result<(SeriesKey, Vec<Point>), String>;
-    // Borrowed field names clone for free; only keys that contained escapes allocate.
-    let mut index: HashMap<(&str, Cow<'_, str>), usize> = HashMap::new();
+    // Per distinct measurement+tags text, its fields' entries in first-seen order: one hash
+    // lookup per line, and the fields of the next line with that text are found in the same
+    // positions. Borrowed field names clone for free; only escaped keys allocate.
+    let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
     let mut entries: Vec<Entry> = Vec::new();
     let mut skipped = 0;
     let mut points = 0usize;
@@ -211,7 +215,12 @@ pub fn to_batch(
             return;
         }
         let ts = line.timestamp.unwrap_or(now);
-        for (field, value) in &line.fields {
+        let group = groups.entry(line.series_text).or_insert_with(|| Group {
+            fields: Vec::new(),
+            cached: cache.get(line.series_text),
+            built: Vec::new(),
+        });
+        for (position, (field, value)) in line.fields.iter().enumerate() {
             let Some(v) = value.as_f64() else {
                 skipped += 1;
                 continue;
@@ -231,8 +240,16 @@ pub fn to_batch(
                 });
                 return;
             }
-            let slot = match index.get(&(line.series_text, field.clone())) {
-                Some(&i) => i,
+            let known = match group.fields.get(position) {
+                Some((k, slot)) if k == field => Some(*slot),
+                _ => group
+                    .fields
+                    .iter()
+                    .find(|(k, _)| k == field)
+                    .map(|(_, slot)| *slot),
+            };
+            let slot = match known {
+                Some(slot) => slot,
                 None => {
                     if entries.len() >= limits.max_series {
                         limit = Some(IngestError::Store(StoreError::TooManySeries {
@@ -241,8 +258,14 @@ pub fn to_batch(
                         }));
                         return;
                     }
-                    entries.push(series_key(&line, field).map(|k| (k, Vec::new())));
-                    index.insert((line.series_text, field.clone()), entries.len() - 1);
+                    let key = match key_cache::find(group.cached.as_ref(), field) {
+                        Some(key) => Ok(key.clone()),
+                        None => series_key(line, field).inspect(|key| {
+                            group.built.push((field.as_ref().into(), key.clone()));
+                        }),
+                    };
+                    entries.push(key.map(|k| (k, Vec::new())));
+                    group.fields.push((field.clone(), entries.len() - 1));
                     entries.len() - 1
                 }
             };
@@ -263,11 +286,26 @@ pub fn to_batch(
         bad.truncate(MAX_REPORTED_ERRORS);
         return Err(BatchError::Lines(bad));
     }
+    for (text, group) in groups {
+        if !group.built.is_empty() {
+            cache.add(text, group.built);
+        }
+    }
     let mut batch = Batch::new();
     for (key, points) in entries.into_iter().flatten() {
         batch.extend(key, points);
     }
     Ok((batch, skipped))
+}
+
+/// One distinct measurement+tags text within a request.
+struct Group<'a> {
+    /// Field name and its entry, in first-seen order.
+    fields: Vec<(Cow<'a, str>, usize)>,
+    /// Keys earlier requests built for this text.
+    cached: Option<FieldKeys>,
+    /// Keys this request built, for the cache.
+    built: Vec<(Box<str>, SeriesKey)>,
 }
 
 /// `measurement.field`, or just `measurement` for a field named `value`, with the tags as labels.
@@ -282,4 +320,38 @@ fn series_key(line: &line_protocol::Line<'_>, field: &str) -> Result<SeriesKey, 
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()));
     SeriesKey::with_labels(name, labels).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key served from the cache is the key a fresh build gives, and a bad series text is
+    /// refused every time, not only before it is cached.
+    #[test]
+    fn cached_keys_match_fresh_ones() {
+        let cache = KeyCache::new(16);
+        let opts = line_protocol::Options::new(Precision::Nanoseconds);
+        let body = b"cpu,host=a user=1,idle=2 5\nmem,host=a used=3i 5\ncpu,host=a idle=4 6\n";
+        let (fresh, _) = to_batch(body, opts, 0, BatchLimits::unbounded(), &cache).unwrap();
+        assert!(cache.get("cpu,host=a").is_some());
+        let (cached, _) = to_batch(body, opts, 0, BatchLimits::unbounded(), &cache).unwrap();
+        assert_eq!(cached, fresh);
+        let (uncached, _) =
+            to_batch(body, opts, 0, BatchLimits::unbounded(), &KeyCache::new(16)).unwrap();
+        assert_eq!(cached, uncached);
+        let names: Vec<String> = cached.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(
+            names,
+            ["cpu.user{host=a}", "cpu.idle{host=a}", "mem.used{host=a}"]
+        );
+
+        let bad = "m,host=a\u{7f}b v=1 5".as_bytes();
+        for _ in 0..2 {
+            assert!(matches!(
+                to_batch(bad, opts, 0, BatchLimits::unbounded(), &cache),
+                Err(BatchError::Lines(_))
+            ));
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod chart_data;
 pub mod influx;
+pub mod key_cache;
 pub mod points;
 
 use super::store::StoreError;
