@@ -56,7 +56,7 @@ fn batches() -> Vec<bytes::Bytes> {
 }
 
 struct Server {
-    name: &'static str,
+    name: String,
     url: String,
     child: Child,
 }
@@ -90,11 +90,17 @@ async fn wait_healthy(client: &reqwest::Client, url: &str) {
     panic!("{url} did not become healthy");
 }
 
-fn start_livechart() -> Server {
+/// livechart in one storage mode: `--durability fsync` (the default), `relaxed`, or
+/// `--in-memory`, each durable one with its own fresh data directory.
+fn start_livechart(name: &str, storage: &[&str], data_dir: &std::path::Path) -> Server {
     let port = free_port();
     let root = env!("CARGO_MANIFEST_DIR");
+    let _ = std::fs::remove_dir_all(data_dir);
     let child = Command::new(format!("{root}/target/release/livechart"))
         .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(storage)
+        .arg("--data-dir")
+        .arg(data_dir)
         // Room for every series and a whole round of points, so nothing is refused or evicted
         // in ways VictoriaMetrics would not.
         .args(["--max-series", "100000", "--ring-capacity", "200000"])
@@ -104,7 +110,7 @@ fn start_livechart() -> Server {
         .spawn()
         .expect("target/release/livechart (run `cargo leptos build --release` first)");
     Server {
-        name: "livechart",
+        name: name.to_string(),
         url: format!("http://127.0.0.1:{port}"),
         child,
     }
@@ -122,7 +128,7 @@ fn start_victoria_metrics(dir: &std::path::Path) -> Option<Server> {
         .spawn()
         .ok()?;
     Some(Server {
-        name: "VictoriaMetrics",
+        name: "VictoriaMetrics".to_string(),
         url: format!("http://127.0.0.1:{port}"),
         child,
     })
@@ -179,25 +185,43 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let batches = Arc::new(batches());
     let http = reqwest::Client::new();
-    let vm_dir = std::env::temp_dir().join(format!("livechart-bench-vm-{}", std::process::id()));
-
-    let livechart = start_livechart();
-    wait_healthy(&http, &format!("{}/healthz", livechart.url)).await;
-    let vm = start_victoria_metrics(&vm_dir);
-    if let Some(vm) = &vm {
-        wait_healthy(&http, &format!("{}/health", vm.url)).await;
+    let tmp = std::env::temp_dir().join(format!("livechart-bench-{}", std::process::id()));
+    let modes: [(&str, &[&str]); 3] = [
+        (
+            "livechart, durable (`--durability fsync`, the default)",
+            &[],
+        ),
+        (
+            "livechart, durable (`--durability relaxed`)",
+            &["--durability", "relaxed"],
+        ),
+        ("livechart, in memory (`--in-memory`)", &["--in-memory"]),
+    ];
+    let mut servers: Vec<Server> = modes
+        .iter()
+        .enumerate()
+        .map(|(i, (name, args))| start_livechart(name, args, &tmp.join(format!("livechart-{i}"))))
+        .collect();
+    for s in &servers {
+        wait_healthy(&http, &format!("{}/healthz", s.url)).await;
     }
+    let has_vm = match start_victoria_metrics(&tmp.join("vm")) {
+        Some(vm) => {
+            wait_healthy(&http, &format!("{}/health", vm.url)).await;
+            servers.push(vm);
+            true
+        }
+        None => false,
+    };
 
-    // Warm-up round each, not counted.
-    round(&livechart.url, &batches, 0).await;
-    if let Some(vm) = &vm {
-        round(&vm.url, &batches, 0).await;
+    // Warm-up round each, not counted; then rounds alternate between the servers.
+    for s in &servers {
+        round(&s.url, &batches, 0).await;
     }
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
     for r in 0..ROUNDS {
-        ours.push(round(&livechart.url, &batches, r).await);
-        if let Some(vm) = &vm {
-            theirs.push(round(&vm.url, &batches, r).await);
+        for (i, s) in servers.iter().enumerate() {
+            rates[i].push(round(&s.url, &batches, r).await);
         }
     }
 
@@ -205,7 +229,9 @@ async fn main() {
     println!(
         "Batches of {POINTS_PER_BATCH} points ({} lines × {FIELDS} fields, {} series in all) posted to `/write` over \
          {CONNECTIONS} keep-alive connections for {} s per round; median of {ROUNDS} alternating rounds after a \
-         warm-up. Server and load generator share the machine's 2 cores.\n",
+         warm-up. Server and load generator share the machine's 2 cores. Every livechart answer is \
+         sent after its points are committed (group commit); VictoriaMetrics answers once points are \
+         buffered in memory and writes them out about once a second.\n",
         POINTS_PER_BATCH / FIELDS,
         HOSTS * FIELDS,
         ROUND.as_secs()
@@ -218,48 +244,57 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!(
-        "| {} | {:.2} M | {} |",
-        livechart.name,
-        median(ours.clone()) / 1e6,
-        fmt(&ours)
-    );
-    match &vm {
-        Some(vm) => {
-            println!("| {} (Debian package) | {:.2} M | {} |", vm.name, median(theirs.clone()) / 1e6, fmt(&theirs));
-            println!(
-                "\nRatio livechart / VictoriaMetrics: **{:.2}×** points/s.",
-                median(ours) / median(theirs)
-            );
-        }
-        None => println!("\nVictoriaMetrics is not installed (`apt-get install victoria-metrics`): no baseline this run."),
+    for (s, r) in servers.iter().zip(&rates) {
+        println!(
+            "| {} | {:.2} M | {} |",
+            s.name,
+            median(r.clone()) / 1e6,
+            fmt(r)
+        );
     }
+    if has_vm {
+        let vm = median(rates[servers.len() - 1].clone());
+        println!("\nRatios against VictoriaMetrics (Debian package):\n");
+        for (s, r) in servers.iter().zip(&rates).take(modes.len()) {
+            println!("- {}: **{:.2}×**", s.name, median(r.clone()) / vm);
+        }
+    } else {
+        println!("\nVictoriaMetrics is not installed (`apt-get install victoria-metrics`): no baseline this run.");
+    }
+
     // Evidence that livechart stored what it accepted: every series of the set, every point.
-    let listed: serde_json::Value = http
-        .get(format!("{}/api/v1/series", livechart.url))
-        .send()
-        .await
-        .expect("livechart answers /api/v1/series")
-        .json()
-        .await
-        .expect("/api/v1/series is JSON");
-    let series = listed["series"].as_array().map_or(0, Vec::len);
-    let points: u64 = listed["series"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["points"].as_u64())
-        .sum();
     let distinct = (BATCHES * POINTS_PER_BATCH) as u64;
-    assert_eq!(points, distinct, "livechart holds every distinct point sent");
+    for s in servers.iter().take(modes.len()) {
+        let listed: serde_json::Value = http
+            .get(format!("{}/api/v1/series", s.url))
+            .send()
+            .await
+            .expect("livechart answers /api/v1/series")
+            .json()
+            .await
+            .expect("/api/v1/series is JSON");
+        let points: u64 = listed["series"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["points"].as_u64())
+            .sum();
+        assert_eq!(
+            points, distinct,
+            "{}: holds every distinct point sent",
+            s.name
+        );
+    }
     println!(
-        "\nlivechart `/api/v1/series` after the run: {series} series holding {points} points, the \
-         {distinct} distinct points of the batch set (rounds re-send the set, so after its first pass \
-         livechart overwrites stored timestamps in place, its retry path; VictoriaMetrics appends \
-         and deduplicates later)."
+        "\nEach livechart mode holds, after the run, the {distinct} distinct points of the batch set in \
+         {} series (checked through `/api/v1/series`). Rounds re-send the set, so after its first \
+         pass livechart overwrites stored timestamps (its retry path: in memory in place, on disk \
+         as new chunks that win on read); VictoriaMetrics appends and deduplicates later.",
+        HOSTS * FIELDS
     );
     // Evidence that the baseline stored what it accepted, not just parsed and dropped it.
-    if let Some(vm) = &vm {
+    if has_vm {
+        let vm = &servers[servers.len() - 1];
         tokio::time::sleep(Duration::from_secs(2)).await;
         let count = http
             .get(format!("{}/api/v1/series/count", vm.url))
@@ -277,6 +312,6 @@ async fn main() {
             HOSTS * FIELDS
         );
     }
-    drop(vm);
-    let _ = std::fs::remove_dir_all(&vm_dir);
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -2,6 +2,8 @@
 const base = require('@playwright/test');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = process.env.LIVECHART_BIN || path.join(ROOT, 'target', 'release', 'livechart');
@@ -12,11 +14,13 @@ class Server {
     this.url = null;
     this.port = 0;
     this.log = '';
+    // One data directory per server, kept across its restarts, removed at teardown.
+    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'livechart-e2e-'));
   }
 
   /** Starts the binary; port 0 the first time, then the same port again (a restart). */
   async start() {
-    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`], {
+    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], {
       cwd: ROOT,
       env: { ...process.env, LEPTOS_SITE_ROOT: path.join(ROOT, 'target', 'site'), RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -73,6 +77,7 @@ exports.test = base.test.extend({
     await server.start();
     await use(server);
     await server.stop();
+    fs.rmSync(server.dataDir, { recursive: true, force: true });
   },
   // Any uncaught error or console error in the page fails the test: hydration problems
   // show up here first.

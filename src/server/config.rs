@@ -5,6 +5,7 @@
 //! directly and shrink the limits they cross.
 
 use super::auth::Tokens;
+pub use super::store::sqlite::Durability;
 use clap::Parser;
 use leptos::config::LeptosOptions;
 use std::net::SocketAddr;
@@ -72,6 +73,28 @@ pub struct Cli {
     )]
     pub ingest_tokens: Vec<String>,
 
+    /// Directory of the durable store (created if missing).
+    #[arg(long, env = "LIVECHART_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Keep points in memory only: nothing is written to disk and a restart loses everything.
+    #[arg(long, env = "LIVECHART_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub in_memory: bool,
+
+    /// What a 2xx promises: `fsync` (committed points survive a power loss) or `relaxed`
+    /// (they survive a killed process; a power loss may take the last second or so).
+    #[arg(
+        long,
+        env = "LIVECHART_DURABILITY",
+        value_enum,
+        default_value = "fsync"
+    )]
+    pub durability: Durability,
+
+    /// How long points are kept, e.g. 30d, 12h, 90m, 3600s, 2w.
+    #[arg(long, env = "LIVECHART_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub retention: Duration,
+
     /// Let anyone push points even when listening on a non-loopback address without tokens.
     #[arg(long, env = "LIVECHART_ALLOW_ANONYMOUS_INGEST", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_anonymous_ingest: bool,
@@ -136,6 +159,49 @@ impl Default for Limits {
     }
 }
 
+/// Where points are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Storage {
+    /// In memory only, lost on restart (`--in-memory`; the default for tests and embedding).
+    Memory,
+    /// The embedded durable store (the binary's default).
+    Sqlite {
+        dir: PathBuf,
+        durability: Durability,
+        retention: Duration,
+    },
+}
+
+/// `30d`, `12h`, `90m`, `3600s`, `2w`: a whole number and a unit.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit (s, m, h, d, w)"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?}; use s, m, h, d or w"
+            ))
+        }
+    };
+    if n == 0 {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub leptos: LeptosOptions,
@@ -145,6 +211,7 @@ pub struct Config {
     pub limits: Limits,
     pub ingest_tokens: Tokens,
     pub allow_anonymous_ingest: bool,
+    pub storage: Storage,
 }
 
 impl Config {
@@ -159,6 +226,7 @@ impl Config {
             limits: Limits::default(),
             ingest_tokens: Tokens::default(),
             allow_anonymous_ingest: false,
+            storage: Storage::Memory,
         }
     }
 
@@ -196,6 +264,15 @@ impl Config {
             },
             ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,
+            storage: if cli.in_memory {
+                Storage::Memory
+            } else {
+                Storage::Sqlite {
+                    dir: cli.data_dir,
+                    durability: cli.durability,
+                    retention: cli.retention,
+                }
+            },
         })
     }
 }
@@ -296,5 +373,15 @@ mod tests {
             Config::from_cli(cli),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn durations_need_a_number_and_a_unit() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));
+        for bad in ["", "30", "d", "0s", "1y", "-1d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 }

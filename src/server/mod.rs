@@ -11,6 +11,7 @@ pub mod demo;
 pub mod hub;
 pub mod ingest;
 pub mod ops;
+pub mod query;
 pub mod series;
 pub mod store;
 pub mod ws;
@@ -61,22 +62,41 @@ impl FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     /// State for a server listening on `addr` (which decides the ingest policy).
-    pub fn new(config: Config, addr: SocketAddr) -> Self {
+    pub fn new(config: Config, addr: SocketAddr) -> Result<Self, store::StoreError> {
         let limits = &config.limits;
-        Self {
+        let store: Arc<dyn Store> = match &config.storage {
+            config::Storage::Memory => {
+                Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series))
+            }
+            config::Storage::Sqlite {
+                dir,
+                durability,
+                retention,
+            } => Arc::new(store::sqlite::SqliteStore::open(
+                store::sqlite::SqliteOptions {
+                    dir: dir.clone(),
+                    durability: *durability,
+                    retention: *retention,
+                    max_series: limits.max_series,
+                    ring_capacity: limits.ring_capacity,
+                    warm: config.window,
+                },
+            )?),
+        };
+        Ok(Self {
             ingest_auth: auth::IngestAuth::decide(
                 &config.ingest_tokens,
                 config.allow_anonymous_ingest,
                 addr,
             ),
             leptos: config.leptos.clone(),
-            store: Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series)),
+            store,
             hub: Hub::new(limits.hub_capacity),
             series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }
+        })
     }
 }
 
@@ -92,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/write", post(ingest::influx::write))
         .route("/write", post(ingest::influx::write))
         .route("/api/v1/series", get(series::list))
+        .route("/api/v1/query", get(query::get))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(ops::health))
         .route("/ping", get(ops::influx_ping).head(ops::influx_ping))
@@ -121,7 +142,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let state = AppState::new(config, addr);
+    let state = AppState::new(config, addr).map_err(std::io::Error::other)?;
     let c = &state.config;
     tracing::info!(
         demo = c.demo,

@@ -54,6 +54,9 @@ impl IngestError {
             Self::TooManyPoints { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyLabels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(StoreError::TooManySeries { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            // Nothing was stored and the sender should retry: the one 5xx ingest gives.
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::UnknownSeries(_)) => StatusCode::NOT_FOUND,
         }
     }
 }

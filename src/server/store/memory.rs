@@ -4,7 +4,7 @@
 //! point (by timestamp) goes; a new series past `max_series` is refused, never silently
 //! dropped. Nothing survives a restart; the durable store replaces this for that.
 
-use super::{SeriesInfo, Store, StoreError, RATE_WINDOW_NS};
+use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, RATE_WINDOW_NS};
 use crate::decimate::m4;
 use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
 use std::collections::{HashMap, VecDeque};
@@ -40,23 +40,49 @@ fn rate_span(now_ns: i64, first_ns: i64) -> i64 {
         .clamp(crate::model::NANOS_PER_SEC, RATE_WINDOW_NS)
 }
 
-#[async_trait::async_trait]
-impl Store for MemoryStore {
-    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
+impl MemoryStore {
+    /// Merges `batch` into the rings without the series cap: for a durable store in front of
+    /// this one, which has checked the cap when it committed. Returns what the rings took.
+    pub fn append_unchecked(&self, batch: &Batch) -> Batch {
         let mut all = self.lock();
-        let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
-        if all.len() + adding > self.max_series {
-            return Err(StoreError::TooManySeries {
-                limit: self.max_series,
-                adding,
-            });
-        }
         let mut stored = Batch::new();
         for (key, points) in batch.iter() {
             let ring = all.entry(key.clone()).or_default();
             stored.extend(key.clone(), merge_points(ring, points, self.ring_capacity));
         }
-        Ok(stored)
+        stored
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
+        {
+            let all = self.lock();
+            let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
+            if all.len() + adding > self.max_series {
+                return Err(StoreError::TooManySeries {
+                    limit: self.max_series,
+                    adding,
+                });
+            }
+        }
+        Ok(self.append_unchecked(batch))
+    }
+
+    async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
+        let all = self.lock();
+        let ring = all
+            .get(&q.series)
+            .ok_or_else(|| StoreError::UnknownSeries(q.series.to_string()))?;
+        let start = ring.partition_point(|p| p.ts_ns < q.from_ns);
+        let points: Vec<Point> = ring
+            .range(start..)
+            .take_while(|p| p.ts_ns <= q.to_ns)
+            .copied()
+            .collect();
+        drop(all);
+        Ok(HistoryResult::from_points(&q, points))
     }
 
     async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError> {

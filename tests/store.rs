@@ -1,0 +1,299 @@
+//! The durable store through the real server: acknowledged points survive a restart, groups
+//! of concurrent requests commit together, retention drops what expired, and history queries
+//! answer at any width, raw or as CSV.
+
+mod common;
+
+use common::TestServer;
+use livechart::server::config::{Config, Durability, Storage};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A fresh data directory per test, removed when dropped.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "livechart-store-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    fn config(&self, retention: Duration) -> Config {
+        let mut config = Config::new();
+        config.storage = Storage::Sqlite {
+            dir: self.0.clone(),
+            durability: Durability::Fsync,
+            retention,
+        };
+        config
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn query(server: &TestServer, params: &str) -> (u16, Value) {
+    let res = server
+        .http
+        .get(server.url(&format!("/api/v1/query?{params}")))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn points_of(v: &Value) -> Vec<(i64, f64)> {
+    v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn acknowledged_points_survive_a_restart_and_warm_the_live_window() {
+    let dir = DataDir::new();
+    let t0 = now_ms() - 10_000;
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let body = json!({"series": "temp", "labels": {"room": "a"},
+        "points": (0..100).map(|i| json!([t0 + i * 10, i as f64 * 0.5])).collect::<Vec<_>>()});
+    let (status, _) = server.post_json("/api/v1/points", &body.to_string()).await;
+    assert_eq!(status, 200);
+    // An overwrite of one timestamp: the later write wins, on disk too.
+    let (status, _) = server
+        .post_json(
+            "/chart_data",
+            &json!({"series": "temp", "value": 99.0, "timestamp": t0}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    server.stop().await.unwrap();
+
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let (status, v) = query(
+        &server,
+        &format!(
+            "series=temp&label=room=a&from={}&to={}&raw=true",
+            t0,
+            t0 + 2_000
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let pts = points_of(&v);
+    assert_eq!(pts.len(), 100);
+    assert_eq!(pts[1], ((t0 + 10) * 1_000_000, 0.5));
+    // The demo-shaped write went to the unlabelled `temp`, a different series.
+    let (_, plain) = query(
+        &server,
+        &format!("series=temp&from={}&to={}&raw=true", t0, t0 + 1),
+    )
+    .await;
+    assert_eq!(points_of(&plain), vec![(t0 * 1_000_000, 99.0)]);
+    // The live window was warmed from disk: a new browser sees the points at once.
+    let (_, listed) = {
+        let res = server
+            .http
+            .get(server.url("/api/v1/series"))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(listed["series"].as_array().unwrap().len(), 2, "{listed}");
+    let mut ws = server.ws().await;
+    let snapshot = common::next_msg(&mut ws).await;
+    assert!(format!("{snapshot:?}").contains("room"), "{snapshot:?}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_requests_commit_together_and_lose_nothing() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let t0 = now_ms() - 60_000;
+    let mut handles = Vec::new();
+    for c in 0..16i64 {
+        let http = server.http.clone();
+        let url = server.url("/write?precision=ms");
+        handles.push(tokio::spawn(async move {
+            for r in 0..10i64 {
+                let body: String = (0..50i64)
+                    .map(|i| format!("load,client={c} value={} {}\n", r * 50 + i, t0 + r * 50 + i))
+                    .collect();
+                let res = http.post(&url).body(body).send().await.unwrap();
+                assert_eq!(res.status().as_u16(), 204);
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    server.stop().await.unwrap();
+
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    for c in 0..16 {
+        let (status, v) = query(
+            &server,
+            &format!(
+                "series=load&label=client={c}&from={}&to={}&raw=true",
+                t0,
+                t0 + 500
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        let values: Vec<f64> = points_of(&v).iter().map(|p| p.1).collect();
+        let want: Vec<f64> = (0..500).map(f64::from).collect();
+        assert_eq!(
+            values, want,
+            "client {c}: every acknowledged point, once, in order"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_drops_expired_points_and_keeps_the_rest() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(Duration::from_secs(2))).await;
+    let now = now_ms();
+    let old = now - 3_600_000;
+    for (t, v) in [(old, 1.0), (now, 2.0)] {
+        let (status, _) = server
+            .post_json(
+                "/chart_data",
+                &json!({"series": "r", "value": v, "timestamp": t}).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let range = format!("series=r&from={}&to={}&raw=true", old - 1, now + 1);
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = points_of(&query(&server, &range).await.1);
+        if left.len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        left,
+        vec![(now * 1_000_000, 2.0)],
+        "the hour-old point expired, the new one stays"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn history_answers_m4_raw_csv_and_clear_errors() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let t0 = now_ms() - 100_000;
+    // 10 000 points, one per 10 ms, a sawtooth with one spike.
+    let points: Vec<Value> = (0..10_000i64)
+        .map(|i| {
+            json!([
+                t0 + i,
+                if i == 5_000 {
+                    1_000.0
+                } else {
+                    (i % 100) as f64
+                }
+            ])
+        })
+        .collect();
+    let body = json!({"series": "saw", "points": points});
+    let (status, v) = server.post_json("/api/v1/points", &body.to_string()).await;
+    assert_eq!(status, 200, "{v}");
+
+    let range = format!("series=saw&from={}&to={}", t0, t0 + 9_999);
+    let (status, v) = query(&server, &format!("{range}&width=50")).await;
+    assert_eq!(status, 200, "{v}");
+    let pts = points_of(&v);
+    assert!(
+        pts.len() <= 4 * 50 && pts.len() >= 50,
+        "{} points",
+        pts.len()
+    );
+    assert_eq!(v["raw_points"], 10_000);
+    assert_eq!(v["width"], 50);
+    assert!(
+        pts.iter().any(|p| p.1 == 1_000.0),
+        "the spike survives decimation"
+    );
+    assert!(pts.windows(2).all(|w| w[0].0 < w[1].0), "time order");
+
+    let (_, v) = query(&server, &format!("{range}&raw=true&limit=10")).await;
+    assert_eq!(points_of(&v).len(), 10);
+    assert_eq!(v["truncated"], true);
+
+    let res = server
+        .http
+        .get(server.url(&format!("/api/v1/query?{range}&raw=true&limit=3")))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(lines[0], "time,timestamp_ns,value");
+    assert!(
+        lines[1].ends_with(&format!(",{},0", t0 * 1_000_000)),
+        "{csv}"
+    );
+
+    let (status, v) = query(&server, "series=nope").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = query(&server, "series=saw&width=0").await;
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("width"), "{v}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_in_memory_store_answers_history_too() {
+    let server = TestServer::start().await;
+    let t = now_ms();
+    server
+        .post_json(
+            "/chart_data",
+            &json!({"series": "m", "value": 1.5, "timestamp": t}).to_string(),
+        )
+        .await;
+    let (status, v) = query(
+        &server,
+        &format!("series=m&from={}&to={}&raw=true", t - 1, t + 1),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(points_of(&v), vec![(t * 1_000_000, 1.5)]);
+    server.stop().await.unwrap();
+}
