@@ -178,7 +178,8 @@ async fn concurrent_requests_commit_together_and_lose_nothing() {
 #[tokio::test]
 async fn retention_drops_expired_points_and_keeps_the_rest() {
     let dir = DataDir::new();
-    let server = TestServer::start_with(dir.config(Duration::from_secs(2))).await;
+    // Long enough that the new point outlives the test, short enough to be checked often.
+    let server = TestServer::start_with(dir.config(Duration::from_secs(20))).await;
     let now = now_ms();
     let old = now - 3_600_000;
     for (t, v) in [(old, 1.0), (now, 2.0)] {
@@ -192,7 +193,9 @@ async fn retention_drops_expired_points_and_keeps_the_rest() {
     }
     let range = format!("series=r&from={}&to={}&raw=true", old - 1, now + 1);
     let mut left = Vec::new();
-    for _ in 0..50 {
+    // The log is compacted within 5 s; expired points are dropped then, or by the retention
+    // pass (every 5 s at this retention) once in chunks.
+    for _ in 0..150 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         left = points_of(&query(&server, &range).await.1);
         if left.len() == 1 {
@@ -295,5 +298,117 @@ async fn the_in_memory_store_answers_history_too() {
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(points_of(&v), vec![(t * 1_000_000, 1.5)]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn compaction_keeps_answers_identical_and_retention_reaches_chunks() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let now = now_ms();
+    let old = now - 3_600_000;
+    // Two writes overlapping in time: the second wins where they meet.
+    for (from, value) in [(0i64, 1.0), (50, 2.0)] {
+        let points: Vec<Value> = (from..from + 100)
+            .map(|i| json!([old + i, value]))
+            .collect();
+        let (status, _) = server
+            .post_json(
+                "/api/v1/points",
+                &json!({"series": "c", "points": points}).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = server
+        .post_json(
+            "/chart_data",
+            &json!({"series": "c", "value": 3.0, "timestamp": now}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let range = format!("series=c&from={}&to={}&raw=true", old - 1, now + 1);
+    let from_log = points_of(&query(&server, &range).await.1);
+    assert_eq!(from_log.len(), 151);
+    assert_eq!(from_log[49].1, 1.0);
+    assert_eq!(from_log[50].1, 2.0, "the later write wins");
+    // The log is compacted into chunks within 5 s; answers must not change.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(points_of(&query(&server, &range).await.1), from_log);
+    server.stop().await.unwrap();
+
+    // Restarted with a shorter retention: the hour-old chunk goes, the fresh point stays.
+    let server = TestServer::start_with(dir.config(Duration::from_secs(600))).await;
+    let mut left = Vec::new();
+    for _ in 0..150 {
+        left = points_of(&query(&server, &range).await.1);
+        if left.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, vec![(now * 1_000_000, 3.0)]);
+    // ...and not only hidden: the expired chunk is gone from the file.
+    let db = rusqlite::Connection::open(dir.0.join("livechart.db")).unwrap();
+    let mut expired = -1i64;
+    for _ in 0..100 {
+        expired = db
+            .query_row(
+                "SELECT count(*) FROM chunks WHERE end_ns < ?1",
+                [(now - 600_000) * 1_000_000],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if expired == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(expired, 0, "retention deleted the hour-old chunk");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_series_cap_holds_on_disk_and_existing_series_keep_working() {
+    let dir = DataDir::new();
+    let mut config = dir.config(30 * DAY);
+    config.limits.max_series = 2;
+    let server = TestServer::start_with(config.clone()).await;
+    let post = |body: &'static str| {
+        let http = server.http.clone();
+        let url = server.url("/write");
+        async move {
+            let res = http.post(url).body(body).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.text().await.unwrap())
+        }
+    };
+    assert_eq!(post("a value=1\nb value=1").await.0, 204);
+    let (status, body) = post("a value=2\nc value=1").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("too many series"), "{body}");
+    assert_eq!(
+        post("a value=3\nb value=3").await.0,
+        204,
+        "existing series still work"
+    );
+    server.stop().await.unwrap();
+    // The cap counts what is on disk after a restart, too.
+    let server = TestServer::start_with(config).await;
+    let res = server
+        .http
+        .post(server.url("/write"))
+        .body("d value=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let (_, v) = query(&server, "series=a&from=now-1h&raw=true").await;
+    let values: Vec<f64> = points_of(&v).iter().map(|p| p.1).collect();
+    assert_eq!(
+        values,
+        vec![1.0, 3.0],
+        "nothing of the refused request was stored"
+    );
     server.stop().await.unwrap();
 }

@@ -92,7 +92,7 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
             limit: max_labels,
         });
     }
-    let stored = state.store.append(&batch).await?;
+    let stored = state.store.append(batch).await?;
     state.hub.publish(&stored);
     // What is now stored: points sharing a series and timestamp count once (the later wins),
     // and a point older than everything in a full ring does not count.

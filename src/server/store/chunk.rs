@@ -48,6 +48,58 @@ pub fn decode(
     Ok(())
 }
 
+/// One series' points within a commit-log record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub series_id: i64,
+    /// Offset of the first point; the others follow one by one, in time order.
+    pub first_offset: i64,
+    pub points: Vec<Point>,
+}
+
+/// Appends an entry to a log record: series id, first offset, start time and point count as
+/// varints, then the points in chunk form.
+pub fn encode_entry(out: &mut Vec<u8>, series_id: i64, first_offset: i64, points: &[Point]) {
+    put_varint(out, zigzag(series_id));
+    put_varint(out, zigzag(first_offset));
+    put_varint(out, zigzag(points.first().map_or(0, |p| p.ts_ns)));
+    put_varint(out, points.len() as u64);
+    let body = encode(points);
+    put_varint(out, body.len() as u64);
+    out.extend_from_slice(&body);
+}
+
+/// Reads every entry of a log record.
+pub fn decode_record(bytes: &[u8]) -> Result<Vec<LogEntry>, Corrupt> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < bytes.len() {
+        let series_id = unzigzag(get_varint(bytes, &mut pos)?);
+        let first_offset = unzigzag(get_varint(bytes, &mut pos)?);
+        let start = unzigzag(get_varint(bytes, &mut pos)?);
+        let count = usize::try_from(get_varint(bytes, &mut pos)?)
+            .map_err(|_| Corrupt("count too large"))?;
+        let len = usize::try_from(get_varint(bytes, &mut pos)?)
+            .map_err(|_| Corrupt("length too large"))?;
+        let body = bytes
+            .get(pos..pos.saturating_add(len))
+            .ok_or(Corrupt("truncated entry"))?;
+        pos += len;
+        // Never trust a stored count for an allocation: at least 9 bytes per point.
+        if count > body.len() {
+            return Err(Corrupt("count larger than its bytes"));
+        }
+        let mut points = Vec::new();
+        decode(body, start, count, &mut points)?;
+        out.push(LogEntry {
+            series_id,
+            first_offset,
+            points,
+        });
+    }
+    Ok(out)
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -93,6 +145,31 @@ mod tests {
             decode(&bytes, points.first().map_or(0, |p| p.ts_ns), points.len(), &mut back).unwrap();
             prop_assert_eq!(back, points);
         }
+    }
+
+    #[test]
+    fn log_records_round_trip() {
+        let p = |t, v| Point::new(t, v).unwrap();
+        let mut record = Vec::new();
+        encode_entry(&mut record, 7, 100, &[p(-5, 1.0), p(10, 2.5)]);
+        encode_entry(&mut record, 8, 0, &[p(1_700_000_000_000_000_000, -3.0)]);
+        let entries = decode_record(&record).unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                LogEntry {
+                    series_id: 7,
+                    first_offset: 100,
+                    points: vec![p(-5, 1.0), p(10, 2.5)]
+                },
+                LogEntry {
+                    series_id: 8,
+                    first_offset: 0,
+                    points: vec![p(1_700_000_000_000_000_000, -3.0)]
+                },
+            ]
+        );
+        assert!(decode_record(&record[..record.len() - 2]).is_err());
     }
 
     #[test]

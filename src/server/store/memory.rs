@@ -56,7 +56,7 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
+    async fn append(&self, batch: Batch) -> Result<Batch, StoreError> {
         {
             let all = self.lock();
             let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
@@ -67,7 +67,7 @@ impl Store for MemoryStore {
                 });
             }
         }
-        Ok(self.append_unchecked(batch))
+        Ok(self.append_unchecked(&batch))
     }
 
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
@@ -158,18 +158,18 @@ mod tests {
         let store = MemoryStore::new(3, 10);
         block_on(async {
             store
-                .append(&batch(&[("a", 5, 5.0), ("a", 1, 1.0), ("a", 3, 3.0)]))
+                .append(batch(&[("a", 5, 5.0), ("a", 1, 1.0), ("a", 3, 3.0)]))
                 .await
                 .unwrap();
             store
-                .append(&batch(&[("a", 4, 4.0), ("a", 2, 2.0)]))
+                .append(batch(&[("a", 4, 4.0), ("a", 2, 2.0)]))
                 .await
                 .unwrap();
             let got = store.recent(0, 1000).await.unwrap();
             let ts: Vec<i64> = got[0].points.iter().map(|p| p.ts_ns).collect();
             assert_eq!(ts, vec![3, 4, 5]);
             let stored = store
-                .append(&batch(&[("a", 0, 0.0), ("a", 6, 6.0)]))
+                .append(batch(&[("a", 0, 0.0), ("a", 6, 6.0)]))
                 .await
                 .unwrap();
             assert_eq!(
@@ -189,7 +189,7 @@ mod tests {
             let pts: Vec<(&str, i64, f64)> = (0..20)
                 .map(|i| ("r", 1000 * s - 4 * s + i * s / 5, 1.0))
                 .collect();
-            store.append(&batch(&pts)).await.unwrap();
+            store.append(batch(&pts)).await.unwrap();
             let info = store.list(1000 * s).await.unwrap();
             assert!((info[0].rate - 5.0).abs() < 0.01, "{}", info[0].rate);
             let later = store.list(2000 * s).await.unwrap();
@@ -203,7 +203,7 @@ mod tests {
         block_on(async {
             let points: Vec<(&str, i64, f64)> =
                 (0..50_000).map(|i| ("hf", i, (i % 7) as f64)).collect();
-            store.append(&batch(&points)).await.unwrap();
+            store.append(batch(&points)).await.unwrap();
             let got = store.recent(0, 100).await.unwrap();
             assert!(
                 got[0].points.len() <= 400,
@@ -219,7 +219,7 @@ mod tests {
         let store = MemoryStore::new(10, 10);
         block_on(async {
             store
-                .append(&batch(&[
+                .append(batch(&[
                     ("old", 1, 1.0),
                     ("old", 2, 2.0),
                     ("new", 100, 9.0),
@@ -237,9 +237,9 @@ mod tests {
     fn series_cap_refuses_the_whole_batch() {
         let store = MemoryStore::new(10, 2);
         block_on(async {
-            store.append(&batch(&[("a", 1, 1.0)])).await.unwrap();
+            store.append(batch(&[("a", 1, 1.0)])).await.unwrap();
             let err = store
-                .append(&batch(&[("a", 2, 2.0), ("b", 1, 1.0), ("c", 1, 1.0)]))
+                .append(batch(&[("a", 2, 2.0), ("b", 1, 1.0), ("c", 1, 1.0)]))
                 .await;
             assert_eq!(
                 err,
@@ -256,7 +256,7 @@ mod tests {
                 "no point of a refused batch is stored"
             );
             store
-                .append(&batch(&[("a", 3, 3.0), ("b", 1, 1.0)]))
+                .append(batch(&[("a", 3, 3.0), ("b", 1, 1.0)]))
                 .await
                 .unwrap();
         });

@@ -111,7 +111,7 @@ impl HistoryResult {
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Takes every point of `batch` or none; returns the points now stored.
-    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError>;
+    async fn append(&self, batch: Batch) -> Result<Batch, StoreError>;
 
     /// For each series, its points from `since_ns` on in time order, decimated with M4 to
     /// `columns` pixel columns, plus the point just before `since_ns` (so the line enters the

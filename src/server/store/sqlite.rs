@@ -3,30 +3,36 @@
 //! # Schema, and why
 //! ```sql
 //! series(id INTEGER PRIMARY KEY, name, labels /* JSON, sorted keys */, next_offset)
+//! log(id INTEGER PRIMARY KEY, data)      -- one record per commit, all series in it
 //! chunks(series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
 //!        PRIMARY KEY (series_id, first_offset) WITHOUT ROWID
 //!        INDEX (series_id, end_ns)
 //! ```
-//! A row per point would cost ~40 bytes of b-tree per 16-byte point and one insert each; a
-//! *chunk* is the run of points one commit wrote for one series (see [`super::chunk`] for
-//! the bytes), so a commit of 5 000 points over 1 000 series is 1 000 inserts of compact
-//! blobs. Chunks are append-only: a write never reads or rewrites an earlier chunk, so
-//! ingest costs the same whatever is stored. Reads merge the chunks overlapping a range in
-//! offset order, later writes winning per timestamp (the rule everywhere in livechart).
+//! Two shapes, because writes and reads want different things. A commit must be cheap
+//! whatever it holds: written per series, a commit of 1 000 series dirtied 2 000 b-tree
+//! pages (8 MB of WAL) and ingest stalled at ~0.13 M points/s. So a commit appends *one*
+//! `log` row, its points of every series encoded together, to the right edge of one b-tree.
+//! Reads want a series' points together: a background compaction (in the writer thread,
+//! every few seconds or million points) moves the log into per-series *chunks* and deletes
+//! it, so each series gets one chunk row per compaction instead of one per commit. A row
+//! per point would cost ~40 bytes of b-tree per 16-byte point; a chunk costs ~10 bytes per
+//! point (see [`super::chunk`]). Reads merge a series' chunks and its entries in the (short)
+//! log in offset order, later writes winning per timestamp, inside one read transaction so
+//! a compaction in between cannot hide or double anything.
 //!
-//! Offsets: every point a series accepts takes the next offset of that series; a chunk holds
-//! `[first_offset, end_offset)`. The primary key is therefore append-ordered per series, and
-//! the next offset after a restart is one index probe per series (the series row keeps it too,
-//! for series whose chunks retention removed), never a scan.
+//! Offsets: every point a series accepts takes the next offset of that series. The chunk key
+//! is therefore append-ordered per series, and the next offset after a restart is one index
+//! probe per series plus the log (the series row keeps it too, for series whose chunks
+//! retention removed), never a scan of the chunks.
 //!
 //! # Writes: group commit
 //! One thread owns the write connection. Requests queue their batches; the thread takes
-//! whatever is queued, writes it in one transaction and commits once, then answers every
-//! request of the group. Concurrent requests share one fsync, so durability costs latency
-//! (one commit) rather than throughput. A request is answered `Ok` only after its commit
-//! returned: with `--durability fsync` (`synchronous=FULL`) the WAL is on disk; with
-//! `relaxed` (`synchronous=NORMAL`) it is in the OS, surviving a killed process but not a
-//! power cut.
+//! whatever is queued, appends it as one log row in one transaction and commits once, then
+//! answers every request of the group. Concurrent requests share one fsync, so durability
+//! costs latency (one commit) rather than throughput. A request is answered `Ok` only after
+//! its commit returned: with `--durability fsync` (`synchronous=FULL`) the WAL is on disk;
+//! with `relaxed` (`synchronous=NORMAL`) it is in the OS, surviving a killed process but not
+//! a power cut.
 //!
 //! # The live window
 //! Browsers are fed from an in-memory ring per series ([`MemoryStore`]) that is filled after
@@ -52,6 +58,18 @@ use tokio::sync::oneshot;
 pub const DB_FILE: &str = "livechart.db";
 /// Most requests one commit takes: bounds the transaction and the latency of the first one.
 const MAX_GROUP: usize = 256;
+/// Undo entries kept per commit; past it a failed commit reloads the series from disk.
+const MAX_UNDO: usize = 100_000;
+/// Compact once the log holds this many points: bounds what every history read decodes.
+const COMPACT_POINTS: usize = 1_000_000;
+/// ...or once its oldest record is this old, so quiet servers still get compact chunks.
+const COMPACT_AFTER: Duration = Duration::from_secs(5);
+/// Largest chunk compaction writes: a history read decodes whole chunks, so keep them small
+/// enough that the edges of a range cost little.
+const MAX_CHUNK_POINTS: usize = 8_192;
+/// Chunks never straddle an hour boundary, so retention (which drops whole chunks) frees
+/// space within an hour of the horizon.
+const CHUNK_SPAN_NS: i64 = 3_600 * crate::model::NANOS_PER_SEC;
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
 fn retention_every(retention: Duration) -> Duration {
@@ -80,6 +98,7 @@ pub struct SqliteOptions {
 
 pub struct SqliteStore {
     live: MemoryStore,
+    retention: Duration,
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
@@ -87,7 +106,8 @@ pub struct SqliteStore {
 
 struct Job {
     batch: Batch,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+    /// The batch comes back once committed, for the live window.
+    reply: oneshot::Sender<Result<Batch, StoreError>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -111,8 +131,8 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
         Durability::Relaxed => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
-    // A commit dirties about one leaf page per series it touches; a 64 MiB page cache keeps
-    // those pages in memory between commits instead of re-reading them from the file.
+    // Compaction touches a leaf page per series; 64 MiB of page cache keeps them between
+    // compactions instead of re-reading them from the file.
     conn.pragma_update(None, "cache_size", -65_536)?;
     // Readers and the writer never block each other in WAL mode; a busy wait only covers
     // checkpoints.
@@ -127,6 +147,10 @@ CREATE TABLE IF NOT EXISTS series (
     labels TEXT NOT NULL,
     next_offset INTEGER NOT NULL DEFAULT 0,
     UNIQUE (name, labels)
+);
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     series_id INTEGER NOT NULL,
@@ -152,7 +176,8 @@ struct SeriesState {
 
 impl SqliteStore {
     /// Opens (or creates) the database, loads the series and warms the live window. Costs
-    /// one index probe per series and the chunks of the warm window, never a full scan.
+    /// one index probe per series, the (short) log and the chunks of the warm window, never
+    /// a full scan.
     pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&options.dir).map_err(|e| {
             unavailable(format!(
@@ -166,19 +191,27 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
 
         let live = MemoryStore::new(options.ring_capacity, options.max_series.max(1));
-        let series = load_series(&conn).map_err(unavailable)?;
-        let since = now_ns().saturating_sub(duration_ns(options.warm));
+        let log = read_log(&conn, None).map_err(unavailable)?;
+        let log_points = log.values().map(Vec::len).sum();
+        let series = load_series(&conn, &log).map_err(unavailable)?;
+        let horizon = now_ns().saturating_sub(duration_ns(options.retention));
+        let since = now_ns()
+            .saturating_sub(duration_ns(options.warm))
+            .max(horizon);
         let mut warm = Batch::new();
         for (key, state) in &series {
-            let points = read_range(&conn, state.id, since, i64::MAX).map_err(unavailable)?;
-            warm.extend(key.clone(), points);
+            let mut points = read_chunks(&conn, state.id, since, i64::MAX).map_err(unavailable)?;
+            if let Some(logged) = log.get(&state.id) {
+                points.extend(logged.iter().map(|(_, p)| *p).filter(|p| p.ts_ns >= since));
+            }
+            warm.extend(key.clone(), last_write_wins(points));
         }
         if !warm.is_empty() {
             // Loading what is already stored: nothing to publish, and the cap was checked
             // when the series were created.
             live.append_unchecked(&warm);
         }
-        tracing::info!(path = %path.display(), series = series.len(), warm_points = warm.point_count(), "store opened");
+        tracing::info!(path = %path.display(), series = series.len(), log_points, warm_points = warm.point_count(), "store opened");
 
         let (tx, rx) = mpsc::channel();
         let mut writer = Writer {
@@ -187,6 +220,9 @@ impl SqliteStore {
             max_series: options.max_series,
             retention: options.retention,
             last_retention: None,
+            log_points,
+            log_since: (log_points > 0).then(Instant::now),
+            pending: log,
         };
         std::thread::Builder::new()
             .name("livechart-store".into())
@@ -194,6 +230,7 @@ impl SqliteStore {
             .map_err(|e| unavailable(format!("cannot start the store thread: {e}")))?;
         Ok(Self {
             live,
+            retention: options.retention,
             path,
             jobs: Mutex::new(tx),
             readers: Mutex::new(Vec::new()),
@@ -232,7 +269,12 @@ fn duration_ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn load_series(conn: &Connection) -> rusqlite::Result<HashMap<SeriesKey, SeriesState>> {
+/// Every series with its next offset: the series row, its newest chunk and the log agree on
+/// the largest.
+fn load_series(
+    conn: &Connection,
+    log: &HashMap<i64, Vec<(i64, Point)>>,
+) -> rusqlite::Result<HashMap<SeriesKey, SeriesState>> {
     let mut stmt = conn.prepare("SELECT id, name, labels, next_offset FROM series")?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -253,20 +295,54 @@ fn load_series(conn: &Connection) -> rusqlite::Result<HashMap<SeriesKey, SeriesS
             tracing::warn!(id, "skipping a stored series whose key no longer validates");
             continue;
         };
-        let end: Option<i64> = last.query_row([id], |r| r.get(0)).optional()?;
+        let chunk_end: Option<i64> = last.query_row([id], |r| r.get(0)).optional()?;
+        let log_end = log
+            .get(&id)
+            .and_then(|pts| pts.iter().map(|(o, _)| o + 1).max());
         out.insert(
             key,
             SeriesState {
                 id,
-                next_offset: next_offset.max(end.unwrap_or(0)),
+                next_offset: next_offset
+                    .max(chunk_end.unwrap_or(0))
+                    .max(log_end.unwrap_or(0)),
             },
         );
     }
     Ok(out)
 }
 
-/// The points of series `id` in `[from, to]`, later writes winning per timestamp.
-fn read_range(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Point>> {
+/// The log's points per series (of one series when `only` is given), with their offsets, in
+/// log order.
+fn read_log(
+    conn: &Connection,
+    only: Option<i64>,
+) -> rusqlite::Result<HashMap<i64, Vec<(i64, Point)>>> {
+    let mut stmt = conn.prepare_cached("SELECT id, data FROM log ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut out: HashMap<i64, Vec<(i64, Point)>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let entries = match chunk::decode_record(row.get_ref(1)?.as_blob()?) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(log_id = id, "skipping a damaged log record: {e}");
+                continue;
+            }
+        };
+        for e in entries {
+            if only.is_some_and(|s| s != e.series_id) {
+                continue;
+            }
+            let pts = out.entry(e.series_id).or_default();
+            pts.extend((e.first_offset..).zip(e.points));
+        }
+    }
+    Ok(out)
+}
+
+/// The chunked points of series `id` overlapping `[from, to]`, in offset order.
+fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Point>> {
     let mut stmt = conn.prepare_cached(
         "SELECT start_ns, count, data FROM chunks
          WHERE series_id = ?1 AND end_ns >= ?2 AND start_ns <= ?3
@@ -276,20 +352,28 @@ fn read_range(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resul
     let mut points = Vec::new();
     while let Some(row) = rows.next()? {
         let start: i64 = row.get(0)?;
-        let count: i64 = row.get(1)?;
+        let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
         let data = row.get_ref(2)?.as_blob()?;
         let before = points.len();
-        if let Err(e) = chunk::decode(
-            data,
-            start,
-            usize::try_from(count).unwrap_or(0),
-            &mut points,
-        ) {
+        if count > data.len() {
+            tracing::error!(
+                series_id = id,
+                start,
+                "skipping a chunk whose count exceeds its bytes"
+            );
+            continue;
+        }
+        if let Err(e) = chunk::decode(data, start, count, &mut points) {
             tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
             points.truncate(before);
         }
     }
-    // Stable: of equal timestamps the later chunk (higher offset) stays last, and wins.
+    Ok(points)
+}
+
+/// Points in write order to time order, one per timestamp, the later write winning.
+fn last_write_wins(mut points: Vec<Point>) -> Vec<Point> {
+    // Stable: of equal timestamps the later write stays last, and wins.
     points.sort_by_key(|p| p.ts_ns);
     points.dedup_by(|later, kept| {
         let same = later.ts_ns == kept.ts_ns;
@@ -298,6 +382,18 @@ fn read_range(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resul
         }
         same
     });
+    points
+}
+
+/// The points of series `id` in `[from, to]`: chunks, then the log, in one read transaction.
+fn read_range(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Point>> {
+    let tx = conn.unchecked_transaction()?;
+    let mut points = read_chunks(&tx, id, from, to)?;
+    if let Some(logged) = read_log(&tx, Some(id))?.remove(&id) {
+        points.extend(logged.into_iter().map(|(_, p)| p));
+    }
+    tx.finish()?;
+    let mut points = last_write_wins(points);
     points.retain(|p| p.ts_ns >= from && p.ts_ns <= to);
     Ok(points)
 }
@@ -308,15 +404,28 @@ struct Writer {
     max_series: usize,
     retention: Duration,
     last_retention: Option<Instant>,
+    /// Points in the log, and since when it has any: when to compact.
+    log_points: usize,
+    log_since: Option<Instant>,
+    /// The log's contents per series with their offsets, as committed: the writer is the
+    /// only one writing, so compaction need not read back and decode what it just wrote.
+    pending: HashMap<i64, Vec<(i64, Point)>>,
 }
 
 impl Writer {
     fn run(&mut self, rx: mpsc::Receiver<Job>) {
+        // Whatever expired while the server was down goes first.
+        self.maybe_expire();
         loop {
-            let first = match rx.recv_timeout(retention_every(self.retention)) {
+            let wait = if self.log_points > 0 {
+                COMPACT_AFTER
+            } else {
+                retention_every(self.retention)
+            };
+            let first = match rx.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.maybe_expire();
+                    self.maintain();
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -329,109 +438,233 @@ impl Writer {
                 }
             }
             self.commit(group);
-            self.maybe_expire();
+            self.maintain();
         }
         tracing::info!("store writer stopped; every acknowledged point is committed");
     }
 
-    /// Writes every job of the group in one transaction. A job crossing the series cap is
-    /// refused alone; a database error refuses the whole group (nothing of it is stored).
+    fn maintain(&mut self) {
+        let due = self.log_points >= COMPACT_POINTS
+            || self.log_since.is_some_and(|t| t.elapsed() >= COMPACT_AFTER);
+        if due {
+            match self.compact() {
+                Ok(()) => {
+                    self.log_points = 0;
+                    self.log_since = None;
+                }
+                // The log stays; reads still see it and the next pass retries.
+                Err(e) => tracing::error!("compaction failed: {e}"),
+            }
+        }
+        self.maybe_expire();
+    }
+
+    /// Writes every job of the group as one log record in one transaction. A job crossing
+    /// the series cap is refused alone; a database error refuses the whole group (nothing of
+    /// it is stored, and the writer's view of the series is rolled back with it).
     fn commit(&mut self, group: Vec<Job>) {
-        let mut staged: HashMap<SeriesKey, SeriesState> = HashMap::new();
-        let mut outcomes: Vec<(Job, Result<(), StoreError>)> = Vec::with_capacity(group.len());
+        // What the series map held before this group touched it, to roll back on failure.
+        let mut undo: Vec<(SeriesKey, Option<SeriesState>)> = Vec::new();
+        // Per job: `None` when written, `Some(adding)` when refused at the series cap.
+        let mut outcomes: Vec<(Job, Option<usize>)> = Vec::with_capacity(group.len());
+        let points: usize = group.iter().map(|j| j.batch.point_count()).sum();
+        let mut record = Vec::with_capacity(points * 10 + 64);
+        let mut appended: Vec<(i64, i64, Vec<Point>)> = Vec::new();
         let written = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             {
                 let mut new_series = tx.prepare_cached(
                     "INSERT INTO series (name, labels) VALUES (?1, ?2) RETURNING id",
                 )?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO chunks (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?;
+                let mut sorted: Vec<Point> = Vec::new();
                 for job in group {
-                    let known =
-                        |k: &SeriesKey| self.series.contains_key(k) || staged.contains_key(k);
-                    let adding = job.batch.iter().filter(|(k, _)| !known(k)).count();
-                    let total = self.series.len()
-                        + staged
-                            .keys()
-                            .filter(|k| !self.series.contains_key(*k))
-                            .count();
-                    if total + adding > self.max_series {
-                        outcomes.push((
-                            job,
-                            Err(StoreError::TooManySeries {
-                                limit: self.max_series,
-                                adding,
-                            }),
-                        ));
+                    // Counting new series costs a lookup each; skip it when even all-new fits.
+                    let adding = if self.series.len() + job.batch.series_count() <= self.max_series
+                    {
+                        0
+                    } else {
+                        job.batch
+                            .iter()
+                            .filter(|(k, _)| !self.series.contains_key(*k))
+                            .count()
+                    };
+                    if self.series.len() + adding > self.max_series {
+                        outcomes.push((job, Some(adding)));
                         continue;
                     }
-                    for (key, points) in job.batch.iter() {
-                        let state = match staged.get(key).or_else(|| self.series.get(key)) {
-                            Some(s) => *s,
+                    for (key, batch_points) in job.batch.iter() {
+                        let state = match self.series.get_mut(key) {
+                            Some(state) => state,
                             None => {
                                 let labels = serde_json::to_string(key.labels())
                                     .unwrap_or_else(|_| "{}".into());
                                 let id: i64 = new_series
                                     .query_row(params![key.name(), labels], |r| r.get(0))?;
-                                SeriesState { id, next_offset: 0 }
+                                undo.push((key.clone(), None));
+                                self.series
+                                    .entry(key.clone())
+                                    .or_insert(SeriesState { id, next_offset: 0 })
                             }
                         };
-                        let mut sorted = points.to_vec();
-                        sorted.sort_by_key(|p| p.ts_ns);
-                        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
-                            continue;
+                        if undo.len() < MAX_UNDO {
+                            undo.push((key.clone(), Some(*state)));
+                        }
+                        let in_order = batch_points.is_sorted_by_key(|p| p.ts_ns);
+                        let points = if in_order {
+                            batch_points
+                        } else {
+                            // Stable: of two equal timestamps in a request the later wins.
+                            sorted.clear();
+                            sorted.extend_from_slice(batch_points);
+                            sorted.sort_by_key(|p| p.ts_ns);
+                            &sorted
                         };
-                        let count = sorted.len() as i64;
-                        let (min, max) = sorted
-                            .iter()
-                            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                                (lo.min(p.value), hi.max(p.value))
-                            });
-                        insert.execute(params![
-                            state.id,
-                            state.next_offset,
-                            state.next_offset + count,
-                            first.ts_ns,
-                            last.ts_ns,
-                            count,
-                            min,
-                            max,
-                            chunk::encode(&sorted),
-                        ])?;
-                        staged.insert(
-                            key.clone(),
-                            SeriesState {
-                                id: state.id,
-                                next_offset: state.next_offset + count,
-                            },
-                        );
+                        chunk::encode_entry(&mut record, state.id, state.next_offset, points);
+                        appended.push((state.id, state.next_offset, points.to_vec()));
+                        state.next_offset += points.len() as i64;
                     }
-                    outcomes.push((job, Ok(())));
+                    outcomes.push((job, None));
                 }
+            }
+            if !record.is_empty() {
+                tx.prepare_cached("INSERT INTO log (data) VALUES (?1)")?
+                    .execute([&record])?;
             }
             tx.commit()
         })();
         match written {
             Ok(()) => {
-                self.series.extend(staged);
-                for (job, outcome) in outcomes {
+                for (id, first_offset, pts) in appended {
+                    self.pending
+                        .entry(id)
+                        .or_default()
+                        .extend((first_offset..).zip(pts));
+                }
+                self.log_points += points;
+                if points > 0 && self.log_since.is_none() {
+                    self.log_since = Some(Instant::now());
+                }
+                for (job, refused) in outcomes {
+                    let outcome = match refused {
+                        None => Ok(job.batch),
+                        Some(adding) => Err(StoreError::TooManySeries {
+                            limit: self.max_series,
+                            adding,
+                        }),
+                    };
                     let _ = job.reply.send(outcome);
                 }
             }
             Err(e) => {
                 tracing::error!("commit failed, the group is refused: {e}");
-                for (job, outcome) in outcomes {
-                    let refused = match outcome {
-                        Ok(()) => Err(unavailable(&e)),
-                        Err(limit) => Err(limit),
+                if undo.len() >= MAX_UNDO {
+                    // Too much changed to undo step by step: re-read the truth.
+                    match load_series(&self.conn, &read_log(&self.conn, None).unwrap_or_default()) {
+                        Ok(series) => self.series = series,
+                        Err(e) => {
+                            tracing::error!("cannot reload series after a failed commit: {e}")
+                        }
+                    }
+                } else {
+                    for (key, before) in undo.into_iter().rev() {
+                        match before {
+                            Some(state) => {
+                                self.series.insert(key, state);
+                            }
+                            None => {
+                                self.series.remove(&key);
+                            }
+                        }
+                    }
+                }
+                for (job, refused) in outcomes {
+                    let error = match refused {
+                        None => unavailable(&e),
+                        Some(adding) => StoreError::TooManySeries {
+                            limit: self.max_series,
+                            adding,
+                        },
                     };
-                    let _ = job.reply.send(refused);
+                    let _ = job.reply.send(Err(error));
                 }
             }
         }
+    }
+
+    /// Moves the whole log into per-series chunks and empties it, in one transaction: a
+    /// reader sees either the log or the chunks, never both or neither.
+    fn compact(&mut self) -> rusqlite::Result<()> {
+        let mut log = std::mem::take(&mut self.pending);
+        let result = self.write_chunks(&mut log);
+        if result.is_err() {
+            // Nothing was deleted from the log: keep its contents for the next attempt.
+            self.pending = log;
+        }
+        result
+    }
+
+    fn write_chunks(&mut self, log: &mut HashMap<i64, Vec<(i64, Point)>>) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let last: Option<i64> = tx.query_row("SELECT max(id) FROM log", [], |r| r.get(0))?;
+        let Some(last) = last else {
+            return tx.commit();
+        };
+        // Points already past retention are not worth a chunk.
+        let horizon = now_ns().saturating_sub(duration_ns(self.retention));
+        let mut chunks = 0usize;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO chunks (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for (&series_id, points) in log.iter_mut() {
+                // Time order, later offset last; then one point per timestamp, the later
+                // write winning.
+                points.retain(|(_, p)| p.ts_ns >= horizon);
+                if !points.is_sorted_by_key(|(offset, p)| (p.ts_ns, *offset)) {
+                    points.sort_by_key(|(offset, p)| (p.ts_ns, *offset));
+                }
+                points.dedup_by(|later, kept| {
+                    let same = later.1.ts_ns == kept.1.ts_ns;
+                    if same {
+                        *kept = *later;
+                    }
+                    same
+                });
+                let hours = points.chunk_by(|a, b| {
+                    a.1.ts_ns.div_euclid(CHUNK_SPAN_NS) == b.1.ts_ns.div_euclid(CHUNK_SPAN_NS)
+                });
+                for part in hours.flat_map(|hour| hour.chunks(MAX_CHUNK_POINTS)) {
+                    let (Some(first), Some(last_point)) = (part.first(), part.last()) else {
+                        continue;
+                    };
+                    let first_offset = part.iter().map(|(o, _)| *o).min().unwrap_or(0);
+                    let end_offset = part.iter().map(|(o, _)| *o + 1).max().unwrap_or(0);
+                    let only: Vec<Point> = part.iter().map(|(_, p)| *p).collect();
+                    let (min, max) = only
+                        .iter()
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                            (lo.min(p.value), hi.max(p.value))
+                        });
+                    insert.execute(params![
+                        series_id,
+                        first_offset,
+                        end_offset,
+                        first.1.ts_ns,
+                        last_point.1.ts_ns,
+                        only.len() as i64,
+                        min,
+                        max,
+                        chunk::encode(&only),
+                    ])?;
+                    chunks += 1;
+                }
+            }
+        }
+        tx.execute("DELETE FROM log WHERE id <= ?1", [last])?;
+        tx.commit()?;
+        tracing::debug!(chunks, "compacted the log");
+        Ok(())
     }
 
     /// Drops chunks that ended before the retention horizon, a series per transaction.
@@ -471,21 +704,19 @@ impl Writer {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn append(&self, batch: &Batch) -> Result<Batch, StoreError> {
+    async fn append(&self, batch: Batch) -> Result<Batch, StoreError> {
         let (reply, done) = oneshot::channel();
-        let job = Job {
-            batch: batch.clone(),
-            reply,
-        };
+        let job = Job { batch, reply };
         self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .send(job)
             .map_err(|_| unavailable("the store is shutting down"))?;
-        done.await
+        let batch = done
+            .await
             .map_err(|_| unavailable("the store stopped before committing"))??;
         // Committed: now the live window shows it. The cap was enforced by the writer.
-        Ok(self.live.append_unchecked(batch))
+        Ok(self.live.append_unchecked(&batch))
     }
 
     async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError> {
@@ -514,7 +745,9 @@ impl Store for SqliteStore {
         let Some(id) = id else {
             return Err(StoreError::UnknownSeries(q.series.to_string()));
         };
-        let (from, to) = (q.from_ns, q.to_ns);
+        // Points past retention are never answered, even before their chunk is dropped.
+        let horizon = now_ns().saturating_sub(duration_ns(self.retention));
+        let (from, to) = (q.from_ns.max(horizon), q.to_ns);
         let points = self
             .read(move |conn| read_range(conn, id, from, to))
             .await?;
