@@ -32,6 +32,7 @@ impl DataDir {
             dir: self.0.clone(),
             durability: Durability::Fsync,
             retention,
+            max_disk_bytes: None,
         };
         config
     }
@@ -410,5 +411,110 @@ async fn the_series_cap_holds_on_disk_and_existing_series_keep_working() {
         vec![1.0, 3.0],
         "nothing of the refused request was stored"
     );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_history_server_function_answers_like_the_endpoint() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let t0 = now_ms() - 10_000;
+    let points: Vec<Value> = (0..1_000i64)
+        .map(|i| json!([t0 + i, (i % 7) as f64]))
+        .collect();
+    server
+        .post_json(
+            "/api/v1/points",
+            &json!({"series": "h", "labels": {"k": "v"}, "points": points}).to_string(),
+        )
+        .await;
+    let (from, to) = (t0 * 1_000_000, (t0 + 999) * 1_000_000);
+    let call = json!({"query": {"series": "h", "labels": {"k": "v"}, "from_ns": from, "to_ns": to, "width": 20, "raw_limit": null}});
+    let (status, via_fn) = server.post_json("/api/history", &call.to_string()).await;
+    assert_eq!(status, 200, "{via_fn}");
+    let (_, via_get) = query(
+        &server,
+        &format!("series=h&label=k=v&from={t0}&to={}&width=20", t0 + 999),
+    )
+    .await;
+    assert_eq!(via_fn["points"], via_get["points"]);
+    assert_eq!(via_fn["raw_points"], 1_000);
+
+    let bad =
+        json!({"query": {"series": "h", "from_ns": 5, "to_ns": 1, "width": 20, "raw_limit": null}});
+    let (status, v) = server.post_json("/api/history", &bad.to_string()).await;
+    assert_eq!(status, 400, "{v}");
+    let unknown = json!({"query": {"series": "nope", "from_ns": 1, "to_ns": 5, "width": 20, "raw_limit": null}});
+    assert_eq!(
+        server
+            .post_json("/api/history", &unknown.to_string())
+            .await
+            .0,
+        404
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_disk_cap_drops_the_oldest_hours_first() {
+    const CAP: u64 = 400 * 1024;
+    let dir = DataDir::new();
+    let mut config = dir.config(30 * DAY);
+    if let Storage::Sqlite { max_disk_bytes, .. } = &mut config.storage {
+        *max_disk_bytes = Some(CAP);
+    }
+    config.limits.max_points_per_request = 1_000_000;
+    config.limits.max_body_bytes = 64 * 1024 * 1024;
+    let server = TestServer::start_with(config).await;
+    let now = now_ms();
+    let start = now - 6 * 3_600_000;
+    // Six hours of 10 series at one point a second: ~0.8 MB of chunks (~135 KB an hour)
+    // against a 400 KB cap.
+    for s in 0..10 {
+        let body: String = (0..6 * 3_600i64)
+            .map(|i| format!("cap,s={s} value={} {}\n", i % 100, start + i * 1_000))
+            .collect();
+        let res = server
+            .http
+            .post(server.url("/write?precision=ms"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+    }
+    let count = |from: i64, to: i64| {
+        let server = &server;
+        async move {
+            let (_, v) = query(
+                server,
+                &format!("series=cap&label=s=0&from={from}&to={to}&raw=true"),
+            )
+            .await;
+            points_of(&v).len()
+        }
+    };
+    let first_hour = (start, start + 3_599_000);
+    let last_hour = (now - 3_600_000, now);
+    let mut left = usize::MAX;
+    for _ in 0..150 {
+        left = count(first_hour.0, first_hour.1).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the oldest hour was dropped to fit the cap");
+    assert!(
+        count(last_hour.0, last_hour.1).await >= 3_500,
+        "the newest hour stays"
+    );
+    let db = rusqlite::Connection::open(dir.0.join("livechart.db")).unwrap();
+    let pragma = |n: &str| {
+        db.query_row(&format!("PRAGMA {n}"), [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    assert!(used as u64 <= CAP, "{used} bytes in use");
     server.stop().await.unwrap();
 }

@@ -3,11 +3,16 @@
 //! `push_points` is served at `POST /api/push_points` with a JSON body
 //! `{"series": "…", "points": [{"value": 1.5, "timestamp": 1764230400000}, …]}`; timestamps take
 //! the same forms as `/chart_data` and default to "now". Bad input answers 400, never 500.
+//!
+//! `history` is served at `POST /api/history` with a JSON [`HistoryQuery`]: the same answer
+//! as `GET /api/v1/query`, for the chart and for Rust clients.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::{Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
+
+pub use crate::history::{HistoryQuery, HistoryResult};
 
 /// One point as a Rust client sends it; `timestamp` as in `/chart_data`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,5 +116,41 @@ pub async fn push_points(series: String, points: Vec<PushPoint>) -> Result<PushA
     Ok(PushAck {
         points: ack.points,
         series: ack.series,
+    })
+}
+
+/// One series' history in a time range, decimated to the caller's width or raw.
+#[server(endpoint = "history", input = Json)]
+pub async fn history(query: HistoryQuery) -> Result<HistoryResult, ApiError> {
+    use crate::history::{MAX_QUERY_WIDTH, MAX_RAW_POINTS};
+    use crate::server::store::StoreError;
+    use crate::server::AppState;
+
+    let state = use_context::<AppState>()
+        .ok_or_else(|| ApiError::Call("server state is missing".into()))?;
+    if !(1..=MAX_QUERY_WIDTH).contains(&query.width) {
+        return Err(ApiError::bad_request(format!(
+            "width {} must be 1 to {MAX_QUERY_WIDTH}",
+            query.width
+        )));
+    }
+    if query
+        .raw_limit
+        .is_some_and(|l| !(1..=MAX_RAW_POINTS).contains(&l))
+    {
+        return Err(ApiError::bad_request(format!(
+            "raw_limit must be 1 to {MAX_RAW_POINTS}"
+        )));
+    }
+    if query.from_ns >= query.to_ns {
+        return Err(ApiError::bad_request("from_ns must be before to_ns"));
+    }
+    state.store.history(query).await.map_err(|e| {
+        set_status(match e {
+            StoreError::UnknownSeries(_) => 404,
+            StoreError::Unavailable(_) => 503,
+            StoreError::TooManySeries { .. } => 422,
+        });
+        ApiError::BadRequest(e.to_string())
     })
 }

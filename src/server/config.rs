@@ -95,6 +95,11 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub retention: Duration,
 
+    /// Most disk the store may use, e.g. 10G or 500M (0: no cap besides --retention). Past it
+    /// the oldest hour of data is dropped, repeatedly, until the store fits.
+    #[arg(long, env = "LIVECHART_MAX_DISK_BYTES", default_value = "0", value_parser = parse_size)]
+    pub max_disk_bytes: u64,
+
     /// Let anyone push points even when listening on a non-loopback address without tokens.
     #[arg(long, env = "LIVECHART_ALLOW_ANONYMOUS_INGEST", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_anonymous_ingest: bool,
@@ -169,7 +174,29 @@ pub enum Storage {
         dir: PathBuf,
         durability: Durability,
         retention: Duration,
+        /// Bytes of live database pages allowed; `None`: no cap.
+        max_disk_bytes: Option<u64>,
     },
+}
+
+/// `1048576`, `512K`, `500M`, `10G`, `1T` (binary multiples).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?}: expected a number of bytes, optionally with K, M, G or T")
+    })?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use K, M, G or T")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// `30d`, `12h`, `90m`, `3600s`, `2w`: a whole number and a unit.
@@ -271,6 +298,7 @@ impl Config {
                     dir: cli.data_dir,
                     durability: cli.durability,
                     retention: cli.retention,
+                    max_disk_bytes: (cli.max_disk_bytes > 0).then_some(cli.max_disk_bytes),
                 }
             },
         })
@@ -373,6 +401,17 @@ mod tests {
             Config::from_cli(cli),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        for bad in ["", "G", "1.5G", "10X", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

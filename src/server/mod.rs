@@ -72,11 +72,13 @@ impl AppState {
                 dir,
                 durability,
                 retention,
+                max_disk_bytes,
             } => Arc::new(store::sqlite::SqliteStore::open(
                 store::sqlite::SqliteOptions {
                     dir: dir.clone(),
                     durability: *durability,
                     retention: *retention,
+                    max_disk_bytes: *max_disk_bytes,
                     max_series: limits.max_series,
                     ring_capacity: limits.ring_capacity,
                     warm: config.window,

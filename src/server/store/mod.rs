@@ -11,8 +11,7 @@ pub mod chunk;
 pub mod memory;
 pub mod sqlite;
 
-use crate::decimate::m4;
-use crate::model::{Batch, Point, SeriesKey, SeriesPoints};
+use crate::model::{Batch, SeriesKey, SeriesPoints};
 use serde::Serialize;
 
 /// The span over which `rate` in [`SeriesInfo`] is measured: recent enough to say "is it
@@ -46,67 +45,7 @@ pub enum StoreError {
     UnknownSeries(String),
 }
 
-/// Default and ceiling for `width` in history queries: wider than any screen in device
-/// pixels, small enough that one answer stays a few hundred KB.
-pub const MAX_QUERY_WIDTH: usize = 8_192;
-/// Most raw points one history answer carries; beyond it the answer says it was cut.
-pub const MAX_RAW_POINTS: usize = 1_000_000;
-
-/// A history request: one series, a time range, and either the pixel width to downsample to
-/// or raw points up to a limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryQuery {
-    pub series: SeriesKey,
-    pub from_ns: i64,
-    pub to_ns: i64,
-    pub width: usize,
-    /// `Some(limit)`: raw points, at most `limit`; `None`: M4 to `width` columns.
-    pub raw_limit: Option<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryResult {
-    #[serde(flatten)]
-    pub series: SeriesKey,
-    pub from_ns: i64,
-    pub to_ns: i64,
-    /// Columns the points were decimated to, absent for raw answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<usize>,
-    /// Raw points in the range before decimation or cutting.
-    pub raw_points: usize,
-    /// True when a raw answer stopped at the limit (the first points of the range are given).
-    pub truncated: bool,
-    pub points: Vec<Point>,
-}
-
-impl HistoryResult {
-    /// Shapes time-sorted points of `[from, to]` as `q` asks.
-    pub fn from_points(q: &HistoryQuery, mut points: Vec<Point>) -> Self {
-        let raw_points = points.len();
-        let (width, truncated, points) = match q.raw_limit {
-            Some(limit) => {
-                let truncated = points.len() > limit;
-                points.truncate(limit);
-                (None, truncated, points)
-            }
-            None => (
-                Some(q.width),
-                false,
-                m4(points, q.from_ns, q.to_ns, q.width),
-            ),
-        };
-        Self {
-            series: q.series.clone(),
-            from_ns: q.from_ns,
-            to_ns: q.to_ns,
-            width,
-            raw_points,
-            truncated,
-            points,
-        }
-    }
-}
+pub use crate::history::{HistoryQuery, HistoryResult, MAX_QUERY_WIDTH, MAX_RAW_POINTS};
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {

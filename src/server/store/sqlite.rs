@@ -90,6 +90,8 @@ pub struct SqliteOptions {
     pub dir: PathBuf,
     pub durability: Durability,
     pub retention: Duration,
+    /// Bytes of live database pages allowed before the oldest data goes; `None`: no cap.
+    pub max_disk_bytes: Option<u64>,
     pub max_series: usize,
     pub ring_capacity: usize,
     /// How much of the newest history to load into memory at start (the live window).
@@ -134,6 +136,8 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     // Compaction touches a leaf page per series; 64 MiB of page cache keeps them between
     // compactions instead of re-reading them from the file.
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // After a checkpoint the WAL file is cut back to this, so it cannot keep a burst's size.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     // Readers and the writer never block each other in WAL mode; a busy wait only covers
     // checkpoints.
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -219,6 +223,7 @@ impl SqliteStore {
             series,
             max_series: options.max_series,
             retention: options.retention,
+            max_disk_bytes: options.max_disk_bytes,
             last_retention: None,
             log_points,
             log_since: (log_points > 0).then(Instant::now),
@@ -403,6 +408,7 @@ struct Writer {
     series: HashMap<SeriesKey, SeriesState>,
     max_series: usize,
     retention: Duration,
+    max_disk_bytes: Option<u64>,
     last_retention: Option<Instant>,
     /// Points in the log, and since when it has any: when to compact.
     log_points: usize,
@@ -451,6 +457,12 @@ impl Writer {
                 Ok(()) => {
                     self.log_points = 0;
                     self.log_since = None;
+                    // New chunks are what grows the file: check the cap right away.
+                    if let Some(cap) = self.max_disk_bytes {
+                        if let Err(e) = self.enforce_disk_cap(cap) {
+                            tracing::warn!("disk cap pass stopped: {e}");
+                        }
+                    }
                 }
                 // The log stays; reads still see it and the next pass retries.
                 Err(e) => tracing::error!("compaction failed: {e}"),
@@ -699,6 +711,65 @@ impl Writer {
         if dropped > 0 {
             tracing::info!(chunks = dropped, "retention dropped expired chunks");
         }
+        if let Some(cap) = self.max_disk_bytes {
+            if let Err(e) = self.enforce_disk_cap(cap) {
+                tracing::warn!("disk cap pass stopped: {e}");
+            }
+        }
+    }
+
+    /// Bytes of database pages in use (freed pages are reused, so the file stays near this).
+    fn used_bytes(&self) -> rusqlite::Result<u64> {
+        let pragma = |name: &str| -> rusqlite::Result<u64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+                .map(|v| u64::try_from(v).unwrap_or(0))
+        };
+        Ok(pragma("page_count")?.saturating_sub(pragma("freelist_count")?) * pragma("page_size")?)
+    }
+
+    /// Drops the oldest hour of chunks, across all series, until the pages in use fit `cap`.
+    fn enforce_disk_cap(&mut self, cap: u64) -> rusqlite::Result<()> {
+        let mut dropped = 0usize;
+        while self.used_bytes()? > cap {
+            let mut oldest: Option<i64> = None;
+            {
+                let mut first = self
+                    .conn
+                    .prepare_cached("SELECT min(end_ns) FROM chunks WHERE series_id = ?1")?;
+                for state in self.series.values() {
+                    let end: Option<i64> = first.query_row([state.id], |r| r.get(0))?;
+                    oldest = match (oldest, end) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            let Some(oldest) = oldest else {
+                break; // Nothing left to drop: the log and the series alone exceed the cap.
+            };
+            let cut = oldest.saturating_add(CHUNK_SPAN_NS);
+            let tx = self.conn.transaction()?;
+            for state in self.series.values() {
+                tx.execute(
+                    "UPDATE series SET next_offset = max(next_offset, ?2) WHERE id = ?1",
+                    params![state.id, state.next_offset],
+                )?;
+                dropped += tx.execute(
+                    "DELETE FROM chunks WHERE series_id = ?1 AND end_ns < ?2",
+                    params![state.id, cut],
+                )?;
+            }
+            tx.commit()?;
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                chunks = dropped,
+                cap,
+                "disk cap reached: dropped the oldest data"
+            );
+        }
+        Ok(())
     }
 }
 
