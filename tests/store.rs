@@ -518,3 +518,55 @@ async fn the_disk_cap_drops_the_oldest_hours_first() {
     assert!(used as u64 <= CAP, "{used} bytes in use");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn small_chunks_of_a_finished_hour_are_merged_without_changing_answers() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    // Two hours ago, well inside one finished hour whatever the clock says.
+    let hour_ms = 3_600_000;
+    let base = (now_ms() / hour_ms - 2) * hour_ms + 60_000;
+    let db_path = dir.0.join("livechart.db");
+    let chunks = || {
+        let db = rusqlite::Connection::open(&db_path).unwrap();
+        db.query_row("SELECT count(*) FROM chunks", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    // Three writes, each compacted on its own: three small chunks in that hour. The last
+    // overwrites half of the first.
+    for (from, value) in [(0i64, 1.0), (100, 2.0), (5, 3.0)] {
+        let points: Vec<Value> = (from..from + 10)
+            .map(|i| json!([base + i, value]))
+            .collect();
+        let (status, _) = server
+            .post_json(
+                "/api/v1/points",
+                &json!({"series": "frag", "points": points}).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let before = chunks();
+        for _ in 0..80 {
+            if chunks() != before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let range = format!("series=frag&from={}&to={}&raw=true", base - 1, base + 200);
+    let mut merged = i64::MAX;
+    for _ in 0..80 {
+        merged = chunks();
+        if merged == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(merged, 1, "one chunk for the hour after merging");
+    let got = points_of(&query(&server, &range).await.1);
+    let mut want: Vec<(i64, f64)> = (0..5).map(|i| ((base + i) * 1_000_000, 1.0)).collect();
+    want.extend((5..15).map(|i| ((base + i) * 1_000_000, 3.0)));
+    want.extend((100..110).map(|i| ((base + i) * 1_000_000, 2.0)));
+    assert_eq!(got, want);
+    server.stop().await.unwrap();
+}

@@ -233,7 +233,11 @@ mod tests {
         let counter: Vec<Point> = (0..100)
             .map(|i| Point::new(i * 1_000_000_000, (i % 100) as f64).unwrap())
             .collect();
-        assert!(encode(&counter).len() <= 100 * 6, "{} bytes", encode(&counter).len());
+        assert!(
+            encode(&counter).len() <= 100 * 6,
+            "{} bytes",
+            encode(&counter).len()
+        );
         let mut out = Vec::new();
         assert!(decode(&bytes[..bytes.len() - 1], points[0].ts_ns, 100, &mut out).is_err());
         assert!(decode(&bytes, points[0].ts_ns, 99, &mut Vec::new()).is_err());
