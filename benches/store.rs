@@ -27,6 +27,7 @@ fn options(dir: &std::path::Path) -> SqliteOptions {
         max_series: SERIES,
         ring_capacity: 10_000,
         warm: Duration::from_secs(60),
+        hub: None,
     }
 }
 

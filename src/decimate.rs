@@ -15,52 +15,90 @@ pub fn m4<I>(points: I, from_ns: i64, to_ns: i64, width: usize) -> Vec<Point>
 where
     I: IntoIterator<Item = Point>,
 {
-    let mut out = Vec::new();
-    if width == 0 || to_ns <= from_ns {
-        return out;
-    }
-    let span = to_ns as i128 - from_ns as i128;
-    let column_of = |ts: i64| -> usize {
-        let c = (ts as i128 - from_ns as i128) * width as i128 / span;
-        c.clamp(0, width as i128 - 1) as usize
-    };
-
-    let mut before: Option<Point> = None;
-    let mut current: Option<(usize, Column)> = None;
+    let mut m4 = M4::new(from_ns, to_ns, width);
     for p in points {
-        if p.ts_ns < from_ns {
-            before = Some(p);
-            continue;
+        if !m4.push(p) {
+            break;
         }
-        if let Some(b) = before.take() {
-            out.push(b);
+    }
+    m4.finish()
+}
+
+/// [`m4`] one point at a time, for callers that read their points in pieces (the store reads
+/// history an hour at a time), so memory follows the width, not the range.
+pub struct M4 {
+    from_ns: i64,
+    to_ns: i64,
+    width: usize,
+    out: Vec<Point>,
+    before: Option<Point>,
+    current: Option<(usize, Column)>,
+    done: bool,
+}
+
+impl M4 {
+    pub fn new(from_ns: i64, to_ns: i64, width: usize) -> Self {
+        Self {
+            from_ns,
+            to_ns,
+            width,
+            out: Vec::new(),
+            before: None,
+            current: None,
+            done: width == 0 || to_ns <= from_ns,
         }
-        if p.ts_ns > to_ns {
-            if let Some((_, col)) = current.take() {
-                col.flush(&mut out);
+    }
+
+    fn column_of(&self, ts: i64) -> usize {
+        let span = self.to_ns as i128 - self.from_ns as i128;
+        let c = (ts as i128 - self.from_ns as i128) * self.width as i128 / span;
+        c.clamp(0, self.width as i128 - 1) as usize
+    }
+
+    /// Takes the next point (in time order); false once the range is passed and nothing more
+    /// can change the answer.
+    pub fn push(&mut self, p: Point) -> bool {
+        if self.done {
+            return false;
+        }
+        if p.ts_ns < self.from_ns {
+            self.before = Some(p);
+            return true;
+        }
+        if let Some(b) = self.before.take() {
+            self.out.push(b);
+        }
+        if p.ts_ns > self.to_ns {
+            if let Some((_, col)) = self.current.take() {
+                col.flush(&mut self.out);
             }
-            out.push(p);
-            return out;
+            self.out.push(p);
+            self.done = true;
+            return false;
         }
-        let c = column_of(p.ts_ns);
-        match &mut current {
+        let c = self.column_of(p.ts_ns);
+        match &mut self.current {
             Some((idx, col)) if *idx == c => col.add(p),
             _ => {
-                if let Some((_, col)) = current.take() {
-                    col.flush(&mut out);
+                if let Some((_, col)) = self.current.take() {
+                    col.flush(&mut self.out);
                 }
-                current = Some((c, Column::new(p)));
+                self.current = Some((c, Column::new(p)));
             }
         }
+        true
     }
-    if let Some((_, col)) = current {
-        col.flush(&mut out);
+
+    pub fn finish(mut self) -> Vec<Point> {
+        if let Some((_, col)) = self.current.take() {
+            col.flush(&mut self.out);
+        }
+        if let Some(b) = self.before.take() {
+            // Every point was before the range: keep the last one so the caller still knows it.
+            self.out.push(b);
+        }
+        self.out
     }
-    if let Some(b) = before {
-        // Every point was before the range: keep the last one so the caller still knows it.
-        out.push(b);
-    }
-    out
 }
 
 /// Cuts a time-sorted line at `[from_ns, to_ns]`: a point outside either end is replaced by the

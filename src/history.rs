@@ -36,7 +36,8 @@ pub struct HistoryResult {
     /// Columns the points were decimated to, absent for raw answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
-    /// Raw points in the range before decimation or cutting.
+    /// Raw points read for the answer: all of the range, or, when a raw answer was cut,
+    /// as many as were read before stopping.
     pub raw_points: usize,
     /// True when a raw answer stopped at the limit (the first points of the range are given).
     pub truncated: bool,
@@ -44,6 +45,19 @@ pub struct HistoryResult {
 }
 
 impl HistoryResult {
+    /// An answer from points already decimated to `q.width` columns.
+    pub fn decimated(q: &HistoryQuery, points: Vec<Point>) -> Self {
+        Self {
+            series: q.series.clone(),
+            from_ns: q.from_ns,
+            to_ns: q.to_ns,
+            width: Some(q.width),
+            raw_points: points.len(),
+            truncated: false,
+            points,
+        }
+    }
+
     /// Shapes the time-sorted points of `[from, to]` as `q` asks.
     pub fn from_points(q: &HistoryQuery, mut points: Vec<Point>) -> Self {
         let raw_points = points.len();

@@ -336,6 +336,15 @@ async fn compaction_keeps_answers_identical_and_retention_reaches_chunks() {
     // The log is compacted into chunks within 5 s; answers must not change.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(points_of(&query(&server, &range).await.1), from_log);
+    // Every point took an offset (201 writes), and the series row keeps where they got to
+    // once they left the log, so a restart cannot hand one out again.
+    let db = rusqlite::Connection::open(dir.0.join("livechart.db")).unwrap();
+    let next: i64 = db
+        .query_row("SELECT next_offset FROM series WHERE name = 'c'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(next, 201);
     server.stop().await.unwrap();
 
     // Restarted with a shorter retention: the hour-old chunk goes, the fresh point stays.

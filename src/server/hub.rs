@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 /// messages, small enough to bound the channel's memory.
 pub const MAX_POINTS_PER_MESSAGE: usize = 2_048;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Hub {
     tx: broadcast::Sender<Utf8Bytes>,
 }

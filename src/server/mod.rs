@@ -64,10 +64,11 @@ impl AppState {
     /// State for a server listening on `addr` (which decides the ingest policy).
     pub fn new(config: Config, addr: SocketAddr) -> Result<Self, store::StoreError> {
         let limits = &config.limits;
+        let hub = Hub::new(limits.hub_capacity);
         let store: Arc<dyn Store> = match &config.storage {
-            config::Storage::Memory => {
-                Arc::new(MemoryStore::new(limits.ring_capacity, limits.max_series))
-            }
+            config::Storage::Memory => Arc::new(
+                MemoryStore::new(limits.ring_capacity, limits.max_series).with_hub(hub.clone()),
+            ),
             config::Storage::Sqlite {
                 dir,
                 durability,
@@ -82,6 +83,7 @@ impl AppState {
                     max_series: limits.max_series,
                     ring_capacity: limits.ring_capacity,
                     warm: config.window,
+                    hub: Some(hub.clone()),
                 },
             )?),
         };
@@ -93,7 +95,7 @@ impl AppState {
             ),
             leptos: config.leptos.clone(),
             store,
-            hub: Hub::new(limits.hub_capacity),
+            hub,
             series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),

@@ -18,6 +18,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// What an accepted request added to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,8 +94,10 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
             limit: max_labels,
         });
     }
+    // Outside the deadline middleware (the server function path in tests) there is no flag.
+    let _ = COMMITTING.try_with(|c| c.store(true, Ordering::Release));
+    // The store shows what it stored to live viewers itself, in commit order.
     let stored = state.store.append(batch).await?;
-    state.hub.publish(&stored);
     // What is now stored: points sharing a series and timestamp count once (the later wins),
     // and a point older than everything in a full ring does not count.
     Ok(Accepted {
@@ -111,15 +115,27 @@ pub fn is_ingest(method: &Method, path: &str) -> bool {
         )
 }
 
+tokio::task_local! {
+    /// Set by [`accept`] once a batch goes to the store: from then on the request's outcome
+    /// is the store's, and the deadline must wait for it rather than claim nothing was stored.
+    static COMMITTING: Arc<AtomicBool>;
+}
+
 /// Middleware: an ingest request, body upload included, gets `--request-timeout-secs`; past it
-/// the client is answered 408 and the half-read request is dropped, nothing stored.
+/// the client is answered 408 and the half-read request is dropped, nothing stored. A request
+/// whose batch already went to the store is answered by the store instead (a commit takes
+/// milliseconds; claiming "nothing was stored" for points about to be committed would lie).
 pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if !is_ingest(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
     let limit = state.config.limits.request_timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let committing = Arc::new(AtomicBool::new(false));
+    let handler = COMMITTING.scope(committing.clone(), next.run(req));
+    tokio::pin!(handler);
+    match tokio::time::timeout(limit, &mut handler).await {
         Ok(res) => res,
+        Err(_) if committing.load(Ordering::Acquire) => handler.await,
         Err(_) => (
             StatusCode::REQUEST_TIMEOUT,
             Json(serde_json::json!({

@@ -7,6 +7,7 @@
 use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, RATE_WINDOW_NS};
 use crate::decimate::m4;
 use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
+use crate::server::hub::Hub;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -14,6 +15,10 @@ pub struct MemoryStore {
     ring_capacity: usize,
     max_series: usize,
     series: Mutex<HashMap<SeriesKey, VecDeque<Point>>>,
+    /// Where appended points are shown live, under the same lock as the append: two writes
+    /// of one timestamp reach browsers in the order they were stored, so pages agree with
+    /// the store on which one won.
+    hub: Option<Hub>,
 }
 
 impl MemoryStore {
@@ -22,7 +27,14 @@ impl MemoryStore {
             ring_capacity: ring_capacity.max(1),
             max_series,
             series: Mutex::new(HashMap::new()),
+            hub: None,
         }
+    }
+
+    /// Publishes every append to `hub` (see the field's doc).
+    pub fn with_hub(mut self, hub: Hub) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// A poisoned lock only means another request panicked mid-append; the rings themselves
@@ -49,6 +61,9 @@ impl MemoryStore {
         for (key, points) in batch.iter() {
             let ring = all.entry(key.clone()).or_default();
             stored.extend(key.clone(), merge_points(ring, points, self.ring_capacity));
+        }
+        if let Some(hub) = &self.hub {
+            hub.publish(&stored);
         }
         stored
     }
