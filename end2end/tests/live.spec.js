@@ -136,6 +136,20 @@ test('the page reconnects after a server restart and keeps drawing', async ({ pa
   await expect.poll(() => drawnNear(page, after[1].timestamp, 7, rgb)).toMatchObject({ ok: true });
 });
 
+test('a page opened after a restart shows what was pushed before it, drawn from disk', async ({ page, server }) => {
+  const now = Date.now();
+  const points = [0, 1, 2, 3].map((i) => ({ series: 'kept', value: 20 + 10 * i, timestamp: now - 9000 + 2000 * i }));
+  await server.post(points);
+  await server.restart(); // SIGTERM, then the same binary on the same data directory
+
+  await openLive(page, server);
+  await expect(legendValue(page, 'kept')).toHaveText('50');
+  const rgb = await seriesColor(page, 'kept');
+  for (const p of points) {
+    await expect.poll(() => drawnNear(page, p.timestamp, p.value, rgb)).toMatchObject({ ok: true });
+  }
+});
+
 test('fits a 360 px wide phone: no horizontal scrolling, readable labels, crisp canvas', async ({ page, server }) => {
   await page.setViewportSize({ width: 360, height: 740 });
   await openLive(page, server);
