@@ -155,9 +155,20 @@ pub fn parse<'a>(
     let mut number = 0;
     while start <= body.len() {
         number += 1;
-        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
+        let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
+        // Only a line with a quote can hold a newline inside a string value.
+        let mut inner_newlines = 0;
+        if memchr::memchr(b'"', &body[start..end]).is_some() {
+            end = logical_line_end(body, start);
+            inner_newlines = memchr::memchr_iter(b'\n', &body[start..end]).count();
+        }
         let (from, to) = (start, end - usize::from(body[start..end].ends_with(b"\r")));
         start = end + 1;
+        // Errors name the line where the logical line starts; the next one counts on from
+        // where it ended.
+        let this = number;
+        number += inner_newlines;
+        let number = this;
         let outcome = if to - from > max_line_bytes {
             Err(ErrorKind::LineTooLong(to - from, max_line_bytes))
         } else {
@@ -193,6 +204,40 @@ pub fn parse<'a>(
     } else {
         Err(errors)
     }
+}
+
+/// Where the line starting at `start` ends when a newline may sit inside a quoted string
+/// field value, which InfluxDB keeps as part of the value. A quote opens a string only right
+/// after the `=` of a field (quotes in the measurement and tags are plain characters);
+/// inside it, a backslash escapes the next byte. An unterminated string runs to the end.
+fn logical_line_end(body: &[u8], start: usize) -> usize {
+    let mut i = start;
+    // Measurement and tags: up to the first unescaped space (or the end of the line).
+    while let Some(&b) = body.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b' ' => break,
+            b'\n' => return i,
+            _ => i += 1,
+        }
+    }
+    let (mut in_string, mut prev) = (false, 0u8);
+    while let Some(&b) = body.get(i) {
+        match (in_string, b) {
+            (_, b'\\') => {
+                i += 2;
+                prev = 0;
+                continue;
+            }
+            (true, b'"') => in_string = false,
+            (false, b'"') if prev == b'=' => in_string = true,
+            (false, b'\n') => return i,
+            _ => {}
+        }
+        prev = b;
+        i += 1;
+    }
+    body.len()
 }
 
 /// Parses one non-empty, non-comment line.
@@ -612,6 +657,46 @@ mod tests {
             parse_line("m v=1 99999999999", Precision::Seconds),
             Err(ErrorKind::TimestampOutOfRange(99_999_999_999))
         );
+    }
+
+    #[test]
+    fn a_newline_inside_a_string_value_belongs_to_it() {
+        let mut got = Vec::new();
+        parse(
+            b"m s=\"a\nb\",v=1 5\nm,t=\"x v=2 6\r\nm s=\"q\\\"\n\",v=3",
+            Options::new(Precision::Nanoseconds),
+            |n, l: &Line<'_>| {
+                got.push((
+                    n,
+                    l.fields
+                        .clone()
+                        .into_iter()
+                        .map(|(k, v)| (k.into_owned(), format!("{v:?}")))
+                        .collect::<Vec<_>>(),
+                ))
+            },
+        )
+        .unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].0, 1);
+        assert_eq!(got[0].1[0].1, "Str(\"a\\nb\")");
+        assert_eq!(
+            got[1].0, 3,
+            "physical line numbers continue after the embedded newline"
+        );
+        assert_eq!(got[2].0, 4);
+        assert_eq!(got[2].1[1].1, "Float(3.0)");
+        // Errors name the physical line too, and an unterminated string is reported as such.
+        let e = parse(
+            b"m s=\"a\nb\" 5\nm v=x",
+            Options::new(Precision::Nanoseconds),
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!(e[0].line, 3);
+        assert!(err("m v=1\nm s=\"open\nm v=2")
+            .to_string()
+            .contains("line 2: field \"s\": unterminated string"));
     }
 
     #[test]
