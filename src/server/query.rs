@@ -69,13 +69,7 @@ fn parse(query: &str, headers: &HeaderMap, now: i64) -> Result<(HistoryQuery, Fo
             },
             "from" => from = Some(time_param("from", &v, now)?),
             "to" => to = Some(time_param("to", &v, now)?),
-            "width" => {
-                width = v
-                    .parse()
-                    .ok()
-                    .filter(|w| (1..=MAX_QUERY_WIDTH).contains(w))
-                    .ok_or_else(|| bad(format!("width {v:?} must be 1 to {MAX_QUERY_WIDTH}")))?
-            }
+            "width" => width = count_param("width", &v, MAX_QUERY_WIDTH)?,
             "raw" => {
                 raw = match v.as_str() {
                     "true" | "1" => true,
@@ -83,13 +77,7 @@ fn parse(query: &str, headers: &HeaderMap, now: i64) -> Result<(HistoryQuery, Fo
                     _ => return Err(bad(format!("raw {v:?} must be true or false"))),
                 }
             }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_RAW_POINTS).contains(l))
-                    .ok_or_else(|| bad(format!("limit {v:?} must be 1 to {MAX_RAW_POINTS}")))?
-            }
+            "limit" => limit = count_param("limit", &v, MAX_RAW_POINTS)?,
             "format" => {
                 format = Some(match v.as_str() {
                     "json" => Format::Json,
@@ -128,6 +116,14 @@ fn parse(query: &str, headers: &HeaderMap, now: i64) -> Result<(HistoryQuery, Fo
         },
         format,
     ))
+}
+
+/// A whole number from 1 to `max`.
+fn count_param(name: &str, v: &str, max: usize) -> Result<usize, QueryError> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| QueryError::Bad(format!("{name} {v:?} must be 1 to {max}")))
 }
 
 /// `now`, `now-15m`, epoch milliseconds, or RFC 3339.

@@ -516,6 +516,39 @@ fn visit_hours(
     Ok(())
 }
 
+const INSERT_CHUNK: &str = "INSERT INTO chunks
+    (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// Writes time-sorted `points` (one per timestamp) as a chunk holding offsets `[first, end)`.
+fn insert_chunk(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    series_id: i64,
+    (first_offset, end_offset): (i64, i64),
+    points: &[Point],
+) -> rusqlite::Result<()> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(());
+    };
+    let (min, max) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.value), hi.max(p.value))
+        });
+    insert.execute(params![
+        series_id,
+        first_offset,
+        end_offset,
+        first.ts_ns,
+        last.ts_ns,
+        points.len() as i64,
+        min,
+        max,
+        chunk::encode(points),
+    ])?;
+    Ok(())
+}
+
 struct Writer {
     conn: Connection,
     /// The live window and the hub, updated here in commit order before each answer: two
@@ -761,10 +794,7 @@ impl Writer {
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
         let mut chunks = 0usize;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO chunks (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_CHUNK)?;
             let mut next_offset = tx.prepare_cached(
                 "UPDATE series SET next_offset = max(next_offset, ?2) WHERE id = ?1",
             )?;
@@ -790,31 +820,14 @@ impl Writer {
                     a.1.ts_ns.div_euclid(CHUNK_SPAN_NS) == b.1.ts_ns.div_euclid(CHUNK_SPAN_NS)
                 });
                 for part in hours.flat_map(|hour| hour.chunks(MAX_CHUNK_POINTS)) {
-                    let (Some(first), Some(last_point)) = (part.first(), part.last()) else {
-                        continue;
-                    };
                     let first_offset = part.iter().map(|(o, _)| *o).min().unwrap_or(0);
                     let end_offset = part.iter().map(|(o, _)| *o + 1).max().unwrap_or(0);
                     let only: Vec<Point> = part.iter().map(|(_, p)| *p).collect();
-                    let (min, max) = only
-                        .iter()
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                            (lo.min(p.value), hi.max(p.value))
-                        });
-                    insert.execute(params![
-                        series_id,
-                        first_offset,
-                        end_offset,
-                        first.1.ts_ns,
-                        last_point.1.ts_ns,
-                        only.len() as i64,
-                        min,
-                        max,
-                        chunk::encode(&only),
-                    ])?;
+                    insert_chunk(&mut insert, series_id, (first_offset, end_offset), &only)?;
                     chunks += 1;
-                    if only.len() < MAX_CHUNK_POINTS / 2 {
-                        let hour = first.1.ts_ns.div_euclid(CHUNK_SPAN_NS);
+                    if let Some(first) = only.first().filter(|_| only.len() < MAX_CHUNK_POINTS / 2)
+                    {
+                        let hour = first.ts_ns.div_euclid(CHUNK_SPAN_NS);
                         *self.fragmented.entry((series_id, hour)).or_default() += 1;
                     }
                 }
@@ -892,33 +905,12 @@ impl Writer {
             for offset in &offsets {
                 delete.execute(params![series_id, offset])?;
             }
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO chunks (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_CHUNK)?;
             // Each part reuses a freed key: chunks never hold more than MAX_CHUNK_POINTS, so
             // there are never more parts than merged chunks. Within an hour the merged points
             // have one value per timestamp, so their order among chunks no longer matters.
-            for (part, first_offset) in parts.iter().zip(&offsets) {
-                let (Some(first), Some(last)) = (part.first(), part.last()) else {
-                    continue;
-                };
-                let (min, max) = part
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                        (lo.min(p.value), hi.max(p.value))
-                    });
-                insert.execute(params![
-                    series_id,
-                    first_offset,
-                    end_offset,
-                    first.ts_ns,
-                    last.ts_ns,
-                    part.len() as i64,
-                    min,
-                    max,
-                    chunk::encode(part),
-                ])?;
+            for (part, &first_offset) in parts.iter().zip(&offsets) {
+                insert_chunk(&mut insert, series_id, (first_offset, end_offset), part)?;
             }
         }
         tx.commit()
@@ -1114,12 +1106,8 @@ mod tests {
             });
             let only: Vec<Point> = pts.iter().map(|(_, p)| *p).collect();
             let first = pts.iter().map(|(o, _)| *o).min().unwrap();
-            conn.execute(
-                "INSERT INTO chunks (series_id, first_offset, end_offset, start_ns, end_ns, count, min, max, data)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, 0, 0, ?6)",
-                params![first, first + 1, only[0].ts_ns, only[only.len() - 1].ts_ns, only.len() as i64, chunk::encode(&only)],
-            )
-            .unwrap();
+            let mut insert = conn.prepare_cached(INSERT_CHUNK).unwrap();
+            insert_chunk(&mut insert, 1, (first, first + 1), &only).unwrap();
         }
         let mut record = Vec::new();
         for (o, p) in writes.iter().enumerate().skip(compacted) {
