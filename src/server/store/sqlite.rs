@@ -63,6 +63,8 @@ use tokio::sync::oneshot;
 
 /// File name inside `--data-dir`.
 pub const DB_FILE: &str = "livechart.db";
+/// Concurrent history reads (see `SqliteStore::reading`).
+const MAX_READERS: usize = 4;
 /// Most requests one commit takes: bounds the transaction and the latency of the first one.
 const MAX_GROUP: usize = 256;
 /// Compact once the log holds this many points: bounds what every history read decodes.
@@ -119,6 +121,9 @@ pub struct SqliteStore {
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    /// At most [`MAX_READERS`] history reads at once: each holds a connection, its page
+    /// cache and a WAL snapshot; more would only queue on the 2 cores anyway.
+    reading: tokio::sync::Semaphore,
 }
 
 struct Job {
@@ -156,6 +161,14 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     // Readers and the writer never block each other in WAL mode; a busy wait only covers
     // checkpoints.
     conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// A connection for history reads: a smaller page cache than the writer's, as there can be
+/// several.
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open(path, Durability::Relaxed)?;
+    conn.pragma_update(None, "cache_size", -8_192)?;
     Ok(conn)
 }
 
@@ -266,6 +279,7 @@ impl SqliteStore {
             path,
             jobs: Mutex::new(tx),
             readers: Mutex::new(Vec::new()),
+            reading: tokio::sync::Semaphore::new(MAX_READERS),
         })
     }
 
@@ -274,6 +288,11 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _permit = self
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| unavailable("the store is shutting down"))?;
         let pooled = self
             .readers
             .lock()
@@ -281,7 +300,7 @@ impl SqliteStore {
             .pop();
         let conn = match pooled {
             Some(c) => c,
-            None => open(&self.path, Durability::Relaxed).map_err(unavailable)?,
+            None => open_reader(&self.path).map_err(unavailable)?,
         };
         let (conn, out) = tokio::task::spawn_blocking(move || {
             let out = f(&conn);
@@ -290,7 +309,7 @@ impl SqliteStore {
         .await
         .map_err(unavailable)?;
         let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < 4 {
+        if pool.len() < MAX_READERS {
             pool.push(conn);
         }
         out.map_err(unavailable)
