@@ -17,6 +17,8 @@ const SERIES: usize = 1_000;
 const POINTS_PER_SERIES: usize = 100_000;
 const PER_APPEND: usize = 100;
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
+const DENSE_POINTS: usize = 6 * 3_600 * 1_000;
+const DENSE_PER_APPEND: usize = 100_000;
 
 fn options(dir: &std::path::Path) -> SqliteOptions {
     SqliteOptions {
@@ -24,7 +26,7 @@ fn options(dir: &std::path::Path) -> SqliteOptions {
         durability: Durability::Relaxed,
         retention: Duration::from_secs(365 * 86_400),
         max_disk_bytes: None,
-        max_series: SERIES,
+        max_series: SERIES + 1,
         ring_capacity: 10_000,
         warm: Duration::from_secs(60),
         hub: None,
@@ -71,6 +73,20 @@ async fn main() {
         store.append(batch).await.expect("append");
     }
     let fill = fill.elapsed();
+    // One dense series: 1 kHz for the last 6 hours (21.6 M points), for long-range queries.
+    let dense = SeriesKey::new("bench.dense").expect("a valid name");
+    let dense_start = end - 6 * 3_600 * 1_000_000_000;
+    for round in 0..DENSE_POINTS / DENSE_PER_APPEND {
+        let mut batch = Batch::new();
+        let points = (0..DENSE_PER_APPEND).map(|i| {
+            let n = (round * DENSE_PER_APPEND + i) as i64;
+            // A slow wave with noise, so chunks have distinct extremes.
+            let v = ((n as f64) / 50_000.0).sin() * 100.0 + ((n * 7_919) % 101) as f64 * 0.01;
+            Point::new(dense_start + n * 1_000_000, v).expect("finite")
+        });
+        batch.extend(dense.clone(), points);
+        store.append(batch).await.expect("append dense");
+    }
     drop(store);
     // Let the writer thread finish its last compaction and close.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -96,13 +112,6 @@ async fn main() {
             .expect("count chunks");
         (c, p, b, free)
     };
-    for e in std::fs::read_dir(&dir).expect("data dir").flatten() {
-        eprintln!(
-            "{:?}: {} bytes",
-            e.file_name(),
-            e.metadata().map_or(0, |m| m.len())
-        );
-    }
 
     // Restart, in-process: open (series, log, warm window) until ready.
     let mut opens = Vec::new();
@@ -135,6 +144,31 @@ async fn main() {
         }
         rows.push((days, raw, median(times)));
     }
+    // The dense series: ranges from a minute to six hours at 1 kHz, width 1 000.
+    let mut dense_rows = Vec::new();
+    for (label, span_ns) in [
+        ("1 min", 60 * 1_000_000_000i64),
+        ("10 min", 600 * 1_000_000_000),
+        ("1 h", 3_600 * 1_000_000_000),
+        ("6 h", 6 * 3_600 * 1_000_000_000),
+    ] {
+        let mut times = Vec::new();
+        let mut raw = 0;
+        for _ in 0..5 {
+            let q = HistoryQuery {
+                series: dense.clone(),
+                from_ns: end - span_ns,
+                to_ns: end,
+                width: 1_000,
+                raw_limit: None,
+            };
+            let t = Instant::now();
+            let answer = store.history(q).await.expect("dense history");
+            times.push(t.elapsed());
+            raw = answer.raw_points;
+        }
+        dense_rows.push((label, raw, median(times)));
+    }
     drop(store);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -152,7 +186,7 @@ async fn main() {
                 "--addr",
                 &format!("127.0.0.1:{port}"),
                 "--max-series",
-                "1000",
+                "1001",
             ])
             .arg("--data-dir")
             .arg(&dir)
@@ -229,6 +263,20 @@ async fn main() {
     for (days, raw, t) in rows {
         println!(
             "| {days} d | {raw} | {:.1} ms | {:.0} |",
+            t.as_secs_f64() * 1e3,
+            t.as_nanos() as f64 / raw.max(1) as f64
+        );
+    }
+    println!(
+        "\nOne dense series, 1 kHz for 6 hours ({DENSE_POINTS} points), at width 1 000 (M4), \
+         median of 5. Chunks that fall inside one pixel column are answered from their stored \
+         extremes instead of being decoded, so time grows far slower than the raw points:\n"
+    );
+    println!("| range | raw points in range | time | ns per raw point |");
+    println!("| --- | --- | --- | --- |");
+    for (label, raw, t) in dense_rows {
+        println!(
+            "| {label} | {raw} | {:.1} ms | {:.1} |",
             t.as_secs_f64() * 1e3,
             t.as_nanos() as f64 / raw.max(1) as f64
         );

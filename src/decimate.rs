@@ -24,6 +24,56 @@ where
     m4.finish()
 }
 
+/// The pixel column of `ts` when `[from_ns, to_ns]` spans `width` columns (both ends
+/// included; the last column also takes `to_ns`). `width` and the span must be non-zero.
+pub fn column_of(ts: i64, from_ns: i64, to_ns: i64, width: usize) -> usize {
+    let span = (to_ns as i128 - from_ns as i128).max(1);
+    let c = (ts as i128 - from_ns as i128) * width as i128 / span;
+    c.clamp(0, width.max(1) as i128 - 1) as usize
+}
+
+/// A run of points that falls inside one column can stand in for itself with its first,
+/// lowest, highest and last point (the lowest and highest being their first occurrences, as
+/// [`m4`] picks them): the column's M4 is the same either way. The store keeps these per
+/// chunk so long ranges need not decode every point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extremes {
+    pub first: Point,
+    pub min: Point,
+    pub max: Point,
+    pub last: Point,
+}
+
+impl Extremes {
+    /// Of time-sorted, non-empty `points`.
+    pub fn of(points: &[Point]) -> Option<Self> {
+        let (&first, &last) = (points.first()?, points.last()?);
+        let (mut min, mut max) = (first, first);
+        for &p in points {
+            if p.value < min.value {
+                min = p;
+            }
+            if p.value > max.value {
+                max = p;
+            }
+        }
+        Some(Self {
+            first,
+            min,
+            max,
+            last,
+        })
+    }
+
+    /// The distinct points, in time order.
+    pub fn points(&self) -> Vec<Point> {
+        let mut v = vec![self.first, self.min, self.max, self.last];
+        v.sort_by_key(|p| p.ts_ns);
+        v.dedup_by_key(|p| p.ts_ns);
+        v
+    }
+}
+
 /// [`m4`] one point at a time, for callers that read their points in pieces (the store reads
 /// history an hour at a time), so memory follows the width, not the range.
 pub struct M4 {
@@ -50,9 +100,7 @@ impl M4 {
     }
 
     fn column_of(&self, ts: i64) -> usize {
-        let span = self.to_ns as i128 - self.from_ns as i128;
-        let c = (ts as i128 - self.from_ns as i128) * self.width as i128 / span;
-        c.clamp(0, self.width as i128 - 1) as usize
+        column_of(ts, self.from_ns, self.to_ns, self.width)
     }
 
     /// Takes the next point (in time order); false once the range is passed and nothing more
@@ -373,5 +421,33 @@ mod tests {
         let wrong = vec![points[0], points[2], points[3]];
         let (grid, values) = ((0, 1_000, 10), (-1_000.0, 1_000.0, 20));
         assert_ne!(raster(&wrong, grid, values), raster(&points, grid, values));
+    }
+
+    proptest::proptest! {
+        /// Replacing any run of points that sits inside one column by its extremes leaves the
+        /// M4 answer unchanged, point for point.
+        #[test]
+        fn extremes_of_a_run_inside_a_column_change_nothing(
+            raw in proptest::collection::btree_map(0i64..1_000, -20i32..20, 1..200),
+            width in 1usize..40,
+            cut in 0usize..200,
+            len in 1usize..60,
+        ) {
+            let (from, to) = (0i64, 999i64);
+            let points: Vec<Point> = raw.iter().map(|(&t, &v)| Point::new(t, f64::from(v)).unwrap()).collect();
+            let start = cut.min(points.len() - 1);
+            let mut end = (start + len).min(points.len());
+            // Shrink the run until it sits inside one column.
+            while column_of(points[start].ts_ns, from, to, width)
+                != column_of(points[end - 1].ts_ns, from, to, width)
+            {
+                end -= 1;
+            }
+            let ext = Extremes::of(&points[start..end]).unwrap();
+            let mut replaced = points[..start].to_vec();
+            replaced.extend(ext.points());
+            replaced.extend_from_slice(&points[end..]);
+            proptest::prop_assert_eq!(m4(replaced, from, to, width), m4(points.iter().copied(), from, to, width));
+        }
     }
 }

@@ -113,6 +113,12 @@ pub fn encode_entry(out: &mut Vec<u8>, series_id: i64, first_offset: i64, points
 
 /// Reads every entry of a log record.
 pub fn decode_record(bytes: &[u8]) -> Result<Vec<LogEntry>, Corrupt> {
+    decode_record_of(bytes, None)
+}
+
+/// Reads the entries of a log record, of one series only when `only` is given: the others'
+/// points are skipped by their length, not decoded.
+pub fn decode_record_of(bytes: &[u8], only: Option<i64>) -> Result<Vec<LogEntry>, Corrupt> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < bytes.len() {
@@ -127,9 +133,12 @@ pub fn decode_record(bytes: &[u8]) -> Result<Vec<LogEntry>, Corrupt> {
             .get(pos..pos.saturating_add(len))
             .ok_or(Corrupt("truncated entry"))?;
         pos += len;
-        // Never trust a stored count for an allocation: at least 9 bytes per point.
+        // Never trust a stored count for an allocation: at least 2 bytes per point.
         if count > body.len() {
             return Err(Corrupt("count larger than its bytes"));
+        }
+        if only.is_some_and(|id| id != series_id) {
+            continue;
         }
         let mut points = Vec::new();
         decode(body, start, count, &mut points)?;
