@@ -530,7 +530,9 @@ fn visit_hours(
         "SELECT id, start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v
          FROM chunks
          WHERE series_id = ?1 AND end_ns >= ?2 AND end_ns <= ?4 AND start_ns <= ?3
-         ORDER BY start_ns / 3600000000000, first_offset",
+         ORDER BY CASE WHEN start_ns >= 0 THEN start_ns / 3600000000000
+                       ELSE -((-1 - start_ns) / 3600000000000) - 1 END,
+                  first_offset",
     )?;
     let end_bound = to.saturating_add(CHUNK_SPAN_NS);
     let mut rows = metas.query(params![id, from, to, end_bound])?;
@@ -1341,13 +1343,16 @@ mod tests {
             len_min in 1i64..300,
         ) {
             let minute = 60 * crate::model::NANOS_PER_SEC;
+            // Minutes from 2.5 hours before the epoch: hours on both sides of zero, where SQL's
+            // truncating division and Rust's flooring one differ.
+            let base = -150 * minute;
             let writes: Vec<Point> = raw
                 .iter()
-                .map(|&(m, v)| Point::new(m * minute, f64::from(v)).unwrap())
+                .map(|&(m, v)| Point::new(base + m * minute, f64::from(v)).unwrap())
                 .collect();
             let compacted = split.min(writes.len());
             let conn = db_with(&writes, compacted);
-            let (from, to) = (from_min * minute, (from_min + len_min) * minute);
+            let (from, to) = (base + from_min * minute, base + (from_min + len_min) * minute);
             let mut want = last_write_wins(writes.clone());
             want.retain(|p| p.ts_ns >= from && p.ts_ns <= to);
 
