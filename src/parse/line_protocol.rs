@@ -159,8 +159,15 @@ pub fn parse<'a>(
         // Only a line with a quote can hold a newline inside a string value.
         let mut inner_newlines = 0;
         if memchr::memchr(b'"', &body[start..end]).is_some() {
-            end = logical_line_end(body, start);
-            inner_newlines = memchr::memchr_iter(b'\n', &body[start..end]).count();
+            // Leading blanks and comments first: a quote in a comment opens nothing.
+            let text_start = body[start..end]
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .map_or(end, |p| start + p);
+            if body.get(text_start) != Some(&b'#') {
+                end = logical_line_end(body, text_start);
+                inner_newlines = memchr::memchr_iter(b'\n', &body[start..end]).count();
+            }
         }
         let (from, to) = (start, end - usize::from(body[start..end].ends_with(b"\r")));
         start = end + 1;
@@ -215,7 +222,8 @@ fn logical_line_end(body: &[u8], start: usize) -> usize {
     // Measurement and tags: up to the first unescaped space (or the end of the line).
     while let Some(&b) = body.get(i) {
         match b {
-            b'\\' => i += 2,
+            // An escape never reaches across the line end.
+            b'\\' if body.get(i + 1) != Some(&b'\n') => i += 2,
             b' ' => break,
             b'\n' => return i,
             _ => i += 1,
@@ -224,7 +232,9 @@ fn logical_line_end(body: &[u8], start: usize) -> usize {
     let (mut in_string, mut prev) = (false, 0u8);
     while let Some(&b) = body.get(i) {
         match (in_string, b) {
-            (_, b'\\') => {
+            // Inside a string an escaped newline is part of the value; outside, the newline
+            // still ends the line.
+            (_, b'\\') if in_string || body.get(i + 1) != Some(&b'\n') => {
                 i += 2;
                 prev = 0;
                 continue;
@@ -697,6 +707,26 @@ mod tests {
         assert!(err("m v=1\nm s=\"open\nm v=2")
             .to_string()
             .contains("line 2: field \"s\": unterminated string"));
+        // A quote in a comment or after leading blanks opens nothing.
+        let mut lines = Vec::new();
+        parse(
+            b"# set x=\"foo\nm v=1\n  m,t=\"x v=2",
+            Options::new(Precision::Nanoseconds),
+            |n, _| lines.push(n),
+        )
+        .unwrap();
+        assert_eq!(lines, vec![2, 3]);
+        // A trailing backslash does not join lines: line 1 is refused alone, line 2 is read.
+        let e = parse(
+            b"m s=\"a\",v=3\\\nm v=4",
+            Options {
+                max_errors: 5,
+                ..Options::new(Precision::Nanoseconds)
+            },
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

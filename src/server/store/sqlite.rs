@@ -900,14 +900,15 @@ impl Writer {
         })();
         match written {
             Ok(()) => {
-                for (id, first_offset, pts) in appended {
+                for (id, first_offset, pts) in &appended {
                     self.pending
-                        .entry(id)
+                        .entry(*id)
                         .or_default()
-                        .extend((first_offset..).zip(pts));
+                        .extend((*first_offset..).zip(pts.iter().copied()));
                 }
-                self.log_points += points;
-                if points > 0 && self.log_since.is_none() {
+                let written: usize = appended.iter().map(|(_, _, p)| p.len()).sum();
+                self.log_points += written;
+                if written > 0 && self.log_since.is_none() {
                     self.log_since = Some(Instant::now());
                 }
                 for (job, refused) in outcomes {
