@@ -317,6 +317,19 @@ impl PartialEq for Batch {
     }
 }
 
+/// Puts points given in write order into time order, one per timestamp, the later write
+/// winning: the rule for every store and every client.
+pub fn last_write_wins(points: &mut Vec<Point>) {
+    points.sort_by_key(|p| p.ts_ns); // stable: of equal timestamps the later write stays last
+    points.dedup_by(|later, kept| {
+        let same = later.ts_ns == kept.ts_ns;
+        if same {
+            *kept = *later;
+        }
+        same
+    });
+}
+
 /// Merges `incoming` (in any order) into the time-sorted `ring` and trims the oldest points
 /// beyond `capacity`. One timestamp holds one value per series: on equal timestamps the later
 /// write wins, as in InfluxDB, which also makes a retried or repeated point harmless.
@@ -329,14 +342,7 @@ impl PartialEq for Batch {
 /// timestamp on, O(that tail + incoming). Never a per-point shift of the ring.
 pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: usize) -> Vec<Point> {
     let mut batch = incoming.to_vec();
-    batch.sort_by_key(|p| p.ts_ns); // stable: of equal timestamps the last sent stays last
-    batch.dedup_by(|later, kept| {
-        let same = later.ts_ns == kept.ts_ns;
-        if same {
-            *kept = *later;
-        }
-        same
-    });
+    last_write_wins(&mut batch);
     let Some(first) = batch.first() else {
         return Vec::new();
     };

@@ -123,7 +123,6 @@ pub async fn push_points(series: String, points: Vec<PushPoint>) -> Result<PushA
 #[server(endpoint = "history", input = Json)]
 pub async fn history(query: HistoryQuery) -> Result<HistoryResult, ApiError> {
     use crate::history::{MAX_QUERY_WIDTH, MAX_RAW_POINTS};
-    use crate::server::store::StoreError;
     use crate::server::AppState;
 
     let state = use_context::<AppState>()
@@ -146,11 +145,7 @@ pub async fn history(query: HistoryQuery) -> Result<HistoryResult, ApiError> {
         return Err(ApiError::bad_request("from_ns must be before to_ns"));
     }
     state.store.history(query).await.map_err(|e| {
-        set_status(match e {
-            StoreError::UnknownSeries(_) => 404,
-            StoreError::Unavailable(_) => 503,
-            StoreError::TooManySeries { .. } => 422,
-        });
+        set_status(e.status().as_u16());
         ApiError::BadRequest(e.to_string())
     })
 }

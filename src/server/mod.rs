@@ -60,6 +60,15 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// The server's clock in nanoseconds since the epoch: "now" for points sent without a
+/// timestamp, and the reference for windows and retention.
+pub fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
 impl AppState {
     /// State for a server listening on `addr` (which decides the ingest policy).
     pub fn new(config: Config, addr: SocketAddr) -> Result<Self, store::StoreError> {

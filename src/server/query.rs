@@ -38,9 +38,7 @@ impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::Bad(_) => StatusCode::BAD_REQUEST,
-            Self::Store(StoreError::UnknownSeries(_)) => StatusCode::NOT_FOUND,
-            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(StoreError::TooManySeries { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Store(e) => e.status(),
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }

@@ -36,13 +36,7 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     }
     let all = match state.store.list(now_ns()).await {
         Ok(all) => all,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(e) => return (e.status(), Json(json!({"error": e.to_string()}))).into_response(),
     };
     let series: Vec<_> = all
         .into_iter()

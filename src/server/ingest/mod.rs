@@ -55,10 +55,7 @@ impl IngestError {
             Self::Empty => StatusCode::BAD_REQUEST,
             Self::TooManyPoints { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyLabels { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Store(StoreError::TooManySeries { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
-            // Nothing was stored and the sender should retry: the one 5xx ingest gives.
-            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(StoreError::UnknownSeries(_)) => StatusCode::NOT_FOUND,
+            Self::Store(e) => e.status(),
         }
     }
 }
@@ -146,10 +143,4 @@ pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -
     }
 }
 
-/// The server's clock in nanoseconds since the epoch, for points sent without a timestamp.
-pub fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+pub use super::now_ns;

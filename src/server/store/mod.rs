@@ -47,6 +47,20 @@ pub enum StoreError {
 
 pub use crate::history::{HistoryQuery, HistoryResult, MAX_QUERY_WIDTH, MAX_RAW_POINTS};
 
+impl StoreError {
+    /// The HTTP status every endpoint answers this with.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            // A cardinality limit, named in the message.
+            Self::TooManySeries { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            // Nothing was stored or read and the caller should retry: the one 5xx we give.
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnknownSeries(_) => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Takes every point of `batch` or none; returns the points now stored.

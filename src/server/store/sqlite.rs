@@ -56,7 +56,7 @@
 use super::memory::MemoryStore;
 use super::{chunk, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError};
 use crate::decimate::{column_of, Extremes, M4};
-use crate::model::{Batch, Point, SeriesKey, SeriesPoints};
+use crate::model::{self, Batch, Point, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -142,11 +142,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
+use crate::server::now_ns;
 
 fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -458,17 +454,9 @@ fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resu
     Ok(points)
 }
 
-/// Points in write order to time order, one per timestamp, the later write winning.
+/// [`model::last_write_wins`], by value.
 fn last_write_wins(mut points: Vec<Point>) -> Vec<Point> {
-    // Stable: of equal timestamps the later write stays last, and wins.
-    points.sort_by_key(|p| p.ts_ns);
-    points.dedup_by(|later, kept| {
-        let same = later.ts_ns == kept.ts_ns;
-        if same {
-            *kept = *later;
-        }
-        same
-    });
+    model::last_write_wins(&mut points);
     points
 }
 
