@@ -17,8 +17,6 @@ const SERIES: usize = 1_000;
 const POINTS_PER_SERIES: usize = 100_000;
 const PER_APPEND: usize = 100;
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
-const DENSE_POINTS: usize = 6 * 3_600 * 1_000;
-const DENSE_PER_APPEND: usize = 100_000;
 
 fn options(dir: &std::path::Path) -> SqliteOptions {
     SqliteOptions {
@@ -46,6 +44,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // `LIVECHART_BENCH_PARTS=dense,bytes` runs only those parts (for working on them).
+    if let Ok(parts) = std::env::var("LIVECHART_BENCH_PARTS") {
+        if parts.contains("dense") {
+            dense::run().await;
+        }
+        if parts.contains("bytes") {
+            bytes_per_point::run().await;
+        }
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("livechart-bench-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let keys: Vec<SeriesKey> = (0..SERIES)
@@ -64,7 +72,7 @@ async fn main() {
                 let n = (round * PER_APPEND + i) as i64;
                 Point::new(
                     start + n * step + s as i64,
-                    ((n + s as i64) % 1_000) as f64 * 0.1,
+                    ((n + s as i64) % 1_000) as f64 / 10.0,
                 )
                 .unwrap()
             });
@@ -73,20 +81,6 @@ async fn main() {
         store.append(batch).await.expect("append");
     }
     let fill = fill.elapsed();
-    // One dense series: 1 kHz for the last 6 hours (21.6 M points), for long-range queries.
-    let dense = SeriesKey::new("bench.dense").expect("a valid name");
-    let dense_start = end - 6 * 3_600 * 1_000_000_000;
-    for round in 0..DENSE_POINTS / DENSE_PER_APPEND {
-        let mut batch = Batch::new();
-        let points = (0..DENSE_PER_APPEND).map(|i| {
-            let n = (round * DENSE_PER_APPEND + i) as i64;
-            // A slow wave with noise, so chunks have distinct extremes.
-            let v = ((n as f64) / 50_000.0).sin() * 100.0 + ((n * 7_919) % 101) as f64 * 0.01;
-            Point::new(dense_start + n * 1_000_000, v).expect("finite")
-        });
-        batch.extend(dense.clone(), points);
-        store.append(batch).await.expect("append dense");
-    }
     drop(store);
     // Let the writer thread finish its last compaction and close.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -143,31 +137,6 @@ async fn main() {
             raw = answer.raw_points;
         }
         rows.push((days, raw, median(times)));
-    }
-    // The dense series: ranges from a minute to six hours at 1 kHz, width 1 000.
-    let mut dense_rows = Vec::new();
-    for (label, span_ns) in [
-        ("1 min", 60 * 1_000_000_000i64),
-        ("10 min", 600 * 1_000_000_000),
-        ("1 h", 3_600 * 1_000_000_000),
-        ("6 h", 6 * 3_600 * 1_000_000_000),
-    ] {
-        let mut times = Vec::new();
-        let mut raw = 0;
-        for _ in 0..5 {
-            let q = HistoryQuery {
-                series: dense.clone(),
-                from_ns: end - span_ns,
-                to_ns: end,
-                width: 1_000,
-                raw_limit: None,
-            };
-            let t = Instant::now();
-            let answer = store.history(q).await.expect("dense history");
-            times.push(t.elapsed());
-            raw = answer.raw_points;
-        }
-        dense_rows.push((label, raw, median(times)));
     }
     drop(store);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -267,18 +236,223 @@ async fn main() {
             t.as_nanos() as f64 / raw.max(1) as f64
         );
     }
-    println!(
-        "\nOne dense series, 1 kHz for 6 hours ({DENSE_POINTS} points), at width 1 000 (M4), \
-         median of 5. Chunks that fall inside one pixel column are answered from their stored \
-         extremes instead of being decoded, so time grows far slower than the raw points:\n"
-    );
-    println!("| range | raw points in range | time | ns per raw point |");
-    println!("| --- | --- | --- | --- |");
-    for (label, raw, t) in dense_rows {
+    dense::run().await;
+    bytes_per_point::run().await;
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("livechart-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Bytes on disk of a store's directory.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Sum of the chunks' encoded bytes and their point count.
+fn chunk_bytes(dir: &std::path::Path) -> (i64, i64) {
+    let db = rusqlite::Connection::open(dir.join("livechart.db")).expect("open db");
+    db.query_row(
+        "SELECT coalesce(sum(length(data)), 0), coalesce(sum(count), 0) FROM chunks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("sum chunks")
+}
+
+/// Appends `points` (time-sorted) to `key` in `per_append` slices, then closes the store and
+/// waits for its writer to compact and finish.
+async fn fill(
+    store: SqliteStore,
+    key: &SeriesKey,
+    points: &[Point],
+    per_append: usize,
+) -> Duration {
+    let t = Instant::now();
+    for slice in points.chunks(per_append) {
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), slice.iter().copied());
+        store.append(batch).await.expect("append");
+    }
+    let took = t.elapsed();
+    drop(store);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    took
+}
+
+/// One series at 1 kHz holding 100 M points (~28 hours): history at 2 000 columns over ranges
+/// holding 0.1 M to 100 M of them. The issue's target: ≤ 20 ms, independent of the count.
+mod dense {
+    use super::*;
+
+    const POINTS: usize = 100_000_000;
+    const WIDTH: usize = 2_000;
+
+    pub async fn run() {
+        // `LIVECHART_BENCH_DENSE_DIR` keeps the filled store there and reuses it next time.
+        let kept = std::env::var_os("LIVECHART_BENCH_DENSE_DIR").map(std::path::PathBuf::from);
+        let dir = kept.clone().unwrap_or_else(|| temp_dir("dense"));
+        let reuse = kept.is_some() && dir.join("end").exists();
+        let key = SeriesKey::new("bench.dense").expect("a valid name");
+        let end = if reuse {
+            std::fs::read_to_string(dir.join("end"))
+                .expect("end")
+                .trim()
+                .parse()
+                .expect("end")
+        } else {
+            now_ns()
+        };
+        let start = end - POINTS as i64 * 1_000_000;
+        // A slow wave with noise at full precision, so chunks have distinct extremes and take
+        // the slower (XOR) value path.
+        let point = |n: i64| {
+            let v = ((n as f64) / 50_000.0).sin() * 100.0 + ((n * 7_919) % 101) as f64 * 0.01;
+            Point::new(start + n * 1_000_000, v).expect("finite")
+        };
+        let store = SqliteStore::open(options(&dir)).expect("store opens");
+        let t = Instant::now();
+        for round in 0..if reuse { 0 } else { POINTS / 1_000_000 } {
+            let points: Vec<Point> = (0..1_000_000)
+                .map(|i| point((round * 1_000_000 + i) as i64))
+                .collect();
+            let mut batch = Batch::new();
+            batch.extend(key.clone(), points);
+            store.append(batch).await.expect("append");
+        }
+        let fill = t.elapsed();
+        drop(store);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let store = SqliteStore::open(options(&dir)).expect("store reopens");
+        let mut rows = Vec::new();
+        for (label, points) in [
+            ("0.1 M", 100_000i64),
+            ("1 M", 1_000_000),
+            ("10 M", 10_000_000),
+            ("100 M", 100_000_000),
+        ] {
+            let mut times = Vec::new();
+            let mut raw = 0;
+            let repeat: usize = std::env::var("LIVECHART_BENCH_REPEAT")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(7);
+            for _ in 0..repeat {
+                let q = HistoryQuery {
+                    series: key.clone(),
+                    from_ns: end - points * 1_000_000,
+                    to_ns: end,
+                    width: WIDTH,
+                    raw_limit: None,
+                };
+                let t = Instant::now();
+                let answer = store.history(q).await.expect("dense history");
+                times.push(t.elapsed());
+                raw = answer.raw_points;
+            }
+            rows.push((label, raw, median(times)));
+        }
+        drop(store);
+        let bytes = dir_bytes(&dir);
+        if kept.is_some() {
+            std::fs::write(dir.join("end"), end.to_string()).expect("end");
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+
         println!(
-            "| {label} | {raw} | {:.1} ms | {:.1} |",
-            t.as_secs_f64() * 1e3,
-            t.as_nanos() as f64 / raw.max(1) as f64
+            "\n### History at 2 000 columns, one series of 100 M points\n\n\
+             One series at 1 kHz for {:.1} hours ({POINTS} points, a slow wave plus noise at full \
+             precision), filled in {:.1} s ({:.2} M points/s), {:.2} bytes/point on disk. \
+             History queries ending now at width {WIDTH} (M4), median of 7 after a restart:\n",
+            POINTS as f64 / 3.6e6,
+            fill.as_secs_f64(),
+            POINTS as f64 / fill.as_secs_f64() / 1e6,
+            bytes as f64 / POINTS as f64,
         );
+        println!("| range holds | raw points | time |");
+        println!("| --- | --- | --- |");
+        for (label, raw, t) in rows {
+            println!(
+                "| {label} points | {raw} | {:.1} ms |",
+                t.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+/// Bytes per point on disk for the shapes the issue names: a slowly varying sensor and noise.
+mod bytes_per_point {
+    use super::*;
+
+    const POINTS: usize = 1_000_000;
+
+    pub async fn run() {
+        // A deterministic xorshift, so every run stores the same bytes.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let start = now_ns() - POINTS as i64 * 1_000_000_000;
+        let mut temp = 2_000i64;
+        let shapes: Vec<(&str, Vec<Point>)> = vec![
+            (
+                "sensor: every 1 s, a temperature in hundredths drifting a step or two",
+                (0..POINTS)
+                    .map(|i| {
+                        temp += (random() * 5.0) as i64 - 2;
+                        Point::new(start + i as i64 * 1_000_000_000, temp as f64 / 100.0).unwrap()
+                    })
+                    .collect(),
+            ),
+            (
+                "noise with sensor precision: every 1 s, uniform in [0, 100) to 2 decimals",
+                (0..POINTS)
+                    .map(|i| {
+                        let v = (random() * 10_000.0).floor() / 100.0;
+                        Point::new(start + i as i64 * 1_000_000_000, v).unwrap()
+                    })
+                    .collect(),
+            ),
+            (
+                "noise at full precision: every 1 s, uniform in [0, 1) (all 52 mantissa bits random)",
+                (0..POINTS)
+                    .map(|i| Point::new(start + i as i64 * 1_000_000_000, random()).unwrap())
+                    .collect(),
+            ),
+        ];
+        let mut rows = Vec::new();
+        for (label, points) in shapes {
+            let dir = temp_dir("bytes");
+            let key = SeriesKey::new("bench.shape").expect("a valid name");
+            let store = SqliteStore::open(options(&dir)).expect("store opens");
+            fill(store, &key, &points, 10_000).await;
+            let (data, count) = chunk_bytes(&dir);
+            let file = dir_bytes(&dir);
+            rows.push((
+                label,
+                data as f64 / count.max(1) as f64,
+                file as f64 / POINTS as f64,
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        println!(
+            "\n### Bytes per point on disk\n\n{POINTS} points per shape, each in a fresh store, \
+             after compaction. Gorilla's published figure is 1.37 bytes/point; the issue aims at ≤ 4.\n"
+        );
+        println!("| series | chunk data, bytes/point | whole database file, bytes/point |");
+        println!("| --- | --- | --- |");
+        for (label, data, file) in rows {
+            println!("| {label} | {data:.2} | {file:.2} |");
+        }
     }
 }

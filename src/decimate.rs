@@ -83,6 +83,8 @@ pub struct M4 {
     out: Vec<Point>,
     before: Option<Point>,
     current: Option<(usize, Column)>,
+    /// Where the current column ends (exclusive).
+    current_end: i64,
     done: bool,
 }
 
@@ -95,12 +97,25 @@ impl M4 {
             out: Vec::new(),
             before: None,
             current: None,
+            current_end: i64::MIN,
             done: width == 0 || to_ns <= from_ns,
         }
     }
 
     fn column_of(&self, ts: i64) -> usize {
         column_of(ts, self.from_ns, self.to_ns, self.width)
+    }
+
+    /// The first timestamp past column `c` (`i64::MIN` when unknown, which disables the fast
+    /// path): the smallest `t` with `column_of(t) > c`, by the same integer arithmetic.
+    fn column_end(&self, c: usize) -> i64 {
+        if c + 1 >= self.width {
+            return self.to_ns.saturating_add(1);
+        }
+        let span = (self.to_ns as i128 - self.from_ns as i128).max(1);
+        // column_of(t) > c  ⇔  (t - from)·width ≥ (c + 1)·span  ⇔  t ≥ from + ⌈(c + 1)·span / width⌉
+        let offset = ((c as i128 + 1) * span + self.width as i128 - 1) / self.width as i128;
+        i64::try_from(self.from_ns as i128 + offset).unwrap_or(i64::MIN)
     }
 
     /// Takes the next point (in time order); false once the range is passed and nothing more
@@ -124,7 +139,16 @@ impl M4 {
             self.done = true;
             return false;
         }
+        // Most points land in the column of the one before: the comparison against that
+        // column's end avoids a 128-bit division per point.
+        if p.ts_ns < self.current_end {
+            if let Some((_, col)) = &mut self.current {
+                col.add(p);
+                return true;
+            }
+        }
         let c = self.column_of(p.ts_ns);
+        self.current_end = self.column_end(c);
         match &mut self.current {
             Some((idx, col)) if *idx == c => col.add(p),
             _ => {

@@ -6,7 +6,8 @@
 //! log(id INTEGER PRIMARY KEY, data)      -- one record per commit, all series in it
 //! chunks(id INTEGER PRIMARY KEY, series_id, first_offset, end_offset, start_ns, end_ns,
 //!        count, min, max, first_v, last_v, min_ns, max_ns, data)
-//!        UNIQUE INDEX (series_id, first_offset), INDEX (series_id, end_ns)
+//!        UNIQUE INDEX (series_id, first_offset),
+//!        INDEX chunks_meta (series_id, end_ns, start_ns, first_offset, count, extremes...)
 //! ```
 //! Two shapes, because writes and reads want different things. A commit must be cheap
 //! whatever it holds: written per series, a commit of 1 000 series dirtied 2 000 b-tree
@@ -28,7 +29,9 @@
 //!
 //! A chunk row also keeps its extremes (first, last, lowest and highest point): a history
 //! read at a given pixel width answers a chunk that fits inside one column from them, without
-//! decoding it, and gets the same M4 answer. Chunks hold at most 1 024 points, so at 1 kHz a
+//! decoding it, and gets the same M4 answer. `chunks_meta` covers every column a read needs
+//! before deciding to decode, so scanning a range reads that small index, not the pages of
+//! the chunks' data (which made the scan read every byte of the range). Chunks hold at most 1 024 points, so at 1 kHz a
 //! range longer than ~1 000 s per 1 000 columns mostly reads extremes (BENCHMARKS.md).
 //!
 //! Offsets: every point a series accepts takes the next offset of that series. The next
@@ -227,7 +230,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     data BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_offset ON chunks (series_id, first_offset);
-CREATE INDEX IF NOT EXISTS chunks_by_end ON chunks (series_id, end_ns);
+DROP INDEX IF EXISTS chunks_by_end;
+CREATE INDEX IF NOT EXISTS chunks_meta ON chunks
+    (series_id, end_ns, start_ns, first_offset, count, first_v, min_ns, min, max_ns, max, last_v);
 ";
 
 /// Per series, what the writer needs: its row id and next offset.
@@ -438,14 +443,6 @@ fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resu
         let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
         let data = row.get_ref(2)?.as_blob().unwrap_or(&[]);
         let before = points.len();
-        if count > data.len() {
-            tracing::error!(
-                series_id = id,
-                start,
-                "skipping a chunk whose count exceeds its bytes"
-            );
-            continue;
-        }
         if let Err(e) = chunk::decode(data, start, count, &mut points) {
             tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
             points.truncate(before);
@@ -484,6 +481,7 @@ fn read_hours(
 /// What a history read needs of a chunk before deciding whether to decode it.
 struct ChunkMeta {
     id: i64,
+    first_offset: i64,
     start: i64,
     end: i64,
     count: usize,
@@ -514,13 +512,14 @@ fn visit_hours(
         blob: tx.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?,
     };
 
+    // In index order (by end): a chunk never spans an hour, so its end's hour is its start's
+    // and the rows come grouped by hour without a sort; within the hour, offset order is
+    // restored in memory.
     let mut metas = tx.prepare_cached(
-        "SELECT id, start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v
+        "SELECT id, start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v, first_offset
          FROM chunks
          WHERE series_id = ?1 AND end_ns >= ?2 AND end_ns <= ?4 AND start_ns <= ?3
-         ORDER BY CASE WHEN start_ns >= 0 THEN start_ns / 3600000000000
-                       ELSE -((-1 - start_ns) / 3600000000000) - 1 END,
-                  first_offset",
+         ORDER BY end_ns",
     )?;
     let end_bound = to.saturating_add(CHUNK_SPAN_NS);
     let mut rows = metas.query(params![id, from, to, end_bound])?;
@@ -532,7 +531,8 @@ fn visit_hours(
         };
         let next_hour = meta.as_ref().map(|m| hour_of(m.start));
         if current.as_ref().map(|(h, _)| *h) != next_hour {
-            if let Some((h, chunks)) = current.take() {
+            if let Some((h, mut chunks)) = current.take() {
+                chunks.sort_by_key(|c| c.first_offset);
                 if !reader.log_only_hours_before(Some(h), &mut visit)? {
                     return Ok(());
                 }
@@ -566,6 +566,7 @@ impl ChunkMeta {
         };
         Ok(Self {
             id: r.get(0)?,
+            first_offset: r.get(10)?,
             start: r.get(1)?,
             end: r.get(2)?,
             count: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
@@ -666,8 +667,7 @@ impl HourReader<'_> {
                 Ok(r.get_ref(0)?.as_blob().unwrap_or(&[]).to_vec())
             })?;
             let before = points.len();
-            if c.count > data.len() || chunk::decode(&data, c.start, c.count, &mut points).is_err()
-            {
+            if chunk::decode(&data, c.start, c.count, &mut points).is_err() {
                 tracing::error!(
                     series_id = self.series_id,
                     start = c.start,
@@ -1050,7 +1050,7 @@ impl Writer {
                 let start: i64 = row.get(2)?;
                 let count = usize::try_from(row.get::<_, i64>(3)?).unwrap_or(0);
                 let data = row.get_ref(4)?.as_blob().unwrap_or(&[]);
-                if count > data.len() || chunk::decode(data, start, count, &mut points).is_err() {
+                if chunk::decode(data, start, count, &mut points).is_err() {
                     // Leave a damaged hour as it is rather than lose its readable chunks.
                     tracing::error!(series_id, hour, "not merging an hour with a damaged chunk");
                     offsets.clear();
@@ -1304,6 +1304,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &(start, len))| ChunkMeta {
                     id: i as i64,
+                    first_offset: i as i64,
                     start,
                     end: start + len,
                     count: 1,
