@@ -466,7 +466,7 @@ async fn the_history_server_function_answers_like_the_endpoint() {
 
 #[tokio::test]
 async fn the_disk_cap_drops_the_oldest_hours_first() {
-    const CAP: u64 = 400 * 1024;
+    const CAP: u64 = 300 * 1024;
     let dir = DataDir::new();
     let mut config = dir.config(30 * DAY);
     if let Storage::Sqlite { max_disk_bytes, .. } = &mut config.storage {
@@ -477,11 +477,18 @@ async fn the_disk_cap_drops_the_oldest_hours_first() {
     let server = TestServer::start_with(config).await;
     let now = now_ms();
     let start = now - 6 * 3_600_000;
-    // Six hours of 10 series at one point a second: ~0.8 MB of chunks (~135 KB an hour)
-    // against a 400 KB cap.
+    // Six hours of 10 series at one point a second, values jumping at random between
+    // hundredths (~2 bytes a point; a smooth series would take a fraction of a byte): ~75 KB
+    // an hour against a 300 KB cap.
     for s in 0..10 {
         let body: String = (0..6 * 3_600i64)
-            .map(|i| format!("cap,s={s} value={} {}\n", i % 100, start + i * 1_000))
+            .map(|i| {
+                format!(
+                    "cap,s={s} value={} {}\n",
+                    (i * 7_919 % 10_007) as f64 / 100.0,
+                    start + i * 1_000
+                )
+            })
             .collect();
         let res = server
             .http
