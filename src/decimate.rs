@@ -161,6 +161,31 @@ impl M4 {
         true
     }
 
+    /// [`M4::push`] for each of the time-sorted `points`; a run inside the current column is
+    /// taken in one tight loop.
+    pub fn push_all(&mut self, points: &[Point]) -> bool {
+        let mut rest = points;
+        while let Some(&p) = rest.first() {
+            if self.done {
+                return false;
+            }
+            if let Some((_, col)) = &mut self.current {
+                if p.ts_ns < self.current_end {
+                    let end = self.current_end;
+                    let n = rest.partition_point(|q| q.ts_ns < end);
+                    col.add_run(&rest[..n]);
+                    rest = &rest[n..];
+                    continue;
+                }
+            }
+            if !self.push(p) {
+                return false;
+            }
+            rest = &rest[1..];
+        }
+        true
+    }
+
     pub fn finish(mut self) -> Vec<Point> {
         if let Some((_, col)) = self.current.take() {
             col.flush(&mut self.out);
@@ -244,6 +269,22 @@ impl Column {
         if p.value > self.max.1.value {
             self.max = (i, p);
         }
+    }
+
+    fn add_run(&mut self, run: &[Point]) {
+        let Some(&last) = run.last() else { return };
+        let (mut min, mut max) = (self.min, self.max);
+        for (i, &p) in (self.n..).zip(run) {
+            if p.value < min.1.value {
+                min = (i, p);
+            }
+            if p.value > max.1.value {
+                max = (i, p);
+            }
+        }
+        self.n += run.len();
+        (self.min, self.max) = (min, max);
+        self.last = (self.n - 1, last);
     }
 
     fn flush(self, out: &mut Vec<Point>) {

@@ -78,18 +78,27 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
 }
 
 /// The fewest digits after the point that give every value back exactly, if at most
-/// [`MAX_DECIMALS`] do. One pass: each value only tries digit counts above the current one.
+/// [`MAX_DECIMALS`] do. A value needing more digits raises the count and the pass starts
+/// over (a larger scale can push an earlier value past exact integers), so at most
+/// `MAX_DECIMALS + 1` passes.
 fn decimals(points: &[Point]) -> Option<usize> {
     let mut k = 0;
-    for p in points {
-        while !is_decimal(p.value, k) {
-            k += 1;
-            if k > MAX_DECIMALS {
-                return None;
+    'pass: loop {
+        for p in points {
+            if !is_decimal(p.value, k) {
+                loop {
+                    k += 1;
+                    if k > MAX_DECIMALS {
+                        return None;
+                    }
+                    if is_decimal(p.value, k) {
+                        continue 'pass;
+                    }
+                }
             }
         }
+        return Some(k);
     }
-    Some(k)
 }
 
 /// Whether `v` is `m / 10^k` for an integer `m` that an f64 holds exactly, bit for bit
@@ -186,6 +195,7 @@ fn put_xor_values(out: &mut Vec<u8>, points: &[Point]) {
 }
 
 /// The next XOR-coded value after `bits`.
+#[inline(always)]
 fn get_xor_value(bytes: &[u8], pos: &mut usize, bits: u64) -> Result<u64, Corrupt> {
     let header = *bytes.get(*pos).ok_or(Corrupt("truncated value"))?;
     *pos += 1;
@@ -197,6 +207,13 @@ fn get_xor_value(bytes: &[u8], pos: &mut usize, bits: u64) -> Result<u64, Corrup
         return Err(Corrupt("bad value header"));
     }
     let n = 8 - lead - trail;
+    // Fast path: one unaligned 8-byte load, masked to the n bytes that belong to this value.
+    if let Some(word) = bytes.get(*pos..*pos + 8) {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let mask = u64::MAX >> (64 - 8 * n);
+        *pos += n;
+        return Ok(bits ^ ((word & mask) << (8 * trail)));
+    }
     let mid = bytes
         .get(*pos..*pos + n)
         .ok_or(Corrupt("truncated value"))?;
@@ -241,21 +258,20 @@ pub fn decode(
     unpack_blocks(bytes, &mut pos, &mut dods)?;
     let mode = *bytes.get(pos).ok_or(Corrupt("truncated values"))?;
     pos += 1;
-    out.reserve(count);
     // Timestamps: the first is the chunk's start, each next one a delta of deltas further.
-    let (mut t, mut delta) = (start_ns, first_delta);
-    let mut ts = std::iter::once(0u64)
-        .chain(dods.iter().copied())
-        .enumerate()
-        .map(|(i, dod)| {
-            if i > 0 {
-                delta = delta.wrapping_add(unzigzag(dod));
-                t = t.wrapping_add(delta);
-            }
-            t
-        });
-    let point =
-        |ts: i64, value: f64| Point::new(ts, value).map_err(|_| Corrupt("non-finite value"));
+    let mut ts = Vec::with_capacity(count);
+    if count > 0 {
+        let (mut t, mut delta) = (start_ns, first_delta);
+        ts.push(t);
+        for &dod in &dods {
+            delta = delta.wrapping_add(unzigzag(dod));
+            t = t.wrapping_add(delta);
+            ts.push(t);
+        }
+    }
+    // Values, checked once at the end (a damaged chunk must not yield NaN or infinities).
+    let start = out.len();
+    out.reserve(count);
     match mode {
         VALUES_DECIMAL => {
             let k = usize::from(*bytes.get(pos).ok_or(Corrupt("truncated values"))?);
@@ -264,23 +280,26 @@ pub fn decode(
             let mut m = unzigzag(get_varint(bytes, &mut pos)?);
             let mut deltas = vec![0u64; rest];
             unpack_blocks(bytes, &mut pos, &mut deltas)?;
-            if count > 0 {
-                out.push(point(start_ns, m as f64 / scale)?);
-                ts.next();
+            if let Some(&t0) = ts.first() {
+                out.push(Point { ts_ns: t0, value: m as f64 / scale });
             }
-            for (t, &d) in ts.zip(&deltas) {
+            for (&t, &d) in ts.iter().skip(1).zip(&deltas) {
                 m = m.wrapping_add(unzigzag(d));
-                out.push(point(t, m as f64 / scale)?);
+                out.push(Point { ts_ns: t, value: m as f64 / scale });
             }
         }
         VALUES_XOR => {
             let mut bits = 0u64;
-            for t in ts {
+            for &t in &ts {
                 bits = get_xor_value(bytes, &mut pos, bits)?;
-                out.push(point(t, f64::from_bits(bits))?);
+                out.push(Point { ts_ns: t, value: f64::from_bits(bits) });
             }
         }
         _ => return Err(Corrupt("unknown value encoding")),
+    }
+    if !out[start..].iter().all(|p| p.value.is_finite()) {
+        out.truncate(start);
+        return Err(Corrupt("non-finite value"));
     }
     if pos != bytes.len() {
         return Err(Corrupt("trailing bytes"));

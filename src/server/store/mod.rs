@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod memory;
+pub mod rollup;
 pub mod sqlite;
 
 use crate::model::{Batch, SeriesKey, SeriesPoints};

@@ -7,7 +7,7 @@
 //! chunks(id INTEGER PRIMARY KEY, series_id, first_offset, end_offset, start_ns, end_ns,
 //!        count, min, max, first_v, last_v, min_ns, max_ns, data)
 //!        UNIQUE INDEX (series_id, first_offset),
-//!        INDEX chunks_meta (series_id, end_ns, start_ns, first_offset, count, extremes...)
+//!        INDEX chunks_by_start (series_id, start_ns, end_ns, first_offset, count, extremes...)
 //! ```
 //! Two shapes, because writes and reads want different things. A commit must be cheap
 //! whatever it holds: written per series, a commit of 1 000 series dirtied 2 000 b-tree
@@ -29,7 +29,7 @@
 //!
 //! A chunk row also keeps its extremes (first, last, lowest and highest point): a history
 //! read at a given pixel width answers a chunk that fits inside one column from them, without
-//! decoding it, and gets the same M4 answer. `chunks_meta` covers every column a read needs
+//! decoding it, and gets the same M4 answer. `chunks_by_start` covers every column a read needs
 //! before deciding to decode, so scanning a range reads that small index, not the pages of
 //! the chunks' data (which made the scan read every byte of the range). Chunks hold at most 1 024 points, so at 1 kHz a
 //! range longer than ~1 000 s per 1 000 columns mostly reads extremes (BENCHMARKS.md).
@@ -57,7 +57,7 @@
 //! under steady ingest the file stops growing once retention is reached.
 
 use super::memory::MemoryStore;
-use super::{chunk, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError};
+use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError};
 use crate::decimate::{column_of, Extremes, M4};
 use crate::model::{self, Batch, Point, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
@@ -150,7 +150,11 @@ use crate::server::now_ns;
 fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        // Each connection is used by one thread at a time (the writer's, or a pooled reader
+        // handed to one blocking task): SQLite's per-call mutex would only cost time.
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
@@ -169,10 +173,12 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The layout [`SCHEMA`] and [`chunk`] write; stored in SQLite's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The layout [`SCHEMA`] and [`chunk`] write; stored in SQLite's `user_version`. Version 1
+/// lacked rollups; it is upgraded in place (its series get rollups at their next compaction).
+const SCHEMA_VERSION: i64 = 2;
 
-/// Refuses a database written in another layout instead of misreading it.
+/// Refuses a database written in another layout instead of misreading it, and upgrades one
+/// written by version 1.
 fn check_schema_version(conn: &Connection) -> Result<(), String> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -184,6 +190,13 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
             |r| r.get(0),
         )
         .map_err(|e| e.to_string())?;
+    if tables > 0 && version == 1 {
+        conn.execute_batch(
+            "ALTER TABLE series ADD COLUMN rollup_width INTEGER NOT NULL DEFAULT 0",
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
     if tables > 0 && version != SCHEMA_VERSION {
         return Err(format!(
             "the database has layout version {version}, this livechart reads {SCHEMA_VERSION}; \
@@ -207,6 +220,7 @@ CREATE TABLE IF NOT EXISTS series (
     name TEXT NOT NULL,
     labels TEXT NOT NULL,
     next_offset INTEGER NOT NULL DEFAULT 0,
+    rollup_width INTEGER NOT NULL DEFAULT 0,
     UNIQUE (name, labels)
 );
 CREATE TABLE IF NOT EXISTS log (
@@ -231,8 +245,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_offset ON chunks (series_id, first_offset);
 DROP INDEX IF EXISTS chunks_by_end;
-CREATE INDEX IF NOT EXISTS chunks_meta ON chunks
-    (series_id, end_ns, start_ns, first_offset, count, first_v, min_ns, min, max_ns, max, last_v);
+DROP INDEX IF EXISTS chunks_meta;
+CREATE INDEX IF NOT EXISTS chunks_by_start ON chunks
+    (series_id, start_ns, end_ns, first_offset, count, first_v, min_ns, min, max_ns, max, last_v);
 ";
 
 /// Per series, what the writer needs: its row id and next offset.
@@ -258,6 +273,7 @@ impl SqliteStore {
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
         check_schema_version(&conn).map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        conn.execute_batch(rollup::SCHEMA).map_err(unavailable)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
 
@@ -268,6 +284,7 @@ impl SqliteStore {
         let log = read_log(&conn, None).map_err(unavailable)?;
         let log_points = log.values().map(Vec::len).sum();
         let series = load_series(&conn, &log).map_err(unavailable)?;
+        let rollup_width = load_rollup_widths(&conn).map_err(unavailable)?;
         let horizon = now_ns().saturating_sub(duration_ns(options.retention));
         let since = now_ns()
             .saturating_sub(duration_ns(options.warm))
@@ -306,6 +323,8 @@ impl SqliteStore {
             pending: log,
             fragmented: HashMap::new(),
             compact_retry_at: None,
+            rollup_width,
+            rollup_min_points: rollup::MIN_POINTS_PER_BUCKET,
         };
         std::thread::Builder::new()
             .name("livechart-store".into())
@@ -397,6 +416,13 @@ fn load_series(
     Ok(out)
 }
 
+/// Per series id, the finest rollup tier it keeps.
+fn load_rollup_widths(conn: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
+    let mut stmt = conn.prepare("SELECT id, rollup_width FROM series WHERE rollup_width > 0")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// The log's points per series (of one series when `only` is given), with their offsets, in
 /// log order.
 fn read_log(
@@ -427,16 +453,20 @@ fn read_log(
     Ok(out)
 }
 
+/// The earliest start of a chunk that can hold a point at `ts`: chunks never cross an hour
+/// boundary, so one that started before `ts`'s hour ended before it. Bounds index scans.
+fn first_possible_start(ts: i64) -> i64 {
+    hour_of(ts).saturating_mul(CHUNK_SPAN_NS)
+}
+
 /// The chunked points of series `id` overlapping `[from, to]`, in offset order.
 fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Result<Vec<Point>> {
     let mut stmt = conn.prepare_cached(
         "SELECT start_ns, count, data FROM chunks
-         WHERE series_id = ?1 AND end_ns >= ?2 AND end_ns <= ?4 AND start_ns <= ?3
+         WHERE series_id = ?1 AND start_ns >= ?4 AND start_ns <= ?3 AND end_ns >= ?2
          ORDER BY first_offset",
     )?;
-    // Chunks never span more than an hour: bounding end_ns keeps the index scan to the range.
-    let end_bound = to.saturating_add(CHUNK_SPAN_NS);
-    let mut rows = stmt.query(params![id, from, to, end_bound])?;
+    let mut rows = stmt.query(params![id, from, to, first_possible_start(from)])?;
     let mut points = Vec::new();
     while let Some(row) = rows.next()? {
         let start: i64 = row.get(0)?;
@@ -471,11 +501,76 @@ fn read_hours(
     id: i64,
     (from, to): (i64, i64),
     columns: Option<(i64, i64, usize)>,
-    visit: impl FnMut(Vec<Point>, usize) -> bool,
+    mut visit: impl FnMut(Vec<Point>, usize) -> bool,
 ) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
-    visit_hours(&tx, id, (from, to), columns, visit)?;
+    let logged = logged_points(&tx, id)?;
+    visit_hours(&tx, id, (from, to), None, columns, &logged, &mut visit)?;
     tx.finish()
+}
+
+/// The M4 answer for series `id` over `range` at `columns` (from, to, width) into `m4`, with
+/// the number of raw points it stands for. Dense series read their rollups (see
+/// [`rollup::plan`]): the cost follows the width, not the points in the range. One read
+/// transaction, as [`read_hours`].
+fn read_m4(
+    conn: &Connection,
+    id: i64,
+    (from, to): (i64, i64),
+    columns: (i64, i64, usize),
+    m4: &mut M4,
+) -> rusqlite::Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    let logged = logged_points(&tx, id)?;
+    let finest = rollup::finest_of(&tx, id)?;
+    let log_ts: Vec<i64> = logged.iter().map(|p| p.ts_ns).collect();
+    let mut raw = 0usize;
+    let mut visit = |points: Vec<Point>, n: usize| {
+        raw += n;
+        m4.push_all(&points)
+    };
+    match rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)? {
+        None => {
+            visit_hours(&tx, id, (from, to), None, Some(columns), &logged, &mut visit)?;
+        }
+        Some(pieces) => {
+            if std::env::var_os("LIVECHART_DEBUG_PLAN").is_some() {
+                let stands = pieces.iter().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
+                let reads: Vec<(i64, i64)> = pieces.iter().filter_map(|p| match p { rollup::Piece::Read(a, b, _) => Some((*a, *b)), _ => None }).collect();
+                let span: i64 = reads.iter().map(|(a, b)| b - a).sum();
+                let longest = reads.iter().map(|(a, b)| b - a).max();
+                eprintln!("plan: {stands} stands, {} reads over {} s (longest {:?} ns)", reads.len(), span / 1_000_000_000, longest);
+            }
+            for piece in pieces {
+                let more = match piece {
+                    rollup::Piece::Stand(s) => {
+                        visit(s.extremes.points(), usize::try_from(s.count).unwrap_or(0))
+                    }
+                    rollup::Piece::Read(a, b, starts) => {
+                        visit_hours(&tx, id, (a, b), starts, Some(columns), &logged, &mut visit)?
+                    }
+                };
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+    tx.finish()?;
+    Ok(raw)
+}
+
+/// The log's points of series `id`, by time; of equal timestamps in write order (the later
+/// write last, so it wins).
+fn logged_points(tx: &Connection, id: i64) -> rusqlite::Result<Vec<Point>> {
+    let mut points: Vec<Point> = read_log(tx, Some(id))?
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    points.sort_by_key(|p| p.ts_ns);
+    Ok(points)
 }
 
 /// What a history read needs of a chunk before deciding whether to decode it.
@@ -488,41 +583,43 @@ struct ChunkMeta {
     extremes: Extremes,
 }
 
+/// [`read_hours`] inside a transaction, with the series' log points (from
+/// [`logged_points`]); false when `visit` asked to stop. `starts` narrows the chunks read to
+/// those starting there, when the caller knows no other chunk reaches into the range.
+#[allow(clippy::too_many_arguments)]
 fn visit_hours(
     tx: &Connection,
     id: i64,
     (from, to): (i64, i64),
+    starts: Option<(i64, i64)>,
     columns: Option<(i64, i64, usize)>,
-    mut visit: impl FnMut(Vec<Point>, usize) -> bool,
-) -> rusqlite::Result<()> {
-    // The log's points of this series (bounded by MAX_LOG_POINTS), by hour, in write order.
-    let mut logged: Vec<Point> = read_log(tx, Some(id))?
-        .remove(&id)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(_, p)| p)
-        .filter(|p| p.ts_ns >= from && p.ts_ns <= to)
-        .collect();
-    logged.sort_by_key(|p| hour_of(p.ts_ns)); // stable: write order kept within an hour
+    logged: &[Point],
+    visit: &mut impl FnMut(Vec<Point>, usize) -> bool,
+) -> rusqlite::Result<bool> {
+    // The log's points of this series in the range (bounded by MAX_LOG_POINTS), by time.
+    let lo = logged.partition_point(|p| p.ts_ns < from);
+    let hi = logged.partition_point(|p| p.ts_ns <= to).max(lo);
     let mut reader = HourReader {
         series_id: id,
         range: (from, to),
         columns,
-        logged: logged.into_iter().peekable(),
+        logged: logged[lo..hi].to_vec().into_iter().peekable(),
         blob: tx.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?,
     };
 
-    // In index order (by end): a chunk never spans an hour, so its end's hour is its start's
-    // and the rows come grouped by hour without a sort; within the hour, offset order is
-    // restored in memory.
+    // In index order (by start), so grouped by hour without a sort; within the hour, offset
+    // order is restored in memory.
     let mut metas = tx.prepare_cached(
         "SELECT id, start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v, first_offset
          FROM chunks
-         WHERE series_id = ?1 AND end_ns >= ?2 AND end_ns <= ?4 AND start_ns <= ?3
-         ORDER BY end_ns",
+         WHERE series_id = ?1 AND start_ns >= ?2 AND start_ns <= ?3 AND end_ns >= ?4
+         ORDER BY start_ns",
     )?;
-    let end_bound = to.saturating_add(CHUNK_SPAN_NS);
-    let mut rows = metas.query(params![id, from, to, end_bound])?;
+    let (lo, hi) = match starts {
+        Some((lo, hi)) => (lo, hi.min(to)),
+        None => (first_possible_start(from), to),
+    };
+    let mut rows = metas.query(params![id, lo, hi, from])?;
     let mut current: Option<(i64, Vec<ChunkMeta>)> = None;
     loop {
         let meta = match rows.next()? {
@@ -533,12 +630,12 @@ fn visit_hours(
         if current.as_ref().map(|(h, _)| *h) != next_hour {
             if let Some((h, mut chunks)) = current.take() {
                 chunks.sort_by_key(|c| c.first_offset);
-                if !reader.log_only_hours_before(Some(h), &mut visit)? {
-                    return Ok(());
+                if !reader.log_only_hours_before(Some(h), visit)? {
+                    return Ok(false);
                 }
                 let (points, raw) = reader.hour(h, &chunks)?;
                 if !visit(points, raw) {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -548,8 +645,7 @@ fn visit_hours(
             _ => current = Some((hour_of(meta.start), vec![meta])),
         }
     }
-    reader.log_only_hours_before(None, &mut visit)?;
-    Ok(())
+    reader.log_only_hours_before(None, visit)
 }
 
 fn hour_of(ts: i64) -> i64 {
@@ -690,15 +786,16 @@ const INSERT_CHUNK: &str = "INSERT INTO chunks
      min, max, first_v, last_v, min_ns, max_ns, data)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
-/// Writes time-sorted `points` (one per timestamp) as a chunk holding offsets `[first, end)`.
+/// Writes time-sorted `points` (one per timestamp) as a chunk holding offsets `[first, end)`;
+/// returns what the rollups count of it (clean: the caller knows about overlaps).
 fn insert_chunk(
     insert: &mut rusqlite::CachedStatement<'_>,
     series_id: i64,
     (first_offset, end_offset): (i64, i64),
     points: &[Point],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<rollup::Summary>> {
     let Some(e) = Extremes::of(points) else {
-        return Ok(());
+        return Ok(None);
     };
     insert.execute(params![
         series_id,
@@ -715,7 +812,11 @@ fn insert_chunk(
         e.max.ts_ns,
         chunk::encode(points),
     ])?;
-    Ok(())
+    Ok(Some(rollup::Summary {
+        count: points.len() as i64,
+        clean: true,
+        extremes: e,
+    }))
 }
 
 struct Writer {
@@ -741,6 +842,10 @@ struct Writer {
     fragmented: HashMap<(i64, i64), u32>,
     /// Set after a failed compaction: not before then.
     compact_retry_at: Option<Instant>,
+    /// Per series id, its finest rollup tier (absent: none yet); see [`rollup`].
+    rollup_width: HashMap<i64, i64>,
+    /// [`rollup::MIN_POINTS_PER_BUCKET`], lowered by tests to get rollups from few points.
+    rollup_min_points: i128,
 }
 
 impl Writer {
@@ -963,11 +1068,18 @@ impl Writer {
         // Points already past retention are not worth a chunk.
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
         let mut chunks = 0usize;
+        let mut switched_on = Vec::new();
         {
             let mut insert = tx.prepare_cached(INSERT_CHUNK)?;
             let mut next_offset = tx.prepare_cached(
                 "UPDATE series SET next_offset = max(next_offset, ?2) WHERE id = ?1",
             )?;
+            let mut overlapping = tx.prepare_cached(
+                "SELECT start_ns FROM chunks
+                 WHERE series_id = ?1 AND start_ns >= ?4 AND start_ns <= ?3 AND end_ns >= ?2",
+            )?;
+            let mut set_rollup_width =
+                tx.prepare_cached("UPDATE series SET rollup_width = ?2 WHERE id = ?1")?;
             for (&series_id, points) in log.iter_mut() {
                 // The offsets leave the log here: the series row keeps where they got to.
                 if let Some(end) = points.iter().map(|(o, _)| o.saturating_add(1)).max() {
@@ -989,22 +1101,68 @@ impl Writer {
                 let hours = points.chunk_by(|a, b| {
                     a.1.ts_ns.div_euclid(CHUNK_SPAN_NS) == b.1.ts_ns.div_euclid(CHUNK_SPAN_NS)
                 });
+                let mut summaries = Vec::new();
+                let mut met = Vec::new();
                 for part in hours.flat_map(|hour| hour.chunks(MAX_CHUNK_POINTS)) {
                     let first_offset = part.iter().map(|(o, _)| *o).min().unwrap_or(0);
                     let end_offset = part.iter().map(|(o, _)| *o + 1).max().unwrap_or(0);
                     let only: Vec<Point> = part.iter().map(|(_, p)| *p).collect();
-                    insert_chunk(&mut insert, series_id, (first_offset, end_offset), &only)?;
-                    chunks += 1;
-                    if let Some(first) = only.first().filter(|_| only.len() < MAX_CHUNK_POINTS / 2)
+                    let (Some(first), Some(last)) = (only.first(), only.last()) else {
+                        continue;
+                    };
+                    let hour = first.ts_ns.div_euclid(CHUNK_SPAN_NS);
+                    // Stored chunks this one meets (late points, retries): their rollups and
+                    // this one's are no longer exact, and the hour gets merged.
+                    let before = met.len();
+                    let rows = overlapping
+                        .query_map(
+                            params![
+                                series_id,
+                                first.ts_ns,
+                                last.ts_ns,
+                                first_possible_start(first.ts_ns)
+                            ],
+                            |r| r.get(0),
+                        )?;
+                    for start in rows {
+                        met.push(start?);
+                    }
+                    if let Some(mut summary) =
+                        insert_chunk(&mut insert, series_id, (first_offset, end_offset), &only)?
                     {
-                        let hour = first.ts_ns.div_euclid(CHUNK_SPAN_NS);
+                        summary.clean = met.len() == before;
+                        summaries.push(summary);
+                    }
+                    chunks += 1;
+                    if met.len() > before {
+                        *self.fragmented.entry((series_id, hour)).or_default() += 2;
+                    } else if only.len() < MAX_CHUNK_POINTS / 2 {
                         *self.fragmented.entry((series_id, hour)).or_default() += 1;
+                    }
+                }
+                let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
+                rollup::add(&tx, series_id, rollup::tiers_from(finest), &summaries)?;
+                rollup::mark_dirty(&tx, series_id, rollup::tiers_from(finest), &met)?;
+                // Switch finer tiers on once the series' rate makes them worth it.
+                let span = match (points.first(), points.last()) {
+                    (Some(a), Some(b)) => b.1.ts_ns.saturating_sub(a.1.ts_ns),
+                    _ => 0,
+                };
+                if let Some(worth) = rollup::finest_worth(points.len(), span, self.rollup_min_points) {
+                    if finest == 0 || worth < finest {
+                        let new = rollup::TIERS
+                            .into_iter()
+                            .filter(|&w| w >= worth && (finest == 0 || w < finest));
+                        rollup::backfill(&tx, series_id, new)?;
+                        set_rollup_width.execute(params![series_id, worth])?;
+                        switched_on.push((series_id, worth));
                     }
                 }
             }
         }
         tx.execute("DELETE FROM log WHERE id <= ?1", [last])?;
         tx.commit()?;
+        self.rollup_width.extend(switched_on);
         tracing::debug!(chunks, "compacted the log");
         Ok(())
     }
@@ -1042,7 +1200,7 @@ impl Writer {
         {
             let mut stmt = tx.prepare_cached(
                 "SELECT first_offset, end_offset, start_ns, count, data FROM chunks
-                 WHERE series_id = ?1 AND end_ns >= ?2 AND end_ns < ?3
+                 WHERE series_id = ?1 AND start_ns >= ?2 AND start_ns < ?3
                  ORDER BY first_offset",
             )?;
             let mut rows = stmt.query(params![series_id, from, to])?;
@@ -1079,9 +1237,23 @@ impl Writer {
             // Each part reuses a freed key: chunks never hold more than MAX_CHUNK_POINTS, so
             // there are never more parts than merged chunks. Within an hour the merged points
             // have one value per timestamp, so their order among chunks no longer matters.
+            let mut summaries = Vec::new();
             for (part, &first_offset) in parts.iter().zip(&offsets) {
-                insert_chunk(&mut insert, series_id, (first_offset, end_offset), part)?;
+                summaries.extend(insert_chunk(
+                    &mut insert,
+                    series_id,
+                    (first_offset, end_offset),
+                    part,
+                )?);
             }
+            // The hour's rows (tiers up to an hour) are counted again from the merged chunks,
+            // which overlap nothing. Wider rows hold the same surviving points as before: an
+            // exact one stays exact, one made inexact by the overlaps stays so (its finer
+            // rows answer instead).
+            let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
+            let within_hour = rollup::tiers_from(finest).filter(|&w| w <= CHUNK_SPAN_NS);
+            rollup::forget_span(&tx, series_id, within_hour.clone(), (from, to))?;
+            rollup::add(&tx, series_id, within_hour, &summaries)?;
         }
         tx.commit()
     }
@@ -1101,9 +1273,16 @@ impl Writer {
             let mut dropped = 0;
             {
                 let mut delete =
-                    tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND end_ns < ?2")?;
+                    tx.prepare_cached(
+                    "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
+                )?;
                 for id in ids {
-                    dropped += delete.execute(params![id, horizon])?;
+                    let n = delete.execute(params![id, horizon])?;
+                    if n > 0 {
+                        let finest = self.rollup_width.get(&id).copied().unwrap_or(0);
+                        rollup::forget_before(&tx, id, rollup::tiers_from(finest), horizon)?;
+                    }
+                    dropped += n;
                 }
             }
             tx.commit()?;
@@ -1139,7 +1318,7 @@ impl Writer {
             {
                 let mut first = self
                     .conn
-                    .prepare_cached("SELECT min(end_ns) FROM chunks WHERE series_id = ?1")?;
+                    .prepare_cached("SELECT min(start_ns) FROM chunks WHERE series_id = ?1")?;
                 for state in self.series.values() {
                     let end: Option<i64> = first.query_row([state.id], |r| r.get(0))?;
                     oldest = match (oldest, end) {
@@ -1151,13 +1330,19 @@ impl Writer {
             let Some(oldest) = oldest else {
                 break; // Nothing left to drop: the log and the series alone exceed the cap.
             };
-            let cut = oldest.saturating_add(CHUNK_SPAN_NS);
+            // The whole oldest hour: no chunk of it ends after the hour does.
+            let cut = first_possible_start(oldest).saturating_add(CHUNK_SPAN_NS);
             let tx = self.conn.transaction()?;
             for state in self.series.values() {
-                dropped += tx.execute(
-                    "DELETE FROM chunks WHERE series_id = ?1 AND end_ns < ?2",
+                let n = tx.execute(
+                    "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
                     params![state.id, cut],
                 )?;
+                if n > 0 {
+                    let finest = self.rollup_width.get(&state.id).copied().unwrap_or(0);
+                    rollup::forget_before(&tx, state.id, rollup::tiers_from(finest), cut)?;
+                }
+                dropped += n;
             }
             tx.commit()?;
         }
@@ -1233,10 +1418,7 @@ impl Store for SqliteStore {
                 None => {
                     let mut m4 = M4::new(query.from_ns, query.to_ns, query.width);
                     let columns = (query.from_ns, query.to_ns, query.width);
-                    read_hours(conn, id, (from, to), Some(columns), |hour, raw| {
-                        raw_points += raw;
-                        hour.into_iter().all(|p| m4.push(p))
-                    })?;
+                    raw_points = read_m4(conn, id, (from, to), columns, &mut m4)?;
                     HistoryResult::decimated(&query, m4.finish())
                 }
             };
@@ -1387,5 +1569,144 @@ mod tests {
                 prop_assert_eq!(first_hour, want_first);
             }
         }
+
+        /// Through the writer's own paths (commits, compactions at random moments, late and
+        /// repeated timestamps, hour merges, retention), an M4 read that uses rollups gives
+        /// exactly the M4 of every surviving point, whatever the range and width.
+        #[test]
+        fn rollup_reads_equal_m4_of_every_point(
+            // Each batch a few minutes of points somewhere in four hours (so chunks are short
+            // and rows can stand in), some compacted right away.
+            batches in proptest::collection::vec(
+                (0i64..4 * 3_600, proptest::collection::vec((0i64..300, -20i32..20), 1..80), any::<bool>()),
+                1..10,
+            ),
+            merges in proptest::collection::vec(0i64..5, 0..3),
+            expire_s in proptest::option::of(0i64..3_600),
+            queries in proptest::collection::vec((0i64..4 * 3_600, 1i64..4 * 3_600, 1usize..60), 4),
+        ) {
+            let mut writer = test_writer();
+            let key = SeriesKey::new("p").unwrap();
+            let s = crate::model::NANOS_PER_SEC;
+            let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+            let mut writes = Vec::new();
+            for (at, points, compact) in &batches {
+                let points: Vec<Point> = points
+                    .iter()
+                    .map(|&(t, v)| Point::new(base + (at + t) * s, f64::from(v)).unwrap())
+                    .collect();
+                writes.extend(points.iter().copied());
+                let mut batch = Batch::new();
+                batch.extend(key.clone(), points);
+                let (reply, _answer) = oneshot::channel();
+                writer.commit(vec![Job { batch, reply }]);
+                if *compact {
+                    writer.compact().unwrap();
+                }
+            }
+            let id = writer.series[&key].id;
+            for h in &merges {
+                writer.compact().unwrap();
+                writer.merge_hour(id, base.div_euclid(CHUNK_SPAN_NS) + h).unwrap();
+            }
+            let mut horizon = i64::MIN;
+            if let Some(e) = expire_s {
+                horizon = base + e * s;
+                writer.retention = Duration::from_nanos(u64::try_from(now_ns() - horizon).unwrap());
+                writer.maybe_expire();
+            }
+            let used_rollups = rollup::finest_of(&writer.conn, id).unwrap() > 0;
+            let mut want = last_write_wins(writes);
+            want.retain(|p| p.ts_ns >= horizon);
+            for &(from_s, len_s, width) in &queries {
+                let (from, to) = ((base + from_s * s).max(horizon), base + (from_s + len_s) * s);
+                if to <= from {
+                    continue;
+                }
+                let in_range: Vec<Point> =
+                    want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to).collect();
+                let mut m4 = M4::new(from, to, width);
+                let raw = read_m4(&writer.conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+                if std::env::var_os("LIVECHART_COUNT_STANDS").is_some() {
+                    let finest = rollup::finest_of(&writer.conn, id).unwrap();
+                    let plan = rollup::plan(&writer.conn, id, finest, (from, to), (from, to, width), &[]).unwrap();
+                    let stands = plan.iter().flatten().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
+                    eprintln!("stands {stands}");
+                }
+                prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
+                prop_assert_eq!(
+                    m4.finish(),
+                    crate::decimate::m4(in_range.iter().copied(), from, to, width),
+                    "rollups on: {}", used_rollups
+                );
+            }
+        }
+    }
+
+    /// A writer on an in-memory database that gives every series rollups from its first
+    /// compaction on (a bucket needs one point, not thousands).
+    fn test_writer() -> Writer {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(rollup::SCHEMA).unwrap();
+        Writer {
+            conn,
+            live: Arc::new(MemoryStore::new(1_000, 10)),
+            hub: None,
+            series: HashMap::new(),
+            max_series: 10,
+            retention: Duration::from_secs(365 * 86_400),
+            max_disk_bytes: None,
+            last_retention: None,
+            log_points: 0,
+            log_since: None,
+            pending: HashMap::new(),
+            fragmented: HashMap::new(),
+            compact_retry_at: None,
+            rollup_width: HashMap::new(),
+            rollup_min_points: 1,
+        }
+    }
+
+    /// Rollups answer a long range from a few rows, and a wrong row shows in the answer: the
+    /// property test above can fail.
+    #[test]
+    fn rollups_stand_in_and_a_wrong_one_is_caught() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("dense").unwrap();
+        let s = crate::model::NANOS_PER_SEC;
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        // Two hours, a point every 20 ms.
+        let points: Vec<Point> = (0..360_000i64)
+            .map(|i| Point::new(base + i * s / 50, (i % 977) as f64).unwrap())
+            .collect();
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), points.clone());
+        let (reply, _answer) = oneshot::channel();
+        writer.commit(vec![Job { batch, reply }]);
+        writer.compact().unwrap();
+        let id = writer.series[&key].id;
+        assert!(rollup::finest_of(&writer.conn, id).unwrap() > 0);
+        let (from, to, width) = (base, base + 2 * CHUNK_SPAN_NS, 20);
+        let plan = rollup::plan(&writer.conn, id, rollup::TIERS[0], (from, to), (from, to, width), &[])
+            .unwrap()
+            .unwrap();
+        let stands = plan.iter().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
+        assert!(stands >= width, "{stands} stand-ins for {width} columns: {plan:?}");
+        let want = crate::decimate::m4(points.iter().copied(), from, to, width);
+        let read = |conn: &Connection| {
+            let mut m4 = M4::new(from, to, width);
+            let raw = read_m4(conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+            (raw, m4.finish())
+        };
+        assert_eq!(read(&writer.conn), (points.len(), want.clone()));
+        writer
+            .conn
+            .execute(
+                "UPDATE rollups SET max_v = 5000 WHERE series_id = ?1 AND start_ns = ?2 AND clean",
+                params![id, base + 60 * s],
+            )
+            .unwrap();
+        assert_ne!(read(&writer.conn).1, want, "a wrong rollup row changes the answer");
     }
 }

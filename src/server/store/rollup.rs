@@ -1,0 +1,566 @@
+//! Multi-resolution summaries ("rollups") of dense series, so a history read at a given width
+//! costs about the same whether its range holds a minute or a month of 1 kHz data.
+//!
+//! # What a rollup row is
+//! For each *tier* (a bucket width from [`TIERS`], each dividing the next) a row per bucket
+//! holds the first, lowest, highest and last point, and the count, of the **chunks whose
+//! first point falls in the bucket**. Buckets partition chunks, not time: a bucket's data
+//! spans `[first_ns, last_ns]`, which can run past its nominal end by part of a chunk.
+//! `clean` says the row's extremes are exact: none of its chunks overlaps another chunk of
+//! the series (an overlap may mean an overwritten timestamp, whose old value must not stand
+//! in), and no chunk of it was deleted since.
+//!
+//! # Invariants the reader relies on
+//! 1. Every chunk of a series is counted in exactly one row of each of the series' tiers
+//!    (the tiers from its `rollup_width` up): no row, no chunk.
+//! 2. Clean rows' spans meet no other chunk of the series, so clean rows are disjoint in time
+//!    from each other and from the chunks of every other row.
+//!
+//! # How a read uses them
+//! [`plan`] takes the coarsest tier at most half a pixel column wide. A clean row whose span lies
+//! inside the range and inside one column, with no uncompacted (log) point in it, stands in
+//! for all its points with its four extremes (the M4 answer is the same, see
+//! [`crate::decimate::Extremes`]). Any other row is looked at one tier finer, and at the
+//! finest tier it becomes a region the chunk reader reads as before. The work is a few rows
+//! per column plus, per column boundary, one short descent and one chunk decoded: it follows
+//! the width, not the number of points in the range.
+//!
+//! # When a series gets rollups
+//! Only tiers whose buckets hold at least [`MIN_POINTS_PER_BUCKET`] points at the rate the
+//! series writes: a sensor sending once a minute would get a row per chunk and gain nothing.
+//! A tier is switched on when a compaction sees the rate, and filled from the series'
+//! existing chunks then (a one-time scan of that series' chunk index).
+
+use crate::decimate::{column_of, Extremes};
+use crate::model::{Point, NANOS_PER_SEC};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rollups (
+    series_id INTEGER NOT NULL,
+    width_ns INTEGER NOT NULL,
+    start_ns INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    clean INTEGER NOT NULL,
+    first_ns INTEGER NOT NULL,
+    first_v REAL NOT NULL,
+    min_ns INTEGER NOT NULL,
+    min_v REAL NOT NULL,
+    max_ns INTEGER NOT NULL,
+    max_v REAL NOT NULL,
+    last_ns INTEGER NOT NULL,
+    last_v REAL NOT NULL,
+    PRIMARY KEY (series_id, width_ns, start_ns)
+) WITHOUT ROWID;
+";
+
+const S: i64 = NANOS_PER_SEC;
+
+/// Bucket widths, each dividing the next (so a bucket's finer buckets start inside it) and at
+/// most 7× the one before (so a column holds few rows of the tier chosen for it).
+pub const TIERS: [i64; 10] = [
+    S,
+    5 * S,
+    20 * S,
+    60 * S,
+    300 * S,
+    1_200 * S,
+    3_600 * S,
+    6 * 3_600 * S,
+    86_400 * S,
+    7 * 86_400 * S,
+];
+
+/// A tier is kept for a series only when its buckets hold about four full chunks or more:
+/// below that a row saves less reading than it costs writing.
+pub const MIN_POINTS_PER_BUCKET: i128 = 4 * 1_024;
+
+/// Chunks never span more than this (an hour: they never cross an hour boundary), so a
+/// bucket's data ends before `start + width + MAX_CHUNK_SPAN`.
+const MAX_CHUNK_SPAN: i64 = 3_600 * S;
+
+/// The finest tier worth keeping for a series that wrote `points` over `span_ns`, when a
+/// bucket must hold `min_points` (normally [`MIN_POINTS_PER_BUCKET`]; tests lower it).
+pub fn finest_worth(points: usize, span_ns: i64, min_points: i128) -> Option<i64> {
+    if points < 2 || span_ns <= 0 {
+        return None;
+    }
+    TIERS
+        .into_iter()
+        .find(|&w| points as i128 * w as i128 >= min_points * span_ns as i128)
+}
+
+/// The tiers of a series whose finest kept tier is `finest` (0: none).
+pub fn tiers_from(finest: i64) -> impl Iterator<Item = i64> + Clone {
+    TIERS
+        .into_iter()
+        .filter(move |&w| finest > 0 && w >= finest)
+}
+
+fn bucket(ts: i64, width: i64) -> i64 {
+    ts.div_euclid(width).saturating_mul(width)
+}
+
+/// A chunk (or a bucket of them) as the rollups see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub count: i64,
+    pub clean: bool,
+    pub extremes: Extremes,
+}
+
+impl Summary {
+    /// Both together. Exact when both are clean (their points are disjoint in time): first and
+    /// last by time, lowest and highest by value with the earlier one winning ties, as M4
+    /// picks them.
+    fn merge(self, o: Summary) -> Summary {
+        let (a, b) = (self.extremes, o.extremes);
+        let earlier = |p: Point, q: Point| if q.ts_ns < p.ts_ns { q } else { p };
+        let pick = |p: Point, q: Point, better: bool| {
+            if better || (q.value == p.value && q.ts_ns < p.ts_ns) {
+                q
+            } else {
+                p
+            }
+        };
+        Summary {
+            count: self.count + o.count,
+            clean: self.clean && o.clean,
+            extremes: Extremes {
+                first: earlier(a.first, b.first),
+                min: pick(a.min, b.min, b.min.value < a.min.value),
+                max: pick(a.max, b.max, b.max.value > a.max.value),
+                last: if b.last.ts_ns > a.last.ts_ns {
+                    b.last
+                } else {
+                    a.last
+                },
+            },
+        }
+    }
+}
+
+const UPSERT: &str = "
+INSERT INTO rollups (series_id, width_ns, start_ns, count, clean,
+                     first_ns, first_v, min_ns, min_v, max_ns, max_v, last_ns, last_v)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (series_id, width_ns, start_ns) DO UPDATE SET
+    count = count + excluded.count,
+    clean = clean AND excluded.clean,
+    first_v = CASE WHEN excluded.first_ns < first_ns THEN excluded.first_v ELSE first_v END,
+    first_ns = min(first_ns, excluded.first_ns),
+    min_v = CASE WHEN excluded.min_v < min_v OR (excluded.min_v = min_v AND excluded.min_ns < min_ns)
+            THEN excluded.min_v ELSE min_v END,
+    min_ns = CASE WHEN excluded.min_v < min_v OR (excluded.min_v = min_v AND excluded.min_ns < min_ns)
+             THEN excluded.min_ns ELSE min_ns END,
+    max_v = CASE WHEN excluded.max_v > max_v OR (excluded.max_v = max_v AND excluded.max_ns < max_ns)
+            THEN excluded.max_v ELSE max_v END,
+    max_ns = CASE WHEN excluded.max_v > max_v OR (excluded.max_v = max_v AND excluded.max_ns < max_ns)
+             THEN excluded.max_ns ELSE max_ns END,
+    last_v = CASE WHEN excluded.last_ns > last_ns THEN excluded.last_v ELSE last_v END,
+    last_ns = max(last_ns, excluded.last_ns)";
+
+/// Counts `chunks` into the rows of tiers `widths` (combined per bucket first, so a
+/// compaction writes each touched row once).
+pub fn add(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+    chunks: &[Summary],
+) -> rusqlite::Result<()> {
+    let mut upsert = conn.prepare_cached(UPSERT)?;
+    for width in widths {
+        let mut buckets: BTreeMap<i64, Summary> = BTreeMap::new();
+        for c in chunks {
+            buckets
+                .entry(bucket(c.extremes.first.ts_ns, width))
+                .and_modify(|s| *s = s.merge(*c))
+                .or_insert(*c);
+        }
+        for (start, s) in buckets {
+            let e = s.extremes;
+            upsert.execute(params![
+                series_id,
+                width,
+                start,
+                s.count,
+                s.clean,
+                e.first.ts_ns,
+                e.first.value,
+                e.min.ts_ns,
+                e.min.value,
+                e.max.ts_ns,
+                e.max.value,
+                e.last.ts_ns,
+                e.last.value,
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks the rows holding chunks that start at `starts` as no longer exact.
+pub fn mark_dirty(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+    starts: &[i64],
+) -> rusqlite::Result<()> {
+    let mut update = conn.prepare_cached(
+        "UPDATE rollups SET clean = 0 WHERE series_id = ?1 AND width_ns = ?2 AND start_ns = ?3",
+    )?;
+    for width in widths {
+        for &s in starts {
+            update.execute(params![series_id, width, bucket(s, width)])?;
+        }
+    }
+    Ok(())
+}
+
+/// After the series' chunks that ended before `cut` were deleted: rows whose chunks are all
+/// gone go, rows that may have lost some are no longer exact.
+pub fn forget_before(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+    cut: i64,
+) -> rusqlite::Result<()> {
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM rollups WHERE series_id = ?1 AND width_ns = ?2 AND start_ns <= ?3",
+    )?;
+    let mut dirty = conn.prepare_cached(
+        "UPDATE rollups SET clean = 0
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns < ?3 AND clean",
+    )?;
+    for width in widths {
+        // A chunk starting in the bucket ends before start + width + MAX_CHUNK_SPAN.
+        let all_gone = cut.saturating_sub(width).saturating_sub(MAX_CHUNK_SPAN);
+        delete.execute(params![series_id, width, all_gone])?;
+        dirty.execute(params![series_id, width, cut])?;
+    }
+    Ok(())
+}
+
+/// Deletes the rows of tiers `widths` (at most an hour wide) whose buckets start in
+/// `[from, to)`: an hour about to be rewritten and counted again.
+pub fn forget_span(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+    (from, to): (i64, i64),
+) -> rusqlite::Result<()> {
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM rollups
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns < ?4",
+    )?;
+    for width in widths {
+        delete.execute(params![series_id, width, from, to])?;
+    }
+    Ok(())
+}
+
+/// Fills tiers `widths` of a series from all its chunks (switching them on). Chunks that
+/// overlap another chunk make their rows not exact.
+pub fn backfill(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v
+         FROM chunks WHERE series_id = ?1",
+    )?;
+    let mut chunks: Vec<(i64, Summary)> = stmt
+        .query_map([series_id], |r| {
+            let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
+                Ok(Point {
+                    ts_ns: r.get(ts)?,
+                    value: r.get(v)?,
+                })
+            };
+            Ok((
+                r.get::<_, i64>(1)?,
+                Summary {
+                    count: r.get(2)?,
+                    clean: true,
+                    extremes: Extremes {
+                        first: point(0, 3)?,
+                        min: point(4, 5)?,
+                        max: point(6, 7)?,
+                        last: point(1, 8)?,
+                    },
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // Spans sorted by start overlap exactly when one starts before the furthest end so far.
+    chunks.sort_by_key(|(end, s)| (s.extremes.first.ts_ns, *end));
+    let mut furthest: Option<(i64, usize)> = None;
+    for i in 0..chunks.len() {
+        let (end, s) = chunks[i];
+        if let Some((f, j)) = furthest {
+            if s.extremes.first.ts_ns <= f {
+                chunks[i].1.clean = false;
+                chunks[j].1.clean = false;
+            }
+        }
+        if furthest.is_none_or(|(f, _)| end > f) {
+            furthest = Some((end, i));
+        }
+    }
+    let summaries: Vec<Summary> = chunks.into_iter().map(|(_, s)| s).collect();
+    add(conn, series_id, widths, &summaries)
+}
+
+/// The finest tier kept for a series (0: none), as stored.
+pub fn finest_of(conn: &Connection, series_id: i64) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT rollup_width FROM series WHERE id = ?1",
+            [series_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A piece of an M4 read, in time order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Piece {
+    /// A clean row inside one column: its extremes stand for its `count` points.
+    Stand(Summary),
+    /// A span to read from chunks and log; with the bounds of the starts of the only chunks
+    /// that reach into it, when a clean row says so (the read then skips an index scan).
+    Read(i64, i64, Option<(i64, i64)>),
+}
+
+impl Piece {
+    fn start(&self) -> i64 {
+        match self {
+            Piece::Stand(s) => s.extremes.first.ts_ns,
+            Piece::Read(a, ..) => *a,
+        }
+    }
+}
+
+/// How an M4 read of `range` at `columns` (from, to, width) should go for a series whose
+/// finest tier is `finest`, with the series' uncompacted points at the sorted `log_ts`:
+/// pieces covering the range in time order, or `None` when no tier is as narrow as a column
+/// (the chunks alone are then the finest summary).
+pub fn plan(
+    conn: &Connection,
+    series_id: i64,
+    finest: i64,
+    (from, to): (i64, i64),
+    (f, t, w): (i64, i64, usize),
+    log_ts: &[i64],
+) -> rusqlite::Result<Option<Vec<Piece>>> {
+    let column_ns = ((t as i128 - f as i128) / w.max(1) as i128).min(i64::MAX as i128) as i64;
+    // Rows about half a column wide or less: a row spans its bucket plus part of a chunk, and
+    // only rows inside one column stand in; wider ones mostly straddle and are looked into.
+    let tiers: Vec<i64> = tiers_from(finest)
+        .filter(|&x| x <= column_ns / 2)
+        .collect();
+    if tiers.is_empty() {
+        return Ok(None);
+    }
+    let mut planner = Planner {
+        rows: conn.prepare_cached(
+            "SELECT start_ns, count, clean, first_ns, first_v, min_ns, min_v, max_ns, max_v,
+                    last_ns, last_v
+             FROM rollups
+             WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4
+             ORDER BY start_ns",
+        )?,
+        series_id,
+        range: (from, to),
+        columns: (f, t, w),
+        log_ts,
+        tiers,
+        pieces: Vec::new(),
+    };
+    let top = planner.tiers.len() - 1;
+    planner.collect(top, (from, to))?;
+    let mut pieces = planner.pieces;
+    // Chunks counted in a top bucket that starts before `from` can still reach into the
+    // range: read whatever comes before the first stand-in.
+    let head_end = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Stand(s) => Some(s.extremes.first.ts_ns - 1),
+            Piece::Read(..) => None,
+        })
+        .min()
+        .unwrap_or(to);
+    if head_end >= from {
+        pieces.push(Piece::Read(from, head_end, None));
+    }
+    // Log points are never inside a stand-in (that row would not stand in): read them where
+    // they are.
+    let lo = log_ts.partition_point(|&x| x < from);
+    let hi = log_ts.partition_point(|&x| x <= to);
+    pieces.extend(log_ts[lo..hi].iter().map(|&x| Piece::Read(x, x, None)));
+    Ok(Some(merge(pieces)))
+}
+
+struct Planner<'c, 'l> {
+    rows: rusqlite::CachedStatement<'c>,
+    series_id: i64,
+    range: (i64, i64),
+    columns: (i64, i64, usize),
+    log_ts: &'l [i64],
+    tiers: Vec<i64>,
+    pieces: Vec<Piece>,
+}
+
+impl Planner<'_, '_> {
+    /// The rows of tier `k` with buckets starting in `[s0, s1]`, as pieces.
+    fn collect(&mut self, k: usize, (s0, s1): (i64, i64)) -> rusqlite::Result<()> {
+        let width = self.tiers[k];
+        let rows: Vec<(i64, Summary)> = self
+            .rows
+            .query_map(params![self.series_id, width, s0, s1], |r| {
+                let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
+                    Ok(Point {
+                        ts_ns: r.get(ts)?,
+                        value: r.get(v)?,
+                    })
+                };
+                Ok((
+                    r.get(0)?,
+                    Summary {
+                        count: r.get(1)?,
+                        clean: r.get(2)?,
+                        extremes: Extremes {
+                            first: point(3, 4)?,
+                            min: point(5, 6)?,
+                            max: point(7, 8)?,
+                            last: point(9, 10)?,
+                        },
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let (from, to) = self.range;
+        let (f, t, w) = self.columns;
+        for (start, s) in rows {
+            let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
+            if last < from || first > to {
+                continue; // Nothing of it in the range.
+            }
+            let logged = {
+                let i = self.log_ts.partition_point(|&x| x < first);
+                self.log_ts.get(i).is_some_and(|&x| x <= last)
+            };
+            let stands = s.clean
+                && !logged
+                && first >= from
+                && last <= to
+                && column_of(first, f, t, w) == column_of(last, f, t, w);
+            if stands {
+                self.pieces.push(Piece::Stand(s));
+            } else if k > 0 {
+                self.collect(k - 1, (start, start.saturating_add(width - 1)))?;
+            } else {
+                // A clean row's chunks are the only ones in its span: read just them.
+                let starts = s.clean.then(|| (start, start.saturating_add(width - 1)));
+                self.pieces
+                    .push(Piece::Read(first.max(from), last.min(to), starts));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sorts pieces by start and joins what must be read together: reads in a row (nothing
+/// stands between them) become one, and a stand-in that meets a read is read with it (only
+/// possible if a row was marked clean wrongly; reading is always right).
+fn merge(mut pieces: Vec<Piece>) -> Vec<Piece> {
+    pieces.sort_by_key(Piece::start);
+    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        match piece {
+            Piece::Read(mut a, mut b, mut starts) => {
+                while let Some(last) = out.last() {
+                    let (x, y) = match *last {
+                        Piece::Read(x, y, _) => (x, y),
+                        Piece::Stand(s) if s.extremes.last.ts_ns >= a => {
+                            (s.extremes.first.ts_ns, s.extremes.last.ts_ns)
+                        }
+                        Piece::Stand(_) => break,
+                    };
+                    a = a.min(x);
+                    b = b.max(y);
+                    starts = None;
+                    out.pop();
+                }
+                out.push(Piece::Read(a, b, starts));
+            }
+            Piece::Stand(s) => match out.last_mut() {
+                Some(Piece::Read(_, b, starts)) if *b >= s.extremes.first.ts_ns => {
+                    *b = (*b).max(s.extremes.last.ts_ns);
+                    *starts = None;
+                }
+                _ => out.push(piece),
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stand(first: i64, last: i64) -> Piece {
+        let p = |t| Point::new(t, 0.0).unwrap();
+        Piece::Stand(Summary {
+            count: 2,
+            clean: true,
+            extremes: Extremes {
+                first: p(first),
+                min: p(first),
+                max: p(first),
+                last: p(last),
+            },
+        })
+    }
+
+    #[test]
+    fn reads_in_a_row_join_and_absorb_what_they_meet() {
+        let pieces = vec![
+            Piece::Read(50, 55, None),
+            stand(0, 9),
+            Piece::Read(12, 12, None),
+            stand(20, 29),
+            Piece::Read(30, 31, None),
+            Piece::Read(28, 28, None),
+            stand(40, 45),
+        ];
+        assert_eq!(
+            merge(pieces),
+            vec![
+                stand(0, 9),
+                // 20..29 meets 28, so it is read; nothing then stands between 12 and it.
+                Piece::Read(12, 31, None),
+                stand(40, 45),
+                Piece::Read(50, 55, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn tiers_nest_and_follow_the_rate() {
+        for pair in TIERS.windows(2) {
+            assert_eq!(pair[1] % pair[0], 0, "{pair:?}");
+            assert!(pair[1] / pair[0] <= 7, "{pair:?}");
+        }
+        // 1 kHz: 5 s buckets hold 5 000 points; 1 Hz: 6 h hold 21 600; once a minute: none.
+        let m = MIN_POINTS_PER_BUCKET;
+        assert_eq!(finest_worth(1_000_000, 1_000 * S, m), Some(5 * S));
+        assert_eq!(finest_worth(3_600, 3_600 * S, m), Some(6 * 3_600 * S));
+        assert_eq!(finest_worth(60, 3_600 * 60 * S, m), None);
+        assert_eq!(finest_worth(1, S, m), None);
+    }
+}
