@@ -337,6 +337,9 @@ mod dense {
             ("10 M", 10_000_000),
             ("100 M", 100_000_000),
         ] {
+            if std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|only| only != label) {
+                continue;
+            }
             let mut times = Vec::new();
             let mut raw = 0;
             let repeat: usize = std::env::var("LIVECHART_BENCH_REPEAT")

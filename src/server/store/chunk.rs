@@ -281,18 +281,27 @@ pub fn decode(
             let mut deltas = vec![0u64; rest];
             unpack_blocks(bytes, &mut pos, &mut deltas)?;
             if let Some(&t0) = ts.first() {
-                out.push(Point { ts_ns: t0, value: m as f64 / scale });
+                out.push(Point {
+                    ts_ns: t0,
+                    value: m as f64 / scale,
+                });
             }
             for (&t, &d) in ts.iter().skip(1).zip(&deltas) {
                 m = m.wrapping_add(unzigzag(d));
-                out.push(Point { ts_ns: t, value: m as f64 / scale });
+                out.push(Point {
+                    ts_ns: t,
+                    value: m as f64 / scale,
+                });
             }
         }
         VALUES_XOR => {
             let mut bits = 0u64;
             for &t in &ts {
                 bits = get_xor_value(bytes, &mut pos, bits)?;
-                out.push(Point { ts_ns: t, value: f64::from_bits(bits) });
+                out.push(Point {
+                    ts_ns: t,
+                    value: f64::from_bits(bits),
+                });
             }
         }
         _ => return Err(Corrupt("unknown value encoding")),
@@ -565,5 +574,34 @@ mod tests {
         let mut out = Vec::new();
         assert!(decode(&bytes[..bytes.len() - 1], points[0].ts_ns, 100, &mut out).is_err());
         assert!(decode(&bytes, points[0].ts_ns, 99, &mut Vec::new()).is_err());
+    }
+}
+#[cfg(test)]
+mod speed {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn decode_speed() {
+        let pts: Vec<Point> = (0..1024i64)
+            .map(|n| {
+                Point::new(
+                    n * 1_000_000,
+                    ((n as f64) / 50_000.0).sin() * 100.0 + ((n * 7_919) % 101) as f64 * 0.01,
+                )
+                .unwrap()
+            })
+            .collect();
+        let bytes = encode(&pts);
+        let t = std::time::Instant::now();
+        let mut out = Vec::with_capacity(1024);
+        for _ in 0..10_000 {
+            out.clear();
+            decode(&bytes, 0, 1024, &mut out).unwrap();
+        }
+        eprintln!(
+            "{} bytes, {:.2} ns/point",
+            bytes.len(),
+            t.elapsed().as_nanos() as f64 / 1024.0 / 10_000.0
+        );
     }
 }

@@ -33,8 +33,11 @@
 
 use crate::decimate::{column_of, Extremes};
 use crate::model::{Point, NANOS_PER_SEC};
+use rusqlite::types::Value;
+use rusqlite::vtab::array::Array;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rollups (
@@ -359,30 +362,65 @@ pub fn plan(
     let column_ns = ((t as i128 - f as i128) / w.max(1) as i128).min(i64::MAX as i128) as i64;
     // Rows about half a column wide or less: a row spans its bucket plus part of a chunk, and
     // only rows inside one column stand in; wider ones mostly straddle and are looked into.
-    let tiers: Vec<i64> = tiers_from(finest)
-        .filter(|&x| x <= column_ns / 2)
-        .collect();
+    let tiers: Vec<i64> = tiers_from(finest).filter(|&x| x <= column_ns / 2).collect();
     if tiers.is_empty() {
         return Ok(None);
     }
-    let mut planner = Planner {
-        rows: conn.prepare_cached(
-            "SELECT start_ns, count, clean, first_ns, first_v, min_ns, min_v, max_ns, max_v,
-                    last_ns, last_v
-             FROM rollups
-             WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4
-             ORDER BY start_ns",
-        )?,
-        series_id,
-        range: (from, to),
-        columns: (f, t, w),
-        log_ts,
-        tiers,
-        pieces: Vec::new(),
-    };
-    let top = planner.tiers.len() - 1;
-    planner.collect(top, (from, to))?;
-    let mut pieces = planner.pieces;
+    let mut rows = conn.prepare_cached(
+        "SELECT start_ns, count, clean, first_ns, first_v, min_ns, min_v, max_ns, max_v,
+                last_ns, last_v
+         FROM rollups
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4",
+    )?;
+    // Rows of the finer tier inside each of the given buckets, in one statement (CROSS JOIN
+    // keeps the list outside, so each bucket is one index seek; left to itself the planner
+    // scanned the whole tier per bucket).
+    let mut inside = conn.prepare_cached(
+        "SELECT r.start_ns, r.count, r.clean, r.first_ns, r.first_v, r.min_ns, r.min_v,
+                r.max_ns, r.max_v, r.last_ns, r.last_v
+         FROM rarray(?3) AS b
+         CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
+                          AND r.start_ns >= b.value AND r.start_ns <= b.value + ?4",
+    )?;
+    let mut pieces = Vec::new();
+    let top = tiers.len() - 1;
+    let mut level = read_rows(&mut rows, params![series_id, tiers[top], from, to])?;
+    for k in (0..=top).rev() {
+        let mut look_into: Vec<i64> = Vec::new();
+        for (start, s) in level {
+            let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
+            if last < from || first > to {
+                continue; // Nothing of it in the range.
+            }
+            let logged = {
+                let i = log_ts.partition_point(|&x| x < first);
+                log_ts.get(i).is_some_and(|&x| x <= last)
+            };
+            let stands = s.clean
+                && !logged
+                && first >= from
+                && last <= to
+                && column_of(first, f, t, w) == column_of(last, f, t, w);
+            if stands {
+                pieces.push(Piece::Stand(s));
+            } else if k > 0 {
+                look_into.push(start);
+            } else {
+                // A clean row's chunks are the only ones in its span: read just them.
+                let starts = s.clean.then(|| (start, start.saturating_add(tiers[0] - 1)));
+                pieces.push(Piece::Read(first.max(from), last.min(to), starts));
+            }
+        }
+        if k == 0 || look_into.is_empty() {
+            break;
+        }
+        look_into.sort_unstable();
+        let buckets: Array = Rc::new(look_into.into_iter().map(Value::from).collect());
+        level = read_rows(
+            &mut inside,
+            params![series_id, tiers[k - 1], buckets, tiers[k] - 1],
+        )?;
+    }
     // Chunks counted in a top bucket that starts before `from` can still reach into the
     // range: read whatever comes before the first stand-in.
     let head_end = pieces
@@ -404,73 +442,33 @@ pub fn plan(
     Ok(Some(merge(pieces)))
 }
 
-struct Planner<'c, 'l> {
-    rows: rusqlite::CachedStatement<'c>,
-    series_id: i64,
-    range: (i64, i64),
-    columns: (i64, i64, usize),
-    log_ts: &'l [i64],
-    tiers: Vec<i64>,
-    pieces: Vec<Piece>,
-}
-
-impl Planner<'_, '_> {
-    /// The rows of tier `k` with buckets starting in `[s0, s1]`, as pieces.
-    fn collect(&mut self, k: usize, (s0, s1): (i64, i64)) -> rusqlite::Result<()> {
-        let width = self.tiers[k];
-        let rows: Vec<(i64, Summary)> = self
-            .rows
-            .query_map(params![self.series_id, width, s0, s1], |r| {
-                let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
-                    Ok(Point {
-                        ts_ns: r.get(ts)?,
-                        value: r.get(v)?,
-                    })
-                };
-                Ok((
-                    r.get(0)?,
-                    Summary {
-                        count: r.get(1)?,
-                        clean: r.get(2)?,
-                        extremes: Extremes {
-                            first: point(3, 4)?,
-                            min: point(5, 6)?,
-                            max: point(7, 8)?,
-                            last: point(9, 10)?,
-                        },
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let (from, to) = self.range;
-        let (f, t, w) = self.columns;
-        for (start, s) in rows {
-            let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
-            if last < from || first > to {
-                continue; // Nothing of it in the range.
-            }
-            let logged = {
-                let i = self.log_ts.partition_point(|&x| x < first);
-                self.log_ts.get(i).is_some_and(|&x| x <= last)
-            };
-            let stands = s.clean
-                && !logged
-                && first >= from
-                && last <= to
-                && column_of(first, f, t, w) == column_of(last, f, t, w);
-            if stands {
-                self.pieces.push(Piece::Stand(s));
-            } else if k > 0 {
-                self.collect(k - 1, (start, start.saturating_add(width - 1)))?;
-            } else {
-                // A clean row's chunks are the only ones in its span: read just them.
-                let starts = s.clean.then(|| (start, start.saturating_add(width - 1)));
-                self.pieces
-                    .push(Piece::Read(first.max(from), last.min(to), starts));
-            }
-        }
-        Ok(())
-    }
+/// Rows as (bucket start, summary).
+fn read_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<(i64, Summary)>> {
+    stmt.query_map(params, |r| {
+        let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
+            Ok(Point {
+                ts_ns: r.get(ts)?,
+                value: r.get(v)?,
+            })
+        };
+        Ok((
+            r.get(0)?,
+            Summary {
+                count: r.get(1)?,
+                clean: r.get(2)?,
+                extremes: Extremes {
+                    first: point(3, 4)?,
+                    min: point(5, 6)?,
+                    max: point(7, 8)?,
+                    last: point(9, 10)?,
+                },
+            },
+        ))
+    })?
+    .collect()
 }
 
 /// Sorts pieces by start and joins what must be read together: reads in a row (nothing

@@ -156,6 +156,8 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    // `rarray(?)`: rollup reads pass lists of buckets and chunks in one statement.
+    rusqlite::vtab::array::load_module(&conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
         Durability::Fsync => "FULL",
@@ -191,10 +193,8 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     if tables > 0 && version == 1 {
-        conn.execute_batch(
-            "ALTER TABLE series ADD COLUMN rollup_width INTEGER NOT NULL DEFAULT 0",
-        )
-        .map_err(|e| e.to_string())?;
+        conn.execute_batch("ALTER TABLE series ADD COLUMN rollup_width INTEGER NOT NULL DEFAULT 0")
+            .map_err(|e| e.to_string())?;
         return Ok(());
     }
     if tables > 0 && version != SCHEMA_VERSION {
@@ -211,6 +211,8 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open(path, Durability::Relaxed)?;
     conn.pragma_update(None, "cache_size", -8_192)?;
+    // Chunk data read through the mapping, not copied out of the OS cache page by page.
+    conn.pragma_update(None, "mmap_size", 2_000_000_000i64)?;
     Ok(conn)
 }
 
@@ -529,22 +531,54 @@ fn read_m4(
         raw += n;
         m4.push_all(&points)
     };
-    match rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)? {
+    let t0 = Instant::now();
+    let planned = rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)?;
+    let t_plan = t0.elapsed();
+    match planned {
         None => {
-            visit_hours(&tx, id, (from, to), None, Some(columns), &logged, &mut visit)?;
+            visit_hours(
+                &tx,
+                id,
+                (from, to),
+                None,
+                Some(columns),
+                &logged,
+                &mut visit,
+            )?;
         }
         Some(pieces) => {
+            // Reads of clean rows with no log point in them (at most one per column boundary)
+            // are read together: two statements for all of them.
+            let no_log = |a: i64, b: i64| {
+                let i = log_ts.partition_point(|&x| x < a);
+                log_ts.get(i).is_none_or(|&x| x > b)
+            };
+            let together: Vec<(i64, i64, (i64, i64))> = pieces
+                .iter()
+                .filter_map(|p| match *p {
+                    rollup::Piece::Read(a, b, Some(starts)) if no_log(a, b) => Some((a, b, starts)),
+                    _ => None,
+                })
+                .collect();
+            let t1 = Instant::now();
+            let mut read_together = read_clean_rows(&tx, id, &together, columns)?.into_iter();
             if std::env::var_os("LIVECHART_DEBUG_PLAN").is_some() {
-                let stands = pieces.iter().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
-                let reads: Vec<(i64, i64)> = pieces.iter().filter_map(|p| match p { rollup::Piece::Read(a, b, _) => Some((*a, *b)), _ => None }).collect();
-                let span: i64 = reads.iter().map(|(a, b)| b - a).sum();
-                let longest = reads.iter().map(|(a, b)| b - a).max();
-                eprintln!("plan: {stands} stands, {} reads over {} s (longest {:?} ns)", reads.len(), span / 1_000_000_000, longest);
+                eprintln!(
+                    "plan {:?} ({} pieces), together {} in {:?}",
+                    t_plan,
+                    pieces.len(),
+                    together.len(),
+                    t1.elapsed()
+                );
             }
             for piece in pieces {
                 let more = match piece {
                     rollup::Piece::Stand(s) => {
                         visit(s.extremes.points(), usize::try_from(s.count).unwrap_or(0))
+                    }
+                    rollup::Piece::Read(a, b, Some(_)) if no_log(a, b) => {
+                        let (points, raw) = read_together.next().unwrap_or_default();
+                        visit(points, raw)
                     }
                     rollup::Piece::Read(a, b, starts) => {
                         visit_hours(&tx, id, (a, b), starts, Some(columns), &logged, &mut visit)?
@@ -558,6 +592,127 @@ fn read_m4(
     }
     tx.finish()?;
     Ok(raw)
+}
+
+/// For each `(from, to, (first start, last start))`, in time order and not overlapping: the
+/// points of the chunks starting in those bounds (the only chunks in the span: the caller
+/// read that from a clean rollup row) within the span, in time order, with the raw points
+/// they stand for. A chunk inside one column of `columns` is answered by its extremes.
+fn read_clean_rows(
+    tx: &Connection,
+    id: i64,
+    spans: &[(i64, i64, (i64, i64))],
+    (f, t, w): (i64, i64, usize),
+) -> rusqlite::Result<Vec<(Vec<Point>, usize)>> {
+    let mut out: Vec<(Vec<Point>, usize)> = vec![(Vec::new(), 0); spans.len()];
+    let Some(&(_, _, (s0, s1))) = spans.first() else {
+        return Ok(out);
+    };
+    let width = s1 - s0;
+    let starts: rusqlite::vtab::array::Array = std::rc::Rc::new(
+        spans
+            .iter()
+            .map(|&(_, _, (s, _))| rusqlite::types::Value::from(s))
+            .collect(),
+    );
+    let mut metas = tx.prepare_cached(
+        "SELECT b.value, c.id, c.start_ns, c.end_ns, c.count, c.first_v, c.min_ns, c.min,
+                c.max_ns, c.max, c.last_v
+         FROM rarray(?2) AS b
+         CROSS JOIN chunks AS c ON c.series_id = ?1 AND c.start_ns >= b.value
+                                AND c.start_ns <= b.value + ?3",
+    )?;
+    // Per span, its chunks by start: (start, stand-in points or the id to decode, count).
+    let mut chunks: Vec<Vec<(i64, Result<Vec<Point>, i64>, usize)>> = vec![Vec::new(); spans.len()];
+    let span_of: HashMap<i64, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, _, (s, _)))| (s, i))
+        .collect();
+    let mut rows = metas.query(params![id, starts, width])?;
+    let mut decode = Vec::new();
+    let mut span_of_chunk: HashMap<i64, usize> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let bucket: i64 = r.get(0)?;
+        let Some(&i) = span_of.get(&bucket) else {
+            continue;
+        };
+        let (from, to, _) = spans[i];
+        let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
+            Ok(Point {
+                ts_ns: r.get(ts)?,
+                value: r.get(v)?,
+            })
+        };
+        let (chunk_id, start, end): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let count = usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0);
+        if start >= from && end <= to && column_of(start, f, t, w) == column_of(end, f, t, w) {
+            let e = Extremes {
+                first: point(2, 5)?,
+                min: point(6, 7)?,
+                max: point(8, 9)?,
+                last: point(3, 10)?,
+            };
+            chunks[i].push((start, Ok(e.points()), count));
+        } else {
+            chunks[i].push((start, Err(chunk_id), 0));
+            decode.push(chunk_id);
+            span_of_chunk.insert(chunk_id, i);
+        }
+    }
+    drop(rows);
+    let tm = Instant::now();
+    let n_decode = decode.len();
+    let mut decoded: HashMap<i64, (usize, Vec<Point>)> = HashMap::with_capacity(decode.len());
+    if !decode.is_empty() {
+        let ids: rusqlite::vtab::array::Array = std::rc::Rc::new(
+            decode
+                .into_iter()
+                .map(rusqlite::types::Value::from)
+                .collect(),
+        );
+        let mut blobs = tx.prepare_cached(
+            "SELECT c.id, c.start_ns, c.count, c.data
+             FROM rarray(?1) AS i CROSS JOIN chunks AS c ON c.id = i.value",
+        )?;
+        let mut rows = blobs.query([ids])?;
+        let mut scratch = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (chunk_id, start): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let count = usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+            scratch.clear();
+            let data = r.get_ref(3)?.as_blob().unwrap_or(&[]);
+            if let Err(e) = chunk::decode(data, start, count, &mut scratch) {
+                tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
+                continue;
+            }
+            // The chunk is alone in its span: its M4 there stands for it.
+            if let Some(&i) = span_of_chunk.get(&chunk_id) {
+                let (from, to, _) = spans[i];
+                decoded.insert(chunk_id, reduce_to_m4(&scratch, (from, to), (f, t, w)));
+            }
+        }
+    }
+    if std::env::var_os("LIVECHART_DEBUG_PLAN").is_some() {
+        eprintln!("decode {n_decode} chunks in {:?}", tm.elapsed());
+    }
+    for (mut span_chunks, (points, raw)) in chunks.into_iter().zip(&mut out) {
+        span_chunks.sort_by_key(|(start, ..)| *start);
+        for (_, content, count) in span_chunks {
+            match content {
+                Ok(stand_ins) => {
+                    points.extend(stand_ins);
+                    *raw += count;
+                }
+                Err(chunk_id) => {
+                    let (inside, kept) = decoded.remove(&chunk_id).unwrap_or_default();
+                    points.extend(kept);
+                    *raw += inside;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The log's points of series `id`, by time; of equal timestamps in write order (the later
@@ -605,6 +760,7 @@ fn visit_hours(
         columns,
         logged: logged[lo..hi].to_vec().into_iter().peekable(),
         blob: tx.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?,
+        scratch: Vec::new(),
     };
 
     // In index order (by start), so grouped by hour without a sort; within the hour, offset
@@ -713,6 +869,24 @@ struct HourReader<'c> {
     columns: Option<(i64, i64, usize)>,
     logged: std::iter::Peekable<std::vec::IntoIter<Point>>,
     blob: rusqlite::CachedStatement<'c>,
+    /// Reused for decoding, so reading an hour allocates nothing per chunk.
+    scratch: Vec<Point>,
+}
+
+/// Of time-sorted `points`, those in `[from, to]` cut down to their M4 at `(f, t, w)`: the
+/// same answer when they share no timestamp with other points (see [`Extremes`]). Returns
+/// how many were in the range, and what stands for them.
+fn reduce_to_m4(
+    points: &[Point],
+    (from, to): (i64, i64),
+    (f, t, w): (i64, i64, usize),
+) -> (usize, Vec<Point>) {
+    let lo = points.partition_point(|p| p.ts_ns < from);
+    let hi = points.partition_point(|p| p.ts_ns <= to).max(lo);
+    let inside = &points[lo..hi];
+    let mut m4 = M4::new(f, t, w);
+    m4.push_all(inside);
+    (inside.len(), m4.finish())
 }
 
 impl HourReader<'_> {
@@ -759,17 +933,29 @@ impl HourReader<'_> {
                 points.extend(stand_ins);
                 continue;
             }
-            let data: Vec<u8> = self.blob.query_row([c.id], |r| {
-                Ok(r.get_ref(0)?.as_blob().unwrap_or(&[]).to_vec())
+            let scratch = &mut self.scratch;
+            scratch.clear();
+            let decoded = self.blob.query_row([c.id], |r| {
+                let data = r.get_ref(0)?.as_blob().unwrap_or(&[]);
+                Ok(chunk::decode(data, c.start, c.count, scratch))
             })?;
-            let before = points.len();
-            if chunk::decode(&data, c.start, c.count, &mut points).is_err() {
+            if decoded.is_err() {
                 tracing::error!(
                     series_id = self.series_id,
                     start = c.start,
                     "skipping a damaged chunk"
                 );
-                points.truncate(before);
+                continue;
+            }
+            match self.columns.filter(|_| alone) {
+                // Nothing else shares its timestamps: its points can be cut down to their M4
+                // per column right away, so an hour never holds every decoded point.
+                Some(columns) => {
+                    let (inside, kept) = reduce_to_m4(scratch, self.range, columns);
+                    summarized += inside - kept.len();
+                    points.extend(kept);
+                }
+                None => points.extend_from_slice(scratch),
             }
         }
         points.extend(log_points);
@@ -1114,16 +1300,15 @@ impl Writer {
                     // Stored chunks this one meets (late points, retries): their rollups and
                     // this one's are no longer exact, and the hour gets merged.
                     let before = met.len();
-                    let rows = overlapping
-                        .query_map(
-                            params![
-                                series_id,
-                                first.ts_ns,
-                                last.ts_ns,
-                                first_possible_start(first.ts_ns)
-                            ],
-                            |r| r.get(0),
-                        )?;
+                    let rows = overlapping.query_map(
+                        params![
+                            series_id,
+                            first.ts_ns,
+                            last.ts_ns,
+                            first_possible_start(first.ts_ns)
+                        ],
+                        |r| r.get(0),
+                    )?;
                     for start in rows {
                         met.push(start?);
                     }
@@ -1148,7 +1333,9 @@ impl Writer {
                     (Some(a), Some(b)) => b.1.ts_ns.saturating_sub(a.1.ts_ns),
                     _ => 0,
                 };
-                if let Some(worth) = rollup::finest_worth(points.len(), span, self.rollup_min_points) {
+                if let Some(worth) =
+                    rollup::finest_worth(points.len(), span, self.rollup_min_points)
+                {
                     if finest == 0 || worth < finest {
                         let new = rollup::TIERS
                             .into_iter()
@@ -1272,8 +1459,7 @@ impl Writer {
             let tx = self.conn.transaction()?;
             let mut dropped = 0;
             {
-                let mut delete =
-                    tx.prepare_cached(
+                let mut delete = tx.prepare_cached(
                     "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
                 )?;
                 for id in ids {
@@ -1440,6 +1626,7 @@ mod tests {
     /// first `compacted` as per-hour chunks, the rest as log entries.
     fn db_with(writes: &[Point], compacted: usize) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
+        rusqlite::vtab::array::load_module(&conn).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         let mut hours: BTreeMap<i64, Vec<(i64, Point)>> = BTreeMap::new();
         for (o, p) in writes[..compacted].iter().enumerate() {
@@ -1647,6 +1834,7 @@ mod tests {
     /// compaction on (a bucket needs one point, not thousands).
     fn test_writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
+        rusqlite::vtab::array::load_module(&conn).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(rollup::SCHEMA).unwrap();
         Writer {
@@ -1688,11 +1876,24 @@ mod tests {
         let id = writer.series[&key].id;
         assert!(rollup::finest_of(&writer.conn, id).unwrap() > 0);
         let (from, to, width) = (base, base + 2 * CHUNK_SPAN_NS, 20);
-        let plan = rollup::plan(&writer.conn, id, rollup::TIERS[0], (from, to), (from, to, width), &[])
-            .unwrap()
-            .unwrap();
-        let stands = plan.iter().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
-        assert!(stands >= width, "{stands} stand-ins for {width} columns: {plan:?}");
+        let plan = rollup::plan(
+            &writer.conn,
+            id,
+            rollup::TIERS[0],
+            (from, to),
+            (from, to, width),
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        let stands = plan
+            .iter()
+            .filter(|p| matches!(p, rollup::Piece::Stand(_)))
+            .count();
+        assert!(
+            stands >= width,
+            "{stands} stand-ins for {width} columns: {plan:?}"
+        );
         let want = crate::decimate::m4(points.iter().copied(), from, to, width);
         let read = |conn: &Connection| {
             let mut m4 = M4::new(from, to, width);
@@ -1707,6 +1908,30 @@ mod tests {
                 params![id, base + 60 * s],
             )
             .unwrap();
-        assert_ne!(read(&writer.conn).1, want, "a wrong rollup row changes the answer");
+        assert_ne!(
+            read(&writer.conn).1,
+            want,
+            "a wrong rollup row changes the answer"
+        );
+    }
+}
+#[cfg(test)]
+mod plan_debug {
+    #[test]
+    #[ignore]
+    fn show_plans() {
+        let conn = super::open(
+            std::path::Path::new("/tmp/dense/livechart.db"),
+            super::Durability::Relaxed,
+        )
+        .unwrap();
+        for sql in [
+            "EXPLAIN QUERY PLAN SELECT b.value, c.id, c.start_ns, c.end_ns, c.count, c.first_v, c.min_ns, c.min, c.max_ns, c.max, c.last_v FROM rarray(?2) AS b CROSS JOIN chunks AS c ON c.series_id = ?1 AND c.start_ns >= b.value AND c.start_ns <= b.value + ?3",
+            "EXPLAIN QUERY PLAN SELECT c.id, c.start_ns, c.count, c.data FROM rarray(?1) AS i CROSS JOIN chunks AS c ON c.id = i.value",
+        ] {
+            let mut st = conn.prepare(sql).unwrap();
+            let n = st.parameter_count(); let none: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Null; n]; let rows: Vec<String> = st.query_map(rusqlite::params_from_iter(none), |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+            eprintln!("{rows:?}");
+        }
     }
 }
