@@ -576,32 +576,3 @@ mod tests {
         assert!(decode(&bytes, points[0].ts_ns, 99, &mut Vec::new()).is_err());
     }
 }
-#[cfg(test)]
-mod speed {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn decode_speed() {
-        let pts: Vec<Point> = (0..1024i64)
-            .map(|n| {
-                Point::new(
-                    n * 1_000_000,
-                    ((n as f64) / 50_000.0).sin() * 100.0 + ((n * 7_919) % 101) as f64 * 0.01,
-                )
-                .unwrap()
-            })
-            .collect();
-        let bytes = encode(&pts);
-        let t = std::time::Instant::now();
-        let mut out = Vec::with_capacity(1024);
-        for _ in 0..10_000 {
-            out.clear();
-            decode(&bytes, 0, 1024, &mut out).unwrap();
-        }
-        eprintln!(
-            "{} bytes, {:.2} ns/point",
-            bytes.len(),
-            t.elapsed().as_nanos() as f64 / 1024.0 / 10_000.0
-        );
-    }
-}

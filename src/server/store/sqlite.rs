@@ -531,10 +531,7 @@ fn read_m4(
         raw += n;
         m4.push_all(&points)
     };
-    let t0 = Instant::now();
-    let planned = rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)?;
-    let t_plan = t0.elapsed();
-    match planned {
+    match rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)? {
         None => {
             visit_hours(
                 &tx,
@@ -560,17 +557,7 @@ fn read_m4(
                     _ => None,
                 })
                 .collect();
-            let t1 = Instant::now();
             let mut read_together = read_clean_rows(&tx, id, &together, columns)?.into_iter();
-            if std::env::var_os("LIVECHART_DEBUG_PLAN").is_some() {
-                eprintln!(
-                    "plan {:?} ({} pieces), together {} in {:?}",
-                    t_plan,
-                    pieces.len(),
-                    together.len(),
-                    t1.elapsed()
-                );
-            }
             for piece in pieces {
                 let more = match piece {
                     rollup::Piece::Stand(s) => {
@@ -593,6 +580,10 @@ fn read_m4(
     tx.finish()?;
     Ok(raw)
 }
+
+/// A chunk of a span read by [`read_clean_rows`]: by its start, what stands in for it (with
+/// the raw points it counts) or the id of the chunk to decode.
+type SpanChunk = (i64, Result<(Vec<Point>, usize), i64>);
 
 /// For each `(from, to, (first start, last start))`, in time order and not overlapping: the
 /// points of the chunks starting in those bounds (the only chunks in the span: the caller
@@ -623,7 +614,7 @@ fn read_clean_rows(
                                 AND c.start_ns <= b.value + ?3",
     )?;
     // Per span, its chunks by start: (start, stand-in points or the id to decode, count).
-    let mut chunks: Vec<Vec<(i64, Result<Vec<Point>, i64>, usize)>> = vec![Vec::new(); spans.len()];
+    let mut chunks: Vec<Vec<SpanChunk>> = vec![Vec::new(); spans.len()];
     let span_of: HashMap<i64, usize> = spans
         .iter()
         .enumerate()
@@ -653,16 +644,14 @@ fn read_clean_rows(
                 max: point(8, 9)?,
                 last: point(3, 10)?,
             };
-            chunks[i].push((start, Ok(e.points()), count));
+            chunks[i].push((start, Ok((e.points(), count))));
         } else {
-            chunks[i].push((start, Err(chunk_id), 0));
+            chunks[i].push((start, Err(chunk_id)));
             decode.push(chunk_id);
             span_of_chunk.insert(chunk_id, i);
         }
     }
     drop(rows);
-    let tm = Instant::now();
-    let n_decode = decode.len();
     let mut decoded: HashMap<i64, (usize, Vec<Point>)> = HashMap::with_capacity(decode.len());
     if !decode.is_empty() {
         let ids: rusqlite::vtab::array::Array = std::rc::Rc::new(
@@ -693,14 +682,11 @@ fn read_clean_rows(
             }
         }
     }
-    if std::env::var_os("LIVECHART_DEBUG_PLAN").is_some() {
-        eprintln!("decode {n_decode} chunks in {:?}", tm.elapsed());
-    }
     for (mut span_chunks, (points, raw)) in chunks.into_iter().zip(&mut out) {
-        span_chunks.sort_by_key(|(start, ..)| *start);
-        for (_, content, count) in span_chunks {
+        span_chunks.sort_by_key(|(start, _)| *start);
+        for (_, content) in span_chunks {
             match content {
-                Ok(stand_ins) => {
+                Ok((stand_ins, count)) => {
                     points.extend(stand_ins);
                     *raw += count;
                 }
@@ -758,7 +744,7 @@ fn visit_hours(
         series_id: id,
         range: (from, to),
         columns,
-        logged: logged[lo..hi].to_vec().into_iter().peekable(),
+        logged: logged[lo..hi].iter().copied().peekable(),
         blob: tx.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?,
         scratch: Vec::new(),
     };
@@ -863,11 +849,11 @@ fn overlaps_nothing(chunks: &[ChunkMeta], log_points: &[Point]) -> Vec<bool> {
 }
 
 /// Turns an hour's chunks and log points into the points a history read visits.
-struct HourReader<'c> {
+struct HourReader<'c, 'l> {
     series_id: i64,
     range: (i64, i64),
     columns: Option<(i64, i64, usize)>,
-    logged: std::iter::Peekable<std::vec::IntoIter<Point>>,
+    logged: std::iter::Peekable<std::iter::Copied<std::slice::Iter<'l, Point>>>,
     blob: rusqlite::CachedStatement<'c>,
     /// Reused for decoding, so reading an hour allocates nothing per chunk.
     scratch: Vec<Point>,
@@ -889,7 +875,7 @@ fn reduce_to_m4(
     (inside.len(), m4.finish())
 }
 
-impl HourReader<'_> {
+impl HourReader<'_, '_> {
     /// Whether a chunk spanning `[start, end]` sits inside the range and one pixel column.
     fn in_one_column(&self, start: i64, end: i64) -> bool {
         let (from, to) = self.range;
@@ -1814,12 +1800,6 @@ mod tests {
                     want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to).collect();
                 let mut m4 = M4::new(from, to, width);
                 let raw = read_m4(&writer.conn, id, (from, to), (from, to, width), &mut m4).unwrap();
-                if std::env::var_os("LIVECHART_COUNT_STANDS").is_some() {
-                    let finest = rollup::finest_of(&writer.conn, id).unwrap();
-                    let plan = rollup::plan(&writer.conn, id, finest, (from, to), (from, to, width), &[]).unwrap();
-                    let stands = plan.iter().flatten().filter(|p| matches!(p, rollup::Piece::Stand(_))).count();
-                    eprintln!("stands {stands}");
-                }
                 prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
                 prop_assert_eq!(
                     m4.finish(),
@@ -1913,25 +1893,5 @@ mod tests {
             want,
             "a wrong rollup row changes the answer"
         );
-    }
-}
-#[cfg(test)]
-mod plan_debug {
-    #[test]
-    #[ignore]
-    fn show_plans() {
-        let conn = super::open(
-            std::path::Path::new("/tmp/dense/livechart.db"),
-            super::Durability::Relaxed,
-        )
-        .unwrap();
-        for sql in [
-            "EXPLAIN QUERY PLAN SELECT b.value, c.id, c.start_ns, c.end_ns, c.count, c.first_v, c.min_ns, c.min, c.max_ns, c.max, c.last_v FROM rarray(?2) AS b CROSS JOIN chunks AS c ON c.series_id = ?1 AND c.start_ns >= b.value AND c.start_ns <= b.value + ?3",
-            "EXPLAIN QUERY PLAN SELECT c.id, c.start_ns, c.count, c.data FROM rarray(?1) AS i CROSS JOIN chunks AS c ON c.id = i.value",
-        ] {
-            let mut st = conn.prepare(sql).unwrap();
-            let n = st.parameter_count(); let none: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Null; n]; let rows: Vec<String> = st.query_map(rusqlite::params_from_iter(none), |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
-            eprintln!("{rows:?}");
-        }
     }
 }
