@@ -16,8 +16,8 @@
 //! Reads want a series' points together: a background compaction (in the writer thread,
 //! every few seconds or million points) moves the log into per-series *chunks* and deletes
 //! it, so each series gets one chunk row per compaction instead of one per commit. A row
-//! per point would cost ~40 bytes of b-tree per 16-byte point; a chunk costs ~10 bytes per
-//! point (see [`super::chunk`]). Reads merge a series' chunks and its entries in the (short)
+//! per point would cost ~40 bytes of b-tree per 16-byte point; a chunk costs from under one
+//! byte per point (a sensor) to about eight (full-precision noise), see [`super::chunk`]. Reads merge a series' chunks and its entries in the (short)
 //! log in offset order, later writes winning per timestamp, inside one read transaction so
 //! a compaction in between cannot hide or double anything.
 //!
@@ -31,8 +31,14 @@
 //! read at a given pixel width answers a chunk that fits inside one column from them, without
 //! decoding it, and gets the same M4 answer. `chunks_by_start` covers every column a read needs
 //! before deciding to decode, so scanning a range reads that small index, not the pages of
-//! the chunks' data (which made the scan read every byte of the range). Chunks hold at most 1 024 points, so at 1 kHz a
-//! range longer than ~1 000 s per 1 000 columns mostly reads extremes (BENCHMARKS.md).
+//! the chunks' data (which made the scan read every byte of the range). It is keyed by
+//! start: a chunk never crosses an hour boundary, so the chunks reaching into a time range
+//! start between the hour of its beginning and its end.
+//!
+//! Chunk extremes alone still make a read's cost grow with the range (a chunk row per
+//! second at 1 kHz). Fast series therefore also keep [`super::rollup`]s, per-bucket extremes
+//! at tiers from 1 s to 7 d, and an M4 read descends them (`read_m4`): a few rows per
+//! column plus one chunk per column boundary, whatever the range holds (BENCHMARKS.md).
 //!
 //! Offsets: every point a series accepts takes the next offset of that series. The next
 //! offset after a restart is one index probe per series plus the log (the series row keeps
