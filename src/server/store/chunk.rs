@@ -151,6 +151,11 @@ fn unpack_blocks(bytes: &[u8], pos: &mut usize, out: &mut [u64]) -> Result<(), C
         if width > 64 {
             return Err(Corrupt("bad block width"));
         }
+        if width == 0 {
+            // A regular series' timestamps, a constant's values: nothing stored.
+            block.fill(0);
+            continue;
+        }
         let len = (block.len() * width as usize).div_ceil(8);
         let mut data = bytes
             .get(*pos..*pos + len)
