@@ -279,11 +279,16 @@ impl SqliteStore {
         let path = options.dir.join(DB_FILE);
         let conn = open(&path, options.durability)
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
-        check_schema_version(&conn).map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        conn.execute_batch(rollup::SCHEMA).map_err(unavailable)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        // One transaction: an upgrade cut short (killed while building an index) leaves the
+        // old layout and version, and the next start upgrades again from scratch.
+        let setup = conn.unchecked_transaction().map_err(unavailable)?;
+        check_schema_version(&setup).map_err(unavailable)?;
+        setup.execute_batch(SCHEMA).map_err(unavailable)?;
+        setup.execute_batch(rollup::SCHEMA).map_err(unavailable)?;
+        setup
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
+        setup.commit().map_err(unavailable)?;
 
         let live = Arc::new(MemoryStore::new(
             options.ring_capacity,
@@ -1371,7 +1376,8 @@ impl Writer {
     }
 
     fn merge_hour(&mut self, series_id: i64, hour: i64) -> rusqlite::Result<()> {
-        let (from, to) = (hour * CHUNK_SPAN_NS, (hour + 1) * CHUNK_SPAN_NS);
+        let from = hour.saturating_mul(CHUNK_SPAN_NS);
+        let to = from.saturating_add(CHUNK_SPAN_NS);
         let tx = self.conn.transaction()?;
         let mut offsets = Vec::new();
         let mut end_offset = 0i64;
@@ -1492,37 +1498,11 @@ impl Writer {
     fn enforce_disk_cap(&mut self, cap: u64) -> rusqlite::Result<()> {
         let mut dropped = 0usize;
         while self.used_bytes()? > cap {
-            let mut oldest: Option<i64> = None;
-            {
-                let mut first = self
-                    .conn
-                    .prepare_cached("SELECT min(start_ns) FROM chunks WHERE series_id = ?1")?;
-                for state in self.series.values() {
-                    let end: Option<i64> = first.query_row([state.id], |r| r.get(0))?;
-                    oldest = match (oldest, end) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
+            match self.drop_oldest_hour()? {
+                Some((_, n)) => dropped += n,
+                // Nothing left to drop: the log and the series alone exceed the cap.
+                None => break,
             }
-            let Some(oldest) = oldest else {
-                break; // Nothing left to drop: the log and the series alone exceed the cap.
-            };
-            // The whole oldest hour: no chunk of it ends after the hour does.
-            let cut = first_possible_start(oldest).saturating_add(CHUNK_SPAN_NS);
-            let tx = self.conn.transaction()?;
-            for state in self.series.values() {
-                let n = tx.execute(
-                    "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
-                    params![state.id, cut],
-                )?;
-                if n > 0 {
-                    let finest = self.rollup_width.get(&state.id).copied().unwrap_or(0);
-                    rollup::forget_before(&tx, state.id, rollup::tiers_from(finest), cut)?;
-                }
-                dropped += n;
-            }
-            tx.commit()?;
         }
         if dropped > 0 {
             tracing::warn!(
@@ -1532,6 +1512,45 @@ impl Writer {
             );
         }
         Ok(())
+    }
+
+    /// Drops every chunk of the oldest hour that has any, across all series, in one
+    /// transaction; returns where it cut and how many chunks went, or `None` if there were
+    /// none.
+    fn drop_oldest_hour(&mut self) -> rusqlite::Result<Option<(i64, usize)>> {
+        let mut oldest: Option<i64> = None;
+        {
+            let mut first = self
+                .conn
+                .prepare_cached("SELECT min(start_ns) FROM chunks WHERE series_id = ?1")?;
+            for state in self.series.values() {
+                let start: Option<i64> = first.query_row([state.id], |r| r.get(0))?;
+                oldest = match (oldest, start) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let Some(oldest) = oldest else {
+            return Ok(None);
+        };
+        // The whole oldest hour: no chunk of it ends after the hour does.
+        let cut = first_possible_start(oldest).saturating_add(CHUNK_SPAN_NS);
+        let tx = self.conn.transaction()?;
+        let mut dropped = 0;
+        for state in self.series.values() {
+            let n = tx.execute(
+                "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
+                params![state.id, cut],
+            )?;
+            if n > 0 {
+                let finest = self.rollup_width.get(&state.id).copied().unwrap_or(0);
+                rollup::forget_before(&tx, state.id, rollup::tiers_from(finest), cut)?;
+            }
+            dropped += n;
+        }
+        tx.commit()?;
+        Ok(Some((cut, dropped)))
     }
 }
 
@@ -1749,71 +1768,176 @@ mod tests {
             }
         }
 
-        /// Through the writer's own paths (commits, compactions at random moments, late and
-        /// repeated timestamps, hour merges, retention), an M4 read that uses rollups gives
-        /// exactly the M4 of every surviving point, whatever the range and width.
+        /// Through the writer's own paths in any order (commits, compactions, late and
+        /// repeated timestamps, hour merges, retention passes, the disk cap), an M4 read that uses rollups
+        /// gives exactly the M4 of every surviving point, whatever the range and width, with
+        /// the columns starting before the range as they do when retention clips it. The
+        /// points sit before 1970, where flooring and truncating division differ, and queries
+        /// reach days so the tiers above an hour are read too.
         #[test]
         fn rollup_reads_equal_m4_of_every_point(
-            // Each batch a few minutes of points somewhere in four hours (so chunks are short
-            // and rows can stand in), some compacted right away.
-            batches in proptest::collection::vec(
-                (0i64..4 * 3_600, proptest::collection::vec((0i64..300, -20i32..20), 1..80), any::<bool>()),
-                1..10,
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    4 => (0i64..4 * 3_600, proptest::collection::vec((0i64..300, -20i32..20), 1..80))
+                        .prop_map(|(at, points)| Op::Commit(at, points)),
+                    2 => Just(Op::Compact),
+                    1 => (0i64..5).prop_map(Op::Merge),
+                    1 => (0i64..4 * 3_600).prop_map(Op::Expire),
+                    1 => Just(Op::DropOldestHour),
+                ],
+                1..16,
             ),
-            merges in proptest::collection::vec(0i64..5, 0..3),
-            expire_s in proptest::option::of(0i64..3_600),
-            queries in proptest::collection::vec((0i64..4 * 3_600, 1i64..4 * 3_600, 1usize..60), 4),
+            queries in proptest::collection::vec((0i64..4 * 3_600, 1i64..60 * 3_600, 1usize..60), 4),
         ) {
             let mut writer = test_writer();
             let key = SeriesKey::new("p").unwrap();
             let s = crate::model::NANOS_PER_SEC;
-            let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+            let base = -10 * CHUNK_SPAN_NS;
             let mut writes = Vec::new();
-            for (at, points, compact) in &batches {
-                let points: Vec<Point> = points
-                    .iter()
-                    .map(|&(t, v)| Point::new(base + (at + t) * s, f64::from(v)).unwrap())
-                    .collect();
-                writes.extend(points.iter().copied());
-                let mut batch = Batch::new();
-                batch.extend(key.clone(), points);
-                let (reply, _answer) = oneshot::channel();
-                writer.commit(vec![Job { batch, reply }]);
-                if *compact {
-                    writer.compact().unwrap();
+            let mut horizon = i64::MIN;
+            for op in &ops {
+                match op {
+                    Op::Commit(at, points) => {
+                        let points: Vec<Point> = points
+                            .iter()
+                            .map(|&(t, v)| Point::new(base + (at + t) * s, f64::from(v)).unwrap())
+                            .collect();
+                        writes.extend(points.iter().copied());
+                        let mut batch = Batch::new();
+                        batch.extend(key.clone(), points);
+                        let (reply, _answer) = oneshot::channel();
+                        writer.commit(vec![Job { batch, reply }]);
+                    }
+                    Op::Compact => writer.compact().unwrap(),
+                    Op::Merge(h) => {
+                        writer.compact().unwrap();
+                        if let Some(state) = writer.series.get(&key) {
+                            let id = state.id;
+                            writer.merge_hour(id, base.div_euclid(CHUNK_SPAN_NS) + h).unwrap();
+                        }
+                    }
+                    Op::DropOldestHour => {
+                        // What the disk cap does. Unlike retention, reads are not clipped
+                        // at the cut: rows that lost points must stop standing in.
+                        writer.compact().unwrap();
+                        if let Some((cut, _)) = writer.drop_oldest_hour().unwrap() {
+                            writes.retain(|p| p.ts_ns >= cut);
+                        }
+                    }
+                    Op::Expire(e) => {
+                        // Half a second past a whole one: points sit on whole seconds, so the
+                        // writer's own clock reading a moment later cuts at the same place.
+                        horizon = horizon.max(base + e * s + s / 2);
+                        let keep = u64::try_from(now_ns() - horizon).unwrap();
+                        writer.retention = Duration::from_nanos(keep);
+                        writer.last_retention = None;
+                        writer.maybe_expire();
+                    }
                 }
             }
-            let id = writer.series[&key].id;
-            for h in &merges {
-                writer.compact().unwrap();
-                writer.merge_hour(id, base.div_euclid(CHUNK_SPAN_NS) + h).unwrap();
-            }
-            let mut horizon = i64::MIN;
-            if let Some(e) = expire_s {
-                horizon = base + e * s;
-                writer.retention = Duration::from_nanos(u64::try_from(now_ns() - horizon).unwrap());
-                writer.maybe_expire();
-            }
+            writer.compact().unwrap();
+            let Some(id) = writer.series.get(&key).map(|st| st.id) else {
+                return Ok(());
+            };
             let used_rollups = rollup::finest_of(&writer.conn, id).unwrap() > 0;
             let mut want = last_write_wins(writes);
             want.retain(|p| p.ts_ns >= horizon);
             for &(from_s, len_s, width) in &queries {
-                let (from, to) = ((base + from_s * s).max(horizon), base + (from_s + len_s) * s);
+                let (columns_from, to) = (base + from_s * s, base + (from_s + len_s) * s);
+                let from = columns_from.max(horizon);
                 if to <= from {
                     continue;
                 }
                 let in_range: Vec<Point> =
                     want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to).collect();
-                let mut m4 = M4::new(from, to, width);
-                let raw = read_m4(&writer.conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+                let mut m4 = M4::new(columns_from, to, width);
+                let raw =
+                    read_m4(&writer.conn, id, (from, to), (columns_from, to, width), &mut m4).unwrap();
                 prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
                 prop_assert_eq!(
                     m4.finish(),
-                    crate::decimate::m4(in_range.iter().copied(), from, to, width),
+                    crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
                     "rollups on: {}", used_rollups
                 );
             }
         }
+    }
+
+    /// A database in the first release's layout opens, upgrades in place (once, and again
+    /// harmlessly) and answers what it held.
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("livechart-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = now_ns();
+        let points: Vec<Point> = (0..10)
+            .map(|i| Point::new(now - 10_000_000_000 + i * 1_000_000_000, i as f64).unwrap())
+            .collect();
+        {
+            let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                     labels TEXT NOT NULL, next_offset INTEGER NOT NULL DEFAULT 0,
+                     UNIQUE (name, labels));
+                 CREATE TABLE log (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                 CREATE TABLE chunks (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL,
+                     first_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL,
+                     start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, count INTEGER NOT NULL,
+                     min REAL NOT NULL, max REAL NOT NULL, first_v REAL NOT NULL,
+                     last_v REAL NOT NULL, min_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,
+                     data BLOB NOT NULL);
+                 CREATE UNIQUE INDEX chunks_by_offset ON chunks (series_id, first_offset);
+                 CREATE INDEX chunks_by_end ON chunks (series_id, end_ns);
+                 INSERT INTO series (name, labels, next_offset) VALUES ('old', '{}', 10);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+            let mut insert = conn.prepare_cached(INSERT_CHUNK).unwrap();
+            insert_chunk(&mut insert, 1, (0, 10), &points).unwrap();
+        }
+        let options = SqliteOptions {
+            dir: dir.clone(),
+            durability: Durability::Relaxed,
+            retention: Duration::from_secs(86_400),
+            max_disk_bytes: None,
+            max_series: 10,
+            ring_capacity: 100,
+            warm: Duration::from_secs(60),
+            hub: None,
+        };
+        for _ in 0..2 {
+            let store = SqliteStore::open(options.clone()).unwrap();
+            let q = HistoryQuery {
+                series: SeriesKey::new("old").unwrap(),
+                from_ns: now - 60_000_000_000,
+                to_ns: now,
+                width: 100,
+                raw_limit: Some(100),
+            };
+            assert_eq!(store.history(q).await.unwrap().points, points);
+            drop(store);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Points at these seconds past a start second, with these values.
+        Commit(i64, Vec<(i64, i32)>),
+        Compact,
+        /// Merge this hour (of the five the points can fall in).
+        Merge(i64),
+        /// Retention up to this second.
+        Expire(i64),
+        /// The disk cap's step.
+        DropOldestHour,
     }
 
     /// A writer on an in-memory database that gives every series rollups from its first
@@ -1829,7 +1953,8 @@ mod tests {
             hub: None,
             series: HashMap::new(),
             max_series: 10,
-            retention: Duration::from_secs(365 * 86_400),
+            // Two centuries: the tests write before 1970.
+            retention: Duration::from_secs(200 * 365 * 86_400),
             max_disk_bytes: None,
             last_retention: None,
             log_points: 0,
