@@ -270,50 +270,105 @@ pub fn backfill(
     series_id: i64,
     widths: impl Iterator<Item = i64>,
 ) -> rusqlite::Result<()> {
+    let chunks = chunk_summaries(conn, series_id, (i64::MIN, i64::MAX))?;
+    add(conn, series_id, widths, &chunks)
+}
+
+/// The chunks of a series starting in `[lo, hi]`, clean unless they overlap one another
+/// (callers pick bounds no chunk outside can overlap into).
+fn chunk_summaries(
+    conn: &Connection,
+    series_id: i64,
+    (lo, hi): (i64, i64),
+) -> rusqlite::Result<Vec<Summary>> {
     let mut stmt = conn.prepare_cached(
         "SELECT start_ns, end_ns, count, first_v, min_ns, min, max_ns, max, last_v
-         FROM chunks WHERE series_id = ?1",
+         FROM chunks WHERE series_id = ?1 AND start_ns >= ?2 AND start_ns <= ?3",
     )?;
-    let mut chunks: Vec<(i64, Summary)> = stmt
-        .query_map([series_id], |r| {
+    let mut chunks: Vec<Summary> = stmt
+        .query_map(params![series_id, lo, hi], |r| {
             let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
                 Ok(Point {
                     ts_ns: r.get(ts)?,
                     value: r.get(v)?,
                 })
             };
-            Ok((
-                r.get::<_, i64>(1)?,
-                Summary {
-                    count: r.get(2)?,
-                    clean: true,
-                    extremes: Extremes {
-                        first: point(0, 3)?,
-                        min: point(4, 5)?,
-                        max: point(6, 7)?,
-                        last: point(1, 8)?,
-                    },
+            Ok(Summary {
+                count: r.get(2)?,
+                clean: true,
+                extremes: Extremes {
+                    first: point(0, 3)?,
+                    min: point(4, 5)?,
+                    max: point(6, 7)?,
+                    last: point(1, 8)?,
                 },
-            ))
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
     // Spans sorted by start overlap exactly when one starts before the furthest end so far.
-    chunks.sort_by_key(|(end, s)| (s.extremes.first.ts_ns, *end));
+    chunks.sort_by_key(|s| (s.extremes.first.ts_ns, s.extremes.last.ts_ns));
     let mut furthest: Option<(i64, usize)> = None;
     for i in 0..chunks.len() {
-        let (end, s) = chunks[i];
+        let (start, end) = (
+            chunks[i].extremes.first.ts_ns,
+            chunks[i].extremes.last.ts_ns,
+        );
         if let Some((f, j)) = furthest {
-            if s.extremes.first.ts_ns <= f {
-                chunks[i].1.clean = false;
-                chunks[j].1.clean = false;
+            if start <= f {
+                chunks[i].clean = false;
+                chunks[j].clean = false;
             }
         }
         if furthest.is_none_or(|(f, _)| end > f) {
             furthest = Some((end, i));
         }
     }
-    let summaries: Vec<Summary> = chunks.into_iter().map(|(_, s)| s).collect();
-    add(conn, series_id, widths, &summaries)
+    Ok(chunks)
+}
+
+/// After the hour starting at `hour` was merged (its rows up to an hour wide rebuilt): the
+/// wider rows holding it are counted again, from the rows one tier finer, or from the chunks
+/// for the finest tier, so a row made inexact by overlaps the merge resolved is exact again.
+/// Buckets of an hour or more never share a chunk (chunks never cross an hour), so the
+/// chunks starting in a bucket are all that can be in it.
+pub fn recount_above_hour(
+    conn: &Connection,
+    series_id: i64,
+    finest: i64,
+    hour: i64,
+) -> rusqlite::Result<()> {
+    let tiers: Vec<i64> = tiers_from(finest).collect();
+    let mut finer_rows = conn.prepare_cached(
+        "SELECT start_ns, count, clean, first_ns, first_v, min_ns, min_v, max_ns, max_v,
+                last_ns, last_v
+         FROM rollups
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4",
+    )?;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM rollups WHERE series_id = ?1 AND width_ns = ?2 AND start_ns = ?3",
+    )?;
+    for (i, &width) in tiers.iter().enumerate() {
+        if width <= MAX_CHUNK_SPAN {
+            continue;
+        }
+        let start = bucket(hour, width);
+        let end = start.saturating_add(width - 1);
+        let parts: Vec<Summary> = match i.checked_sub(1).map(|f| tiers[f]) {
+            Some(finer) if finer >= MAX_CHUNK_SPAN => {
+                read_rows(&mut finer_rows, params![series_id, finer, start, end])?
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect()
+            }
+            _ => chunk_summaries(conn, series_id, (start, end))?,
+        };
+        delete.execute(params![series_id, width, start])?;
+        let Some(total) = parts.into_iter().reduce(Summary::merge) else {
+            continue;
+        };
+        add(conn, series_id, std::iter::once(width), &[total])?;
+    }
+    Ok(())
 }
 
 /// The finest tier kept for a series (0: none), as stored.
