@@ -8,10 +8,12 @@
 //! - values, when every one of them is a decimal with at most [`MAX_DECIMALS`] digits after
 //!   the point that comes back bit for bit (what sensors, counters and text protocols send),
 //!   as the deltas of those integers, bit-packed the same way: a temperature moving by a few
-//!   hundredths costs 2–4 bits. Otherwise as the XOR with the previous value's IEEE bits,
-//!   stored as a header byte (leading and trailing zero bytes of the XOR) and the bytes
-//!   between (Gorilla's idea at byte granularity): full-precision noise costs ~7 bytes, which
-//!   no lossless scheme avoids by much.
+//!   hundredths costs 2–4 bits. Otherwise as the XOR with the previous value's IEEE bits
+//!   (Gorilla's idea at byte granularity), in blocks of [`BLOCK`]: a header byte with the
+//!   leading and trailing zero bytes all the block's XORs share, then each XOR in the bytes
+//!   between. Full-precision noise costs ~7–8 bytes, which no lossless scheme avoids by much;
+//!   a fixed width per block decodes in a tight loop (reads decode a chunk per pixel column
+//!   boundary, so decoding speed is read speed).
 //!
 //! `make bench` reports bytes per point for a slowly varying sensor and for noise.
 
@@ -71,7 +73,7 @@ pub fn encode(points: &[Point]) -> Vec<u8> {
         }
         None => {
             out.push(VALUES_XOR);
-            put_xor_values(&mut out, points);
+            put_xor_blocks(&mut out, points);
         }
     }
     out
@@ -181,25 +183,74 @@ fn unpack_blocks(bytes: &[u8], pos: &mut usize, out: &mut [u64]) -> Result<(), C
     Ok(())
 }
 
-/// Values as XORs with the previous value's bits, at byte granularity.
-fn put_xor_values(out: &mut Vec<u8>, points: &[Point]) {
-    let mut prev_bits = 0u64;
-    for p in points {
-        let bits = p.value.to_bits();
-        let x = bits ^ prev_bits;
-        prev_bits = bits;
-        if x == 0 {
+/// Values as XORs with the previous value's bits, a byte width per block of [`BLOCK`].
+fn put_xor_blocks(out: &mut Vec<u8>, points: &[Point]) {
+    let mut prev = 0u64;
+    for block in points.chunks(BLOCK) {
+        let mut xors = [0u64; BLOCK];
+        let mut all = 0u64;
+        for (x, p) in xors.iter_mut().zip(block) {
+            let bits = p.value.to_bits();
+            *x = bits ^ prev;
+            all |= *x;
+            prev = bits;
+        }
+        if all == 0 {
             out.push(SAME);
             continue;
         }
-        let (lead, trail) = (x.leading_zeros() / 8, x.trailing_zeros() / 8);
+        let (lead, trail) = (all.leading_zeros() / 8, all.trailing_zeros() / 8);
         out.push((lead << 4 | trail) as u8);
-        let le = x.to_le_bytes();
-        out.extend_from_slice(&le[trail as usize..8 - lead as usize]);
+        for x in &xors[..block.len()] {
+            out.extend_from_slice(&x.to_le_bytes()[trail as usize..8 - lead as usize]);
+        }
     }
 }
 
-/// The next XOR-coded value after `bits`.
+/// Reads `out.len()` values written by [`put_xor_blocks`] as IEEE bits.
+fn get_xor_blocks(bytes: &[u8], pos: &mut usize, out: &mut [u64]) -> Result<(), Corrupt> {
+    let mut bits = 0u64;
+    for block in out.chunks_mut(BLOCK) {
+        let header = *bytes.get(*pos).ok_or(Corrupt("truncated values"))?;
+        *pos += 1;
+        if header == SAME {
+            block.fill(bits);
+            continue;
+        }
+        let (lead, trail) = (usize::from(header >> 4), usize::from(header & 0x0f));
+        if lead + trail >= 8 {
+            return Err(Corrupt("bad value header"));
+        }
+        let n = 8 - lead - trail;
+        let data = bytes
+            .get(*pos..*pos + n * block.len())
+            .ok_or(Corrupt("truncated values"))?;
+        *pos += n * block.len();
+        let mask = u64::MAX >> (64 - 8 * n);
+        let shift = 8 * trail;
+        // All but the last few values can load a whole word past their own bytes.
+        let fast = if data.len() >= 8 {
+            (data.len() - 8) / n + 1
+        } else {
+            0
+        };
+        for (i, v) in block.iter_mut().enumerate() {
+            let at = i * n;
+            let word = if i < fast {
+                u64::from_le_bytes(data[at..at + 8].try_into().unwrap_or([0; 8]))
+            } else {
+                let mut le = [0u8; 8];
+                le[..n].copy_from_slice(&data[at..at + n]);
+                u64::from_le_bytes(le)
+            };
+            bits ^= (word & mask) << shift;
+            *v = bits;
+        }
+    }
+    Ok(())
+}
+
+/// The next XOR-coded value after `bits` (format 1).
 #[inline(always)]
 fn get_xor_value(bytes: &[u8], pos: &mut usize, bits: u64) -> Result<u64, Corrupt> {
     let header = *bytes.get(*pos).ok_or(Corrupt("truncated value"))?;
@@ -300,14 +351,12 @@ pub fn decode(
             }
         }
         VALUES_XOR => {
-            let mut bits = 0u64;
-            for &t in &ts {
-                bits = get_xor_value(bytes, &mut pos, bits)?;
-                out.push(Point {
-                    ts_ns: t,
-                    value: f64::from_bits(bits),
-                });
-            }
+            let mut bits = vec![0u64; count];
+            get_xor_blocks(bytes, &mut pos, &mut bits)?;
+            out.extend(ts.iter().zip(&bits).map(|(&t, &b)| Point {
+                ts_ns: t,
+                value: f64::from_bits(b),
+            }));
         }
         _ => return Err(Corrupt("unknown value encoding")),
     }
