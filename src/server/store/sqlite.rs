@@ -2075,13 +2075,13 @@ mod tests {
             (raw, m4.finish())
         };
         assert_eq!(read(&writer.conn), (points.len(), want.clone()));
-        writer
-            .conn
-            .execute(
-                "UPDATE rollups SET max_v = 5000 WHERE series_id = ?1 AND start_ns = ?2 AND clean",
-                params![id, base + 60 * s],
-            )
+        let (width, start) = (rollup::TIERS[3], base + 60 * s);
+        let mut row = rollup::get_row(&writer.conn, id, width, start)
+            .unwrap()
             .unwrap();
+        assert!(row.clean);
+        row.extremes.max.value = 5_000.0;
+        rollup::put_row(&writer.conn, id, width, start, &row).unwrap();
         assert_ne!(
             read(&writer.conn).1,
             want,
