@@ -277,11 +277,15 @@ impl SqliteStore {
             ))
         })?;
         let path = options.dir.join(DB_FILE);
-        let conn = open(&path, options.durability)
+        let mut conn = open(&path, options.durability)
             .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
         // One transaction: an upgrade cut short (killed while building an index) leaves the
-        // old layout and version, and the next start upgrades again from scratch.
-        let setup = conn.unchecked_transaction().map_err(unavailable)?;
+        // old layout and version, and the next start upgrades again from scratch. Immediate:
+        // it waits for the write lock (a previous instance's writer may still be finishing)
+        // instead of failing when a read snapshot cannot become a write.
+        let setup = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
         check_schema_version(&setup).map_err(unavailable)?;
         setup.execute_batch(SCHEMA).map_err(unavailable)?;
         setup.execute_batch(rollup::SCHEMA).map_err(unavailable)?;
