@@ -316,12 +316,7 @@ fn chunk_summaries(
     )?;
     let mut chunks: Vec<Summary> = stmt
         .query_map(params![series_id, lo, hi], |r| {
-            let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
-                Ok(Point {
-                    ts_ns: r.get(ts)?,
-                    value: r.get(v)?,
-                })
-            };
+            let point = |ts, v| row_point(r, ts, v);
             Ok(Summary {
                 count: r.get(2)?,
                 clean: true,
@@ -396,6 +391,14 @@ pub fn recount_above_hour(
         add(conn, series_id, std::iter::once(width), &[total])?;
     }
     Ok(())
+}
+
+/// The point in columns `ts` (nanoseconds) and `v` (value) of a row.
+pub fn row_point(r: &rusqlite::Row<'_>, ts: usize, v: usize) -> rusqlite::Result<Point> {
+    Ok(Point {
+        ts_ns: r.get(ts)?,
+        value: r.get(v)?,
+    })
 }
 
 /// The finest tier kept for a series (0: none), as stored.

@@ -644,12 +644,7 @@ fn read_clean_rows(
             continue;
         };
         let (from, to, _) = spans[i];
-        let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
-            Ok(Point {
-                ts_ns: r.get(ts)?,
-                value: r.get(v)?,
-            })
-        };
+        let point = |ts, v| rollup::row_point(r, ts, v);
         let (chunk_id, start, end): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
         let count = usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0);
         if start >= from && end <= to && column_of(start, f, t, w) == column_of(end, f, t, w) {
@@ -811,12 +806,7 @@ fn hour_of(ts: i64) -> i64 {
 
 impl ChunkMeta {
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        let point = |ts: usize, v: usize| -> rusqlite::Result<Point> {
-            Ok(Point {
-                ts_ns: r.get(ts)?,
-                value: r.get(v)?,
-            })
-        };
+        let point = |ts, v| rollup::row_point(r, ts, v);
         Ok(Self {
             id: r.get(0)?,
             first_offset: r.get(10)?,
