@@ -161,25 +161,53 @@ fn ndjson_by_value(
 mod fast {
     use super::super::timestamp::{self, Precision};
     use crate::model::{Batch, Point, SeriesKey};
-    use serde::Deserialize;
-    use std::borrow::Cow;
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
     use std::collections::BTreeMap;
+    use std::fmt;
 
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Object<'a> {
-        #[serde(borrow)]
-        series: Cow<'a, str>,
-        #[serde(default, borrow)]
-        labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    struct Object {
+        series: String,
+        labels: Option<BTreeMap<String, String>>,
         points: Vec<(serde_json::Value, f64)>,
+    }
+
+    /// By hand rather than derived: a derived struct also reads a JSON *array* by position
+    /// (`["cpu", null, [[1, 2]]]`), which the `Value` walk rightly refuses. Only a map, each
+    /// known field once.
+    impl<'de> Deserialize<'de> for Object {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Fields;
+            impl<'de> Visitor<'de> for Fields {
+                type Value = Object;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object with series, labels and points")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+                    let (mut series, mut labels, mut points) = (None, None, None);
+                    while let Some(key) = map.next_key::<String>()? {
+                        match key.as_str() {
+                            "series" if series.is_none() => series = Some(map.next_value()?),
+                            "labels" if labels.is_none() => labels = Some(map.next_value()?),
+                            "points" if points.is_none() => points = Some(map.next_value()?),
+                            _ => return Err(de::Error::custom("unknown or repeated field")),
+                        }
+                    }
+                    Ok(Object {
+                        series: series.ok_or_else(|| de::Error::missing_field("series"))?,
+                        labels: labels.flatten(),
+                        points: points.ok_or_else(|| de::Error::missing_field("points"))?,
+                    })
+                }
+            }
+            d.deserialize_map(Fields)
+        }
     }
 
     pub fn document(body: &[u8], precision: Precision, now_ns: i64) -> Option<Batch> {
         let mut batch = Batch::new();
         let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
         if *first == b'[' {
-            let objects: Vec<Object<'_>> = serde_json::from_slice(body).ok()?;
+            let objects: Vec<Object> = serde_json::from_slice(body).ok()?;
             for o in objects {
                 add(o, precision, now_ns, &mut batch)?;
             }
@@ -210,16 +238,11 @@ mod fast {
         Some(batch)
     }
 
-    fn add(o: Object<'_>, precision: Precision, now_ns: i64, batch: &mut Batch) -> Option<()> {
+    fn add(o: Object, precision: Precision, now_ns: i64, batch: &mut Batch) -> Option<()> {
         if o.points.is_empty() {
             return None;
         }
-        let labels = o
-            .labels
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()));
-        let key = SeriesKey::with_labels(o.series.into_owned(), labels).ok()?;
+        let key = SeriesKey::with_labels(o.series, o.labels.unwrap_or_default()).ok()?;
         let mut points = Vec::with_capacity(o.points.len());
         for (t, value) in &o.points {
             let ts = timestamp::parse_json_in(t, precision)
@@ -428,6 +451,7 @@ mod tests {
                 1..4,
             ),
             as_array in any::<bool>(),
+            positional_at in proptest::option::weighted(0.2, 0usize..4),
             precision in prop_oneof![
                 Just(Precision::Milliseconds),
                 Just(Precision::Nanoseconds),
@@ -446,7 +470,21 @@ mod tests {
                 }
                 o + "}"
             };
-            let rendered: Vec<String> = objects.iter().map(render).collect();
+            // The same object written as an array, by position: both must refuse it.
+            let positional = |(series, labels, points, _): &Generated| {
+                let pts: Vec<String> = points.iter().map(|(t, v)| format!("[{t}, {v}]")).collect();
+                format!(
+                    "[{}, {}, [{}]]",
+                    serde_json::to_string(series).unwrap(),
+                    serde_json::to_string(labels).unwrap(),
+                    pts.join(", ")
+                )
+            };
+            let rendered: Vec<String> = objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| if positional_at == Some(i) { positional(o) } else { render(o) })
+                .collect();
             let doc = if as_array { format!("[{}]", rendered.join(", ")) } else { rendered[0].clone() };
             let fast = fast::document(doc.as_bytes(), precision, NOW);
             let slow = document_by_value(doc.as_bytes(), precision, NOW, 10);
@@ -481,6 +519,11 @@ mod tests {
             NOW
         )
         .is_none());
+        // An object written as an array, by position, is not an object.
+        let positional = br#"[["cpu", {"host": "a"}, [[1000, 1.5]]]]"#;
+        assert!(fast::document(positional, Precision::Milliseconds, NOW).is_none());
+        let line = &positional[1..positional.len() - 1];
+        assert!(fast::ndjson(line, Precision::Milliseconds, NOW).is_none());
     }
 
     #[test]

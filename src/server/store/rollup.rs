@@ -101,6 +101,14 @@ fn bucket(ts: i64, width: i64) -> i64 {
     ts.div_euclid(width).saturating_mul(width)
 }
 
+/// The last nanosecond of the bucket starting at `start` (from its index, so also right for
+/// the first bucket, whose start saturates at `i64::MIN`).
+fn bucket_end(start: i64, width: i64) -> i64 {
+    (start.div_euclid(width) + 1)
+        .saturating_mul(width)
+        .saturating_sub(1)
+}
+
 /// A chunk (or a bucket of them) as the rollups see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
@@ -374,7 +382,7 @@ pub fn recount_above_hour(
             continue;
         }
         let start = bucket(hour, width);
-        let end = start.saturating_add(width - 1);
+        let end = bucket_end(start, width);
         let parts: Vec<Summary> = match i.checked_sub(1).map(|f| tiers[f]) {
             Some(finer) if finer >= MAX_CHUNK_SPAN => {
                 read_rows(&mut finer_rows, params![series_id, finer, start, end])?
@@ -489,7 +497,7 @@ pub fn plan(
                 look_into.push(start);
             } else {
                 // A clean row's chunks are the only ones in its span: read just them.
-                let starts = s.clean.then(|| (start, start.saturating_add(tiers[0] - 1)));
+                let starts = s.clean.then(|| (start, bucket_end(start, tiers[0])));
                 pieces.push(Piece::Read(first.max(from), last.min(to), starts));
             }
         }
@@ -497,11 +505,15 @@ pub fn plan(
             break;
         }
         look_into.sort_unstable();
+        let parents: std::collections::HashSet<i64> = look_into.iter().copied().collect();
         let buckets: Array = Rc::new(look_into.into_iter().map(Value::from).collect());
         level = read_rows(
             &mut inside,
             params![series_id, tiers[k - 1], buckets, tiers[k] - 1],
         )?;
+        // Only rows whose own parent was asked for: `start + width - 1` overshoots the first
+        // bucket, whose start saturates at i64::MIN.
+        level.retain(|(start, _)| parents.contains(&bucket(*start, tiers[k])));
     }
     // Chunks counted in a top bucket that starts before `from` can still reach into the
     // range: read whatever comes before the first stand-in.

@@ -1371,7 +1371,7 @@ impl Writer {
 
     fn merge_hour(&mut self, series_id: i64, hour: i64) -> rusqlite::Result<()> {
         let from = hour.saturating_mul(CHUNK_SPAN_NS);
-        let to = from.saturating_add(CHUNK_SPAN_NS);
+        let to = hour.saturating_add(1).saturating_mul(CHUNK_SPAN_NS);
         let tx = self.conn.transaction()?;
         let mut offsets = Vec::new();
         let mut end_offset = 0i64;
