@@ -177,13 +177,33 @@ async fn concurrent_requests_commit_together_and_lose_nothing() {
 }
 
 #[tokio::test]
-async fn retention_drops_expired_points_and_keeps_the_rest() {
+async fn retention_refuses_expired_points_and_drops_what_ages_out() {
     let dir = DataDir::new();
     // Long enough that the new point outlives the test, short enough to be checked often.
     let server = TestServer::start_with(dir.config(Duration::from_secs(20))).await;
     let now = now_ms();
-    let old = now - 3_600_000;
-    for (t, v) in [(old, 1.0), (now, 2.0)] {
+    // Already past retention: refused whole, naming the limit, on every ingest path.
+    let (status, body) = server
+        .post_json(
+            "/chart_data",
+            &json!({"series": "r", "value": 1.0, "timestamp": now - 3_600_000}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("retention of 20s"), "{body}");
+    let res = server
+        .http
+        .post(server.url("/write?precision=ms"))
+        .body(format!("r value=1 {now}\nr value=1 {}\n", now - 3_600_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("retention"), "{text}");
+    // Inside retention: taken, then dropped once it ages out; the fresh point stays.
+    let aging = now - 15_000;
+    for (t, v) in [(aging, 1.0), (now, 2.0)] {
         let (status, _) = server
             .post_json(
                 "/chart_data",
@@ -192,10 +212,9 @@ async fn retention_drops_expired_points_and_keeps_the_rest() {
             .await;
         assert_eq!(status, 200);
     }
-    let range = format!("series=r&from={}&to={}&raw=true", old - 1, now + 1);
+    let range = format!("series=r&from={}&to={}&raw=true", aging - 1, now + 1);
+    assert_eq!(points_of(&query(&server, &range).await.1).len(), 2);
     let mut left = Vec::new();
-    // The log is compacted within 5 s; expired points are dropped then, or by the retention
-    // pass (every 5 s at this retention) once in chunks.
     for _ in 0..150 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         left = points_of(&query(&server, &range).await.1);
@@ -206,7 +225,7 @@ async fn retention_drops_expired_points_and_keeps_the_rest() {
     assert_eq!(
         left,
         vec![(now * 1_000_000, 2.0)],
-        "the hour-old point expired, the new one stays"
+        "the aging point expired, the new one stays"
     );
     server.stop().await.unwrap();
 }

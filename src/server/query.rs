@@ -164,13 +164,7 @@ pub fn to_csv(result: &HistoryResult) -> String {
     let mut out = String::with_capacity(result.points.len() * 48 + 32);
     out.push_str("time,timestamp_ns,value\n");
     for p in &result.points {
-        let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(p.ts_ns))
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
+        let time = crate::server::store::rfc3339(p.ts_ns);
         let _ = writeln!(out, "{time},{},{}", p.ts_ns, p.value);
     }
     out

@@ -44,6 +44,41 @@ pub enum StoreError {
     Unavailable(String),
     #[error("no series {0}")]
     UnknownSeries(String),
+    /// A point already past retention: storing it would acknowledge what the store drops at
+    /// once (InfluxDB refuses such writes too). Nothing of the request was stored.
+    #[error(
+        "a point of {series} at {at} is older than the retention of {retention} (nothing \
+         before {horizon} is kept); nothing was stored"
+    )]
+    TooOld {
+        series: String,
+        at: String,
+        retention: String,
+        horizon: String,
+    },
+}
+
+/// `ts_ns` as RFC 3339 (UTC), for messages and exports; the number itself if out of range.
+pub fn rfc3339(ts_ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ts_ns} ns"))
+}
+
+/// A duration as the `--retention` flag takes it (`30d`, `12h`, `90s`).
+pub fn duration_flag(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 pub use crate::history::{HistoryQuery, HistoryResult, MAX_QUERY_WIDTH, MAX_RAW_POINTS};
@@ -58,6 +93,7 @@ impl StoreError {
             // Nothing was stored or read and the caller should retry: the one 5xx we give.
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnknownSeries(_) => StatusCode::NOT_FOUND,
+            Self::TooOld { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }
