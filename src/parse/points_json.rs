@@ -168,7 +168,56 @@ mod fast {
     struct Object {
         series: String,
         labels: Option<BTreeMap<String, String>>,
-        points: Vec<(serde_json::Value, f64)>,
+        points: Vec<(Ts, f64)>,
+    }
+
+    /// A timestamp as JSON gave it, read without building a `Value`; turned into
+    /// nanoseconds exactly as [`timestamp::parse_json_in`] does.
+    enum Ts {
+        Null,
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+
+    impl Ts {
+        fn nanos(&self, unit: Precision) -> Option<Option<i64>> {
+            match self {
+                Ts::Null => Some(None),
+                Ts::Int(t) => timestamp::int_to_nanos(*t, unit).ok().map(Some),
+                Ts::Float(t) => timestamp::float_to_nanos(*t, unit).ok().map(Some),
+                Ts::Text(s) => timestamp::parse_str_in(s, unit).ok().map(Some),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Ts {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Any;
+            impl<'de> Visitor<'de> for Any {
+                type Value = Ts;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a timestamp: number, string or null")
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Ts, E> {
+                    Ok(Ts::Null)
+                }
+                fn visit_i64<E: de::Error>(self, t: i64) -> Result<Ts, E> {
+                    Ok(Ts::Int(t))
+                }
+                // As `Value::as_i64` then `as_f64`: beyond i64 an integer goes the float way.
+                fn visit_u64<E: de::Error>(self, t: u64) -> Result<Ts, E> {
+                    Ok(i64::try_from(t).map_or(Ts::Float(t as f64), Ts::Int))
+                }
+                fn visit_f64<E: de::Error>(self, t: f64) -> Result<Ts, E> {
+                    Ok(Ts::Float(t))
+                }
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<Ts, E> {
+                    Ok(Ts::Text(s.to_owned()))
+                }
+            }
+            d.deserialize_any(Any)
+        }
     }
 
     /// By hand rather than derived: a derived struct also reads a JSON *array* by position
@@ -245,9 +294,7 @@ mod fast {
         let key = SeriesKey::with_labels(o.series, o.labels.unwrap_or_default()).ok()?;
         let mut points = Vec::with_capacity(o.points.len());
         for (t, value) in &o.points {
-            let ts = timestamp::parse_json_in(t, precision)
-                .ok()?
-                .unwrap_or(now_ns);
+            let ts = t.nanos(precision)?.unwrap_or(now_ns);
             points.push(Point::new(ts, *value).ok()?);
         }
         batch.extend(key, points);
