@@ -348,6 +348,8 @@ mod dense {
             ("10 M", 10_000_000),
             ("100 M", 100_000_000),
         ] {
+            // For profiling: `LIVECHART_BENCH_ONLY="100 M"` runs one range,
+            // `LIVECHART_BENCH_REPEAT=60` that many times.
             if std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|only| only != label) {
                 continue;
             }
