@@ -337,25 +337,36 @@ fn chunk_summaries(
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    // Spans sorted by start overlap exactly when one starts before the furthest end so far.
-    chunks.sort_by_key(|s| (s.extremes.first.ts_ns, s.extremes.last.ts_ns));
+    let spans: Vec<(i64, i64)> = chunks
+        .iter()
+        .map(|c| (c.extremes.first.ts_ns, c.extremes.last.ts_ns))
+        .collect();
+    for (c, alone) in chunks.iter_mut().zip(alone(&spans)) {
+        c.clean = alone;
+    }
+    Ok(chunks)
+}
+
+/// For each closed span `(start, end)`, whether it meets no other: O(n log n), as spans
+/// sorted by start overlap exactly when one starts before the furthest end seen so far.
+pub fn alone(spans: &[(i64, i64)]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| spans[i]);
+    let mut alone = vec![true; spans.len()];
     let mut furthest: Option<(i64, usize)> = None;
-    for i in 0..chunks.len() {
-        let (start, end) = (
-            chunks[i].extremes.first.ts_ns,
-            chunks[i].extremes.last.ts_ns,
-        );
+    for &i in &order {
+        let (start, end) = spans[i];
         if let Some((f, j)) = furthest {
             if start <= f {
-                chunks[i].clean = false;
-                chunks[j].clean = false;
+                alone[i] = false;
+                alone[j] = false;
             }
         }
         if furthest.is_none_or(|(f, _)| end > f) {
             furthest = Some((end, i));
         }
     }
-    Ok(chunks)
+    alone
 }
 
 /// After the hour starting at `hour` was merged (its rows up to an hour wide rebuilt): the

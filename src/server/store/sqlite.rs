@@ -823,25 +823,11 @@ impl ChunkMeta {
     }
 }
 
-/// For each chunk, whether its time span meets no other chunk and no log point of the hour:
-/// only then can its extremes stand in for it. O(n log n): spans sorted by start overlap
-/// exactly when one starts before the furthest end seen so far.
+/// For each chunk, whether its time span meets no other chunk ([`rollup::alone`]) and no
+/// log point of the hour: only then can its extremes stand in for it.
 fn overlaps_nothing(chunks: &[ChunkMeta], log_points: &[Point]) -> Vec<bool> {
-    let mut order: Vec<usize> = (0..chunks.len()).collect();
-    order.sort_by_key(|&i| (chunks[i].start, chunks[i].end));
-    let mut alone = vec![true; chunks.len()];
-    let mut furthest: Option<(i64, usize)> = None;
-    for &i in &order {
-        if let Some((end, j)) = furthest {
-            if chunks[i].start <= end {
-                alone[i] = false;
-                alone[j] = false;
-            }
-        }
-        if furthest.is_none_or(|(end, _)| chunks[i].end > end) {
-            furthest = Some((chunks[i].end, i));
-        }
-    }
+    let spans: Vec<(i64, i64)> = chunks.iter().map(|c| (c.start, c.end)).collect();
+    let mut alone = rollup::alone(&spans);
     let mut log_ts: Vec<i64> = log_points.iter().map(|p| p.ts_ns).collect();
     log_ts.sort_unstable();
     for (c, alone) in chunks.iter().zip(alone.iter_mut()) {
