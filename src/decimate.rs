@@ -32,6 +32,16 @@ pub fn column_of(ts: i64, from_ns: i64, to_ns: i64, width: usize) -> usize {
     c.clamp(0, width.max(1) as i128 - 1) as usize
 }
 
+/// The first timestamp of column `c` (`0 < c < width`): the smallest `t` with
+/// `column_of(t) >= c`, by the same integer arithmetic (`i64::MIN` if out of range).
+pub fn column_start(c: usize, from_ns: i64, to_ns: i64, width: usize) -> i64 {
+    let span = (to_ns as i128 - from_ns as i128).max(1);
+    let width = width.max(1) as i128;
+    // column_of(t) ≥ c  ⇔  (t - from)·width ≥ c·span  ⇔  t ≥ from + ⌈c·span / width⌉
+    let offset = (c as i128 * span + width - 1) / width;
+    i64::try_from(from_ns as i128 + offset).unwrap_or(i64::MIN)
+}
+
 /// A run of points that falls inside one column can stand in for itself with its first,
 /// lowest, highest and last point (the lowest and highest being their first occurrences, as
 /// [`m4`] picks them): the column's M4 is the same either way. The store keeps these per
@@ -107,15 +117,12 @@ impl M4 {
     }
 
     /// The first timestamp past column `c` (`i64::MIN` when unknown, which disables the fast
-    /// path): the smallest `t` with `column_of(t) > c`, by the same integer arithmetic.
+    /// path).
     fn column_end(&self, c: usize) -> i64 {
         if c + 1 >= self.width {
             return self.to_ns.saturating_add(1);
         }
-        let span = (self.to_ns as i128 - self.from_ns as i128).max(1);
-        // column_of(t) > c  ⇔  (t - from)·width ≥ (c + 1)·span  ⇔  t ≥ from + ⌈(c + 1)·span / width⌉
-        let offset = ((c as i128 + 1) * span + self.width as i128 - 1) / self.width as i128;
-        i64::try_from(self.from_ns as i128 + offset).unwrap_or(i64::MIN)
+        column_start(c + 1, self.from_ns, self.to_ns, self.width)
     }
 
     /// Takes the next point (in time order); false once the range is passed and nothing more
@@ -513,6 +520,23 @@ mod tests {
             replaced.extend(ext.points());
             replaced.extend_from_slice(&points[end..]);
             proptest::prop_assert_eq!(m4(replaced, from, to, width), m4(points.iter().copied(), from, to, width));
+        }
+    }
+
+    proptest::proptest! {
+        /// Reads split at `column_start` boundaries put every timestamp in the same column.
+        #[test]
+        fn column_start_is_where_column_of_steps(
+            from in -1_000_000i64..1_000_000,
+            span in 1i64..10_000_000,
+            width in 2usize..5_000,
+            c in 1usize..5_000,
+        ) {
+            let c = c % (width - 1) + 1;
+            let to = from + span;
+            let start = column_start(c, from, to, width);
+            proptest::prop_assert!(column_of(start, from, to, width) >= c);
+            proptest::prop_assert!(column_of(start - 1, from, to, width) < c);
         }
     }
 }

@@ -1590,33 +1590,76 @@ impl Store for SqliteStore {
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
         let (from, to) = (q.from_ns.max(horizon), q.to_ns);
         let query = q.clone();
+        let Some(limit) = query.raw_limit else {
+            let columns = (q.from_ns, q.to_ns, q.width);
+            let parts = read_parts().min(q.width / MIN_PART_COLUMNS);
+            let reads = column_parts((from, to), columns, parts).map(|part| {
+                self.read(move |conn| {
+                    let mut m4 = M4::new(columns.0, columns.1, columns.2);
+                    let raw = read_m4(conn, id, part, columns, &mut m4)?;
+                    Ok((m4.finish(), raw))
+                })
+            });
+            let mut points = Vec::new();
+            let mut raw_points = 0;
+            for (part, raw) in futures::future::try_join_all(reads).await? {
+                points.extend(part);
+                raw_points += raw;
+            }
+            return Ok(HistoryResult {
+                raw_points,
+                ..HistoryResult::decimated(&q, points)
+            });
+        };
         self.read(move |conn| {
             let mut raw_points = 0usize;
-            let answer = match query.raw_limit {
-                Some(limit) => {
-                    // One past the limit tells whether the answer was cut.
-                    let mut points = Vec::new();
-                    read_hours(conn, id, (from, to), None, |hour, raw| {
-                        raw_points += raw;
-                        points.extend(hour.into_iter().take(limit + 1 - points.len()));
-                        points.len() <= limit
-                    })?;
-                    HistoryResult::from_points(&query, points)
-                }
-                None => {
-                    let mut m4 = M4::new(query.from_ns, query.to_ns, query.width);
-                    let columns = (query.from_ns, query.to_ns, query.width);
-                    raw_points = read_m4(conn, id, (from, to), columns, &mut m4)?;
-                    HistoryResult::decimated(&query, m4.finish())
-                }
-            };
+            // One past the limit tells whether the answer was cut.
+            let mut points = Vec::new();
+            read_hours(conn, id, (from, to), None, |hour, raw| {
+                raw_points += raw;
+                points.extend(hour.into_iter().take(limit + 1 - points.len()));
+                points.len() <= limit
+            })?;
             Ok(HistoryResult {
                 raw_points,
-                ..answer
+                ..HistoryResult::from_points(&query, points)
             })
         })
         .await
     }
+}
+
+/// Fewest columns worth a part of their own: each part plans and opens its own read.
+const MIN_PART_COLUMNS: usize = 256;
+
+/// How many parts a wide history read is split into: one per core, as a read over a long
+/// range is CPU-bound (index descents and a chunk decoded per column boundary) and parts
+/// share nothing; at most [`MAX_READERS`], so one read cannot hold every connection.
+fn read_parts() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_READERS / 2)
+}
+
+/// The read `range` (inclusive) cut at column starts into at most `parts` pieces of about
+/// equal width, so each column falls in exactly one piece and the pieces' M4 answers, in
+/// order, are the whole range's. Each piece reads its own snapshot: a column is always
+/// answered from one, and a commit landing in between shows in the later pieces only, as if
+/// it had arrived a moment earlier.
+fn column_parts(
+    (from, to): (i64, i64),
+    (cf, ct, w): (i64, i64, usize),
+    parts: usize,
+) -> impl Iterator<Item = (i64, i64)> {
+    let parts = parts.clamp(1, w.max(1));
+    let mut cuts: Vec<i64> = (1..parts)
+        .map(|i| crate::decimate::column_start(w * i / parts, cf, ct, w))
+        .filter(|&c| c > from && c <= to)
+        .collect();
+    cuts.dedup();
+    let starts = std::iter::once(from).chain(cuts.clone());
+    let ends = cuts.into_iter().map(|c| c - 1).chain(std::iter::once(to));
+    starts.zip(ends)
 }
 
 #[cfg(test)]
@@ -1850,15 +1893,22 @@ mod tests {
                 }
                 let in_range: Vec<Point> =
                     want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to).collect();
-                let mut m4 = M4::new(columns_from, to, width);
-                let raw =
-                    read_m4(&writer.conn, id, (from, to), (columns_from, to, width), &mut m4).unwrap();
-                prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
-                prop_assert_eq!(
-                    m4.finish(),
-                    crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
-                    "rollups on: {}", used_rollups
-                );
+                // Read whole, and cut into parts as wide reads are.
+                for parts in [1, 3] {
+                    let columns = (columns_from, to, width);
+                    let (mut points, mut raw) = (Vec::new(), 0);
+                    for part in column_parts((from, to), columns, parts) {
+                        let mut m4 = M4::new(columns_from, to, width);
+                        raw += read_m4(&writer.conn, id, part, columns, &mut m4).unwrap();
+                        points.extend(m4.finish());
+                    }
+                    prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
+                    prop_assert_eq!(
+                        points,
+                        crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
+                        "rollups on: {}, parts: {}", used_rollups, parts
+                    );
+                }
             }
         }
     }
