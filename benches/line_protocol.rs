@@ -113,6 +113,16 @@ fn main() {
     // Keep the field-value enum in use so the comparison covers all its kinds.
     black_box(FieldValue::Bool(true));
 
+    // For profiling: `LIVECHART_BENCH_PROFILE=200` parses with livechart only, that many times.
+    if let Some(n) = std::env::var("LIVECHART_BENCH_PROFILE")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        for _ in 0..n {
+            black_box(ours(black_box(bytes)));
+        }
+        return;
+    }
     let (mut t_ours, mut t_iox) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let t = Instant::now();
