@@ -4,10 +4,10 @@
 //! only points inside two windows back from the newest time are kept (plus each series' latest
 //! point, for the legend), and never more than [`MAX_POINTS_PER_SERIES`] per series.
 
-use crate::model::{merge_points, Point, SeriesKey, SeriesPoints};
-use crate::protocol::ServerMsg;
+use crate::model::{merge_points, Point, SeriesKey};
+use crate::protocol::{Delta, Resume, SeriesHead, SeriesOffset, ServerMsg};
 use crate::view::{live_window, DEFAULT_WINDOW_NS};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// A phone can hold and decimate this many per series without stalling a frame.
 pub const MAX_POINTS_PER_SERIES: usize = 200_000;
@@ -21,6 +21,12 @@ pub struct FeedState {
     pub clock_offset_ns: i64,
     /// Bumped on every change, so observers can tell frames apart cheaply.
     pub version: u64,
+    /// The stream the offsets below belong to (`None` before the first snapshot).
+    pub epoch: Option<String>,
+    /// Per series, the last offset held: where a reconnect resumes.
+    pub offsets: BTreeMap<SeriesKey, i64>,
+    /// This connection's series ids.
+    ids: HashMap<u32, SeriesKey>,
 }
 
 impl Default for FeedState {
@@ -30,18 +36,37 @@ impl Default for FeedState {
             window_ns: DEFAULT_WINDOW_NS,
             clock_offset_ns: 0,
             version: 0,
+            epoch: None,
+            offsets: BTreeMap::new(),
+            ids: HashMap::new(),
         }
     }
 }
 
+/// A delta that does not continue what the client holds: the connection is not to be
+/// trusted any more, and the client reconnects (resuming from what it holds).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("a delta names series id {0}, which this connection never announced")]
+    UnknownId(u32),
+    #[error("offsets of {series} jump from {held} to {next}: points would be missing")]
+    Gap {
+        series: String,
+        held: i64,
+        next: i64,
+    },
+}
+
 impl FeedState {
-    /// Applies one message received at `client_now_ns` on the browser's clock.
+    /// Applies one text message received at `client_now_ns` on the browser's clock.
     pub fn apply(&mut self, msg: ServerMsg, client_now_ns: i64) {
         match msg {
             ServerMsg::Snapshot {
+                epoch,
                 server_time_ns,
                 window_ns,
                 series,
+                ..
             } => {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
                 if window_ns > 0 {
@@ -50,22 +75,101 @@ impl FeedState {
                 // A snapshot is the whole truth: series that vanished (restart of an
                 // in-memory server) must vanish here too.
                 self.series.clear();
-                self.merge(series);
+                self.offsets.clear();
+                self.ids.clear();
+                self.epoch = Some(epoch);
+                for s in series {
+                    self.learn(&s.head);
+                    let ring = self.series.entry(s.head.series).or_default();
+                    merge_points(ring, &s.points, MAX_POINTS_PER_SERIES);
+                }
             }
-            ServerMsg::Points { series } => self.merge(series),
+            ServerMsg::Resumed {
+                epoch,
+                server_time_ns,
+                series,
+            } => {
+                self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
+                self.epoch = Some(epoch);
+                self.ids.clear();
+                for head in &series {
+                    self.learn(head);
+                }
+            }
+            ServerMsg::Series(head) => self.learn(&head),
+            ServerMsg::Reload { .. } => {
+                // A snapshot follows; until then show nothing stale as if it were current.
+                self.series.clear();
+                self.offsets.clear();
+                self.ids.clear();
+                self.epoch = None;
+            }
             ServerMsg::Heartbeat { server_time_ns } => {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
             }
+            ServerMsg::Error { .. } => return,
         }
         self.prune(client_now_ns);
         self.version = self.version.wrapping_add(1);
     }
 
-    fn merge(&mut self, series: Vec<SeriesPoints>) {
-        for sp in series {
-            let ring = self.series.entry(sp.series).or_default();
-            merge_points(ring, &sp.points, MAX_POINTS_PER_SERIES);
+    fn learn(&mut self, head: &SeriesHead) {
+        self.ids.insert(head.id, head.series.clone());
+        self.offsets.insert(head.series.clone(), head.offset);
+        self.series.entry(head.series.clone()).or_default();
+    }
+
+    /// Applies a binary delta. Every entry must continue its series' offsets; one that does
+    /// not is refused before anything of the frame is taken.
+    pub fn apply_delta(&mut self, delta: Delta, client_now_ns: i64) -> Result<(), FeedError> {
+        let mut next: HashMap<u32, i64> = HashMap::new();
+        for d in &delta.series {
+            let key = self.ids.get(&d.id).ok_or(FeedError::UnknownId(d.id))?;
+            let held = next
+                .get(&d.id)
+                .copied()
+                .or_else(|| self.offsets.get(key).copied())
+                .unwrap_or(-1);
+            if d.first_offset != held + 1 || d.last_offset < held {
+                return Err(FeedError::Gap {
+                    series: key.to_string(),
+                    held,
+                    next: d.first_offset,
+                });
+            }
+            next.insert(d.id, d.last_offset);
         }
+        for d in delta.series {
+            let Some(key) = self.ids.get(&d.id).cloned() else {
+                continue;
+            };
+            let ring = self.series.entry(key.clone()).or_default();
+            merge_points(ring, &d.points, MAX_POINTS_PER_SERIES);
+            self.offsets.insert(key, d.last_offset);
+        }
+        self.prune(client_now_ns);
+        self.version = self.version.wrapping_add(1);
+        Ok(())
+    }
+
+    /// The series a connection's id stands for.
+    pub fn series_of(&self, id: u32) -> Option<&SeriesKey> {
+        self.ids.get(&id)
+    }
+
+    /// What to send with the next subscribe so the server continues where this stopped.
+    pub fn resume(&self) -> Option<Resume> {
+        Some(Resume {
+            epoch: self.epoch.clone()?,
+            offsets: self
+                .offsets
+                .iter()
+                .map(|(k, &offset)| SeriesOffset {
+                    series: k.clone(),
+                    offset,
+                })
+                .collect(),
+        })
     }
 
     /// The server's clock now, as best this client knows it.
@@ -108,15 +212,56 @@ impl FeedState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{DeltaSeries, SnapshotSeries};
 
     const S: i64 = 1_000_000_000;
 
-    fn sp(name: &str, pts: &[(i64, f64)]) -> SeriesPoints {
-        SeriesPoints {
-            series: SeriesKey::new(name).unwrap(),
-            points: pts
+    fn key(name: &str) -> SeriesKey {
+        SeriesKey::new(name).unwrap()
+    }
+
+    fn pts(p: &[(i64, f64)]) -> Vec<Point> {
+        p.iter().map(|&(t, v)| Point::new(t, v).unwrap()).collect()
+    }
+
+    /// (time, value) pairs.
+    type Raw<'a> = &'a [(i64, f64)];
+
+    /// A series of a snapshot: name, id, offset and points.
+    type Shown<'a> = (&'a str, u32, i64, Raw<'a>);
+
+    fn snap(server_time_ns: i64, window_ns: i64, series: &[Shown<'_>]) -> ServerMsg {
+        ServerMsg::Snapshot {
+            epoch: "e".into(),
+            server_time_ns,
+            window_ns,
+            width: 100,
+            series: series
                 .iter()
-                .map(|&(t, v)| Point::new(t, v).unwrap())
+                .map(|&(name, id, offset, p)| SnapshotSeries {
+                    head: SeriesHead {
+                        id,
+                        series: key(name),
+                        offset,
+                    },
+                    points: pts(p),
+                })
+                .collect(),
+        }
+    }
+
+    /// Entries of a delta: id, first offset, points.
+    fn delta(entries: &[(u32, i64, Raw<'_>)]) -> Delta {
+        Delta {
+            coarsened: false,
+            series: entries
+                .iter()
+                .map(|&(id, first, p)| DeltaSeries {
+                    id,
+                    first_offset: first,
+                    last_offset: first + p.len() as i64 - 1,
+                    points: pts(p),
+                })
                 .collect(),
         }
     }
@@ -125,78 +270,126 @@ mod tests {
     fn snapshot_replaces_and_sets_the_clock() {
         let mut f = FeedState::default();
         f.apply(
-            ServerMsg::Points {
-                series: vec![sp("gone", &[(100 * S, 1.0)])],
-            },
+            snap(100 * S, 60 * S, &[("gone", 0, 0, &[(100 * S, 1.0)])]),
             100 * S,
         );
         f.apply(
-            ServerMsg::Snapshot {
-                server_time_ns: 105 * S,
-                window_ns: 60 * S,
-                series: vec![sp("a", &[(101 * S, 1.0), (102 * S, 2.0)])],
-            },
+            snap(
+                105 * S,
+                60 * S,
+                &[("a", 7, 1, &[(101 * S, 1.0), (102 * S, 2.0)])],
+            ),
             100 * S,
         );
         assert_eq!(f.clock_offset_ns, 5 * S);
         assert_eq!(f.series.len(), 1);
         assert_eq!(f.latest()[0].1.value, 2.0);
+        assert_eq!(f.resume().unwrap().offsets[0].offset, 1);
     }
 
     #[test]
-    fn live_points_merge_in_order_without_duplicates() {
+    fn deltas_continue_offsets_merge_in_order_and_refuse_gaps() {
         let mut f = FeedState::default();
-        let snap = vec![sp("a", &[(S, 1.0), (3 * S, 3.0)])];
         f.apply(
-            ServerMsg::Snapshot {
+            snap(3 * S, 60 * S, &[("a", 0, 1, &[(S, 1.0), (3 * S, 3.0)])]),
+            3 * S,
+        );
+        // Repeating a point the snapshot has (same timestamp) must not double it.
+        f.apply_delta(
+            delta(&[
+                (0, 2, &[(3 * S, 3.0), (2 * S, 2.0)]),
+                (0, 4, &[(4 * S, 4.0)]),
+            ]),
+            4 * S,
+        )
+        .unwrap();
+        let ts: Vec<i64> = f.series[&key("a")].iter().map(|p| p.ts_ns / S).collect();
+        assert_eq!(ts, vec![1, 2, 3, 4]);
+        assert_eq!(f.offsets[&key("a")], 4);
+        let before = f.clone();
+        // Offset 5 missing: refused whole, nothing taken.
+        let gap = f
+            .apply_delta(delta(&[(0, 6, &[(6 * S, 6.0)])]), 6 * S)
+            .unwrap_err();
+        assert!(matches!(
+            gap,
+            FeedError::Gap {
+                held: 4,
+                next: 6,
+                ..
+            }
+        ));
+        assert_eq!(f, before);
+        assert_eq!(
+            f.apply_delta(delta(&[(9, 0, &[(6 * S, 6.0)])]), 6 * S)
+                .unwrap_err(),
+            FeedError::UnknownId(9)
+        );
+        // A new series is announced, then its deltas apply.
+        f.apply(
+            ServerMsg::Series(SeriesHead {
+                id: 9,
+                series: key("b"),
+                offset: -1,
+            }),
+            6 * S,
+        );
+        f.apply_delta(delta(&[(9, 0, &[(6 * S, 6.0)])]), 6 * S)
+            .unwrap();
+        assert_eq!(f.offsets[&key("b")], 0);
+    }
+
+    #[test]
+    fn resumed_keeps_the_data_and_renumbers_reload_drops_it() {
+        let mut f = FeedState::default();
+        f.apply(
+            snap(3 * S, 60 * S, &[("a", 0, 1, &[(S, 1.0), (3 * S, 3.0)])]),
+            3 * S,
+        );
+        f.apply(
+            ServerMsg::Resumed {
+                epoch: "e".into(),
                 server_time_ns: 3 * S,
-                window_ns: 60 * S,
-                series: snap,
+                series: vec![SeriesHead {
+                    id: 5,
+                    series: key("a"),
+                    offset: 1,
+                }],
             },
             3 * S,
         );
-        // The live message overlapping the snapshot repeats a point; it must not double.
+        assert_eq!(f.series[&key("a")].len(), 2);
+        f.apply_delta(delta(&[(5, 2, &[(4 * S, 4.0)])]), 4 * S)
+            .unwrap();
+        assert_eq!(
+            f.apply_delta(delta(&[(0, 3, &[(5 * S, 4.0)])]), 4 * S)
+                .unwrap_err(),
+            FeedError::UnknownId(0)
+        );
         f.apply(
-            ServerMsg::Points {
-                series: vec![sp("a", &[(3 * S, 3.0), (2 * S, 2.0), (4 * S, 4.0)])],
+            ServerMsg::Reload {
+                reason: "gone".into(),
             },
             4 * S,
         );
-        let ts: Vec<i64> = f
-            .series
-            .values()
-            .next()
-            .unwrap()
-            .iter()
-            .map(|p| p.ts_ns / S)
-            .collect();
-        assert_eq!(ts, vec![1, 2, 3, 4]);
-        assert!(f.version >= 2);
+        assert!(f.series.is_empty() && f.resume().is_none());
     }
 
     #[test]
     fn old_points_are_pruned_but_the_latest_stays() {
         let mut f = FeedState::default();
         f.apply(
-            ServerMsg::Snapshot {
-                server_time_ns: 1000 * S,
-                window_ns: 10 * S,
-                series: vec![
-                    sp("old", &[(S, 1.0), (2 * S, 2.0)]),
-                    sp("new", &[(975 * S, 0.0), (999 * S, 1.0)]),
+            snap(
+                1000 * S,
+                10 * S,
+                &[
+                    ("old", 0, 1, &[(S, 1.0), (2 * S, 2.0)]),
+                    ("new", 1, 1, &[(975 * S, 0.0), (999 * S, 1.0)]),
                 ],
-            },
+            ),
             1000 * S,
         );
-        assert_eq!(
-            f.series[&SeriesKey::new("old").unwrap()].len(),
-            1,
-            "latest kept for the legend"
-        );
-        assert_eq!(
-            f.series[&SeriesKey::new("new").unwrap()].len(),
-            1,
-            "975 s is two windows back"
-        );
+        assert_eq!(f.series[&key("old")].len(), 1, "latest kept for the legend");
+        assert_eq!(f.series[&key("new")].len(), 1, "975 s is two windows back");
     }
 }

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{next_msg, TestServer};
+use common::TestServer;
 use flate2::write::GzEncoder;
-use livechart::protocol::ServerMsg;
 use livechart::server::auth::Tokens;
 use livechart::server::config::Config;
 use serde_json::{json, Value};
@@ -92,7 +91,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 async fn line_protocol_v2_stores_fields_as_labelled_series_and_goes_live() {
     let server = TestServer::start().await;
     let mut ws = server.ws().await;
-    next_msg(&mut ws).await;
+    ws.next().await;
     let body = "# telegraf\n\
         cpu,host=a,cpu=cpu0 usage_idle=95.5,usage_user=3i,steal=0u,up=true,msg=\"hi\" 1764230400\n\
         temp,room=lab\\ 1 value=21.5 1764230401\n";
@@ -119,10 +118,7 @@ async fn line_protocol_v2_stores_fields_as_labelled_series_and_goes_live() {
     assert_eq!(idle["last_ns"], 1_764_230_400_000_000_000_i64);
     assert_eq!(idle["points"], 1);
 
-    match next_msg(&mut ws).await {
-        ServerMsg::Points { series } => assert_eq!(series.len(), 5),
-        other => panic!("expected points, got {other:?}"),
-    }
+    assert_eq!(ws.next_points().await.len(), 5);
     server.stop().await.unwrap();
 }
 
@@ -604,7 +600,7 @@ async fn ingest_tokens_guard_every_ingest_path_and_nothing_else() {
     );
     assert_eq!(series(&server, "").await.len(), 2);
     let mut ws = server.ws().await;
-    next_msg(&mut ws).await;
+    ws.next().await;
     server.stop().await.unwrap();
 }
 

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{next_msg, snapshot_series, TestServer, PATIENCE};
+use common::{snapshot_series, TestServer, PATIENCE};
 use futures::StreamExt;
-use livechart::protocol::{ServerMsg, CLOSE_GOING_AWAY};
+use livechart::protocol::CLOSE_GOING_AWAY;
 use livechart::server::config::Config;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 async fn a_demo_point_reaches_a_live_browser() {
     let server = TestServer::start().await;
     let mut ws = server.ws().await;
-    assert!(snapshot_series(&next_msg(&mut ws).await).is_empty());
+    assert!(snapshot_series(&ws.next().await).is_empty());
 
     let (status, body) = server
         .post_json(
@@ -29,15 +29,11 @@ async fn a_demo_point_reaches_a_live_browser() {
         json!({"status": "success", "message": "New data added!"})
     );
 
-    match next_msg(&mut ws).await {
-        ServerMsg::Points { series } => {
-            assert_eq!(series.len(), 1);
-            assert_eq!(series[0].series.name(), "value");
-            assert_eq!(series[0].points[0].ts_ns, 1_764_230_400_000_000_000);
-            assert_eq!(series[0].points[0].value, 21.5);
-        }
-        other => panic!("expected points, got {other:?}"),
-    }
+    let series = ws.next_points().await;
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].series.name(), "value");
+    assert_eq!(series[0].points[0].ts_ns, 1_764_230_400_000_000_000);
+    assert_eq!(series[0].points[0].value, 21.5);
     server.stop().await.unwrap();
 }
 
@@ -47,7 +43,7 @@ async fn every_browser_gets_every_point() {
     let mut clients = Vec::new();
     for _ in 0..50 {
         let mut ws = server.ws().await;
-        next_msg(&mut ws).await;
+        ws.next().await;
         clients.push(ws);
     }
     for v in 0..3 {
@@ -62,8 +58,8 @@ async fn every_browser_gets_every_point() {
     for ws in &mut clients {
         let mut got = Vec::new();
         while got.len() < 3 {
-            if let ServerMsg::Points { series } = next_msg(ws).await {
-                got.extend(series[0].points.iter().map(|p| p.value));
+            for s in ws.next_points().await {
+                got.extend(s.points.iter().map(|p| p.value));
             }
         }
         assert_eq!(
@@ -91,7 +87,7 @@ async fn a_new_browser_gets_recent_history_first() {
         )
         .await;
     let mut ws = server.ws().await;
-    let snap = next_msg(&mut ws).await;
+    let snap = ws.next().await;
     assert_eq!(
         snapshot_series(&snap),
         vec![("a".to_string(), 2), ("old".to_string(), 1)],
@@ -155,7 +151,7 @@ async fn bad_demo_bodies_are_refused_and_store_nothing() {
     }
     let mut ws = server.ws().await;
     assert!(
-        snapshot_series(&next_msg(&mut ws).await).is_empty(),
+        snapshot_series(&ws.next().await).is_empty(),
         "nothing was stored"
     );
     server.stop().await.unwrap();
@@ -215,7 +211,7 @@ async fn series_limit_refuses_new_series_but_keeps_old_ones() {
 async fn server_function_pushes_through_the_same_path() {
     let server = TestServer::start().await;
     let mut ws = server.ws().await;
-    next_msg(&mut ws).await;
+    ws.next().await;
 
     let (status, body) = server
         .post_json(
@@ -225,14 +221,10 @@ async fn server_function_pushes_through_the_same_path() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({"points": 2, "series": 1}));
-    match next_msg(&mut ws).await {
-        ServerMsg::Points { series } => {
-            let values: Vec<f64> = series[0].points.iter().map(|p| p.value).collect();
-            assert_eq!(series[0].series.name(), "fn");
-            assert_eq!(values, vec![1.5, 2.5]);
-        }
-        other => panic!("expected points, got {other:?}"),
-    }
+    let series = ws.next_points().await;
+    let values: Vec<f64> = series[0].points.iter().map(|p| p.value).collect();
+    assert_eq!(series[0].series.name(), "fn");
+    assert_eq!(values, vec![1.5, 2.5]);
 
     for (bad, want) in [
         (
@@ -295,11 +287,14 @@ async fn the_page_is_server_rendered_with_its_canvas() {
 #[tokio::test]
 async fn shutdown_tells_browsers_to_come_back_and_returns() {
     let server = TestServer::start().await;
-    let mut ws = server.ws().await;
-    next_msg(&mut ws).await;
+    let mut client = server.ws().await;
+    client.next().await;
     let stopped = tokio::spawn(server.stop());
     let code = loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
+        match tokio::time::timeout(PATIENCE, client.ws.next())
+            .await
+            .unwrap()
+        {
             Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),

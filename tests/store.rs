@@ -4,45 +4,10 @@
 
 mod common;
 
-use common::TestServer;
-use livechart::server::config::{Config, Durability, Storage};
+use common::{DataDir, TestServer};
+use livechart::server::config::Storage;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// A fresh data directory per test, removed when dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "livechart-store-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
-    }
-
-    fn config(&self, retention: Duration) -> Config {
-        let mut config = Config::new();
-        config.storage = Storage::Sqlite {
-            dir: self.0.clone(),
-            durability: Durability::Fsync,
-            retention,
-            max_disk_bytes: None,
-        };
-        config
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -125,7 +90,7 @@ async fn acknowledged_points_survive_a_restart_and_warm_the_live_window() {
     };
     assert_eq!(listed["series"].as_array().unwrap().len(), 2, "{listed}");
     let mut ws = server.ws().await;
-    let snapshot = common::next_msg(&mut ws).await;
+    let snapshot = ws.next().await;
     assert!(format!("{snapshot:?}").contains("room"), "{snapshot:?}");
     server.stop().await.unwrap();
 }

@@ -14,6 +14,7 @@ pub fn Dashboard() -> impl IntoView {
         ConnState::Connecting => "connecting…".to_string(),
         ConnState::Live => "live".to_string(),
         ConnState::Reconnecting { attempt } => format!("reconnecting… (attempt {attempt})"),
+        ConnState::Offline { attempt } => format!("offline — retrying (attempt {attempt})"),
     };
     let empty = move || feed.data.with(|d| d.series.is_empty());
     // The server cannot know the address the browser used; fill it in once hydrated.

@@ -1,9 +1,12 @@
 //! The browser's end of `/ws`: one connection per page feeding reactive signals.
 //!
-//! The socket loop runs only in the hydrated client. It reconnects after any drop with jittered
-//! exponential backoff ([`crate::backoff`]), treats [`SILENCE_TIMEOUT_MS`] without a message as
-//! a dead connection, and every new connection starts with a snapshot that replaces what the
-//! page held, so nothing from before a server restart lingers.
+//! The socket loop runs only in the hydrated client. It subscribes to every series and, after
+//! any drop, reconnects with jittered exponential backoff ([`crate::backoff`]) and resumes from
+//! the offsets it holds: the server replays exactly what was missed, or says "reload" and
+//! sends a fresh snapshot. A delta that does not continue the held offsets ends the
+//! connection (and resumes), so a gap is never drawn over. [`SILENCE_TIMEOUT_MS`] without a
+//! message means a dead connection. While the tab is hidden the client asks for nothing
+//! (`pause`) and catches up when it is shown again.
 
 use crate::feed::FeedState;
 use leptos::prelude::*;
@@ -11,12 +14,22 @@ use leptos::prelude::*;
 #[cfg(feature = "hydrate")]
 use crate::protocol::SILENCE_TIMEOUT_MS;
 
+/// Failed attempts in a row before the page says "offline" rather than "reconnecting"
+/// (about five seconds of backoff): a restart is back by then, a lost network is not.
+pub const OFFLINE_AFTER_ATTEMPTS: u32 = 5;
+
 /// What the page tells the user about its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
     Connecting,
     Live,
-    Reconnecting { attempt: u32 },
+    Reconnecting {
+        attempt: u32,
+    },
+    /// The browser reports no network, or many attempts failed; still retrying.
+    Offline {
+        attempt: u32,
+    },
 }
 
 impl ConnState {
@@ -25,6 +38,16 @@ impl ConnState {
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Reconnecting { .. } => "reconnecting",
+            Self::Offline { .. } => "offline",
+        }
+    }
+
+    /// After `attempt` failed attempts, with the browser's own idea of the network.
+    pub fn after_failures(attempt: u32, browser_online: bool) -> Self {
+        if !browser_online || attempt >= OFFLINE_AFTER_ATTEMPTS {
+            Self::Offline { attempt }
+        } else {
+            Self::Reconnecting { attempt }
         }
     }
 }
@@ -67,12 +90,13 @@ pub fn client_now_ns() -> i64 {
 mod client {
     use super::{client_now_ns, ConnState, LiveFeed, SILENCE_TIMEOUT_MS};
     use crate::backoff;
-    use crate::protocol::ServerMsg;
-    use futures::future::{select, Either};
-    use futures::StreamExt;
+    use crate::protocol::{ClientMsg, Delta, ServerMsg, Subscribe, HEARTBEAT_INTERVAL_MS};
+    use futures::channel::mpsc;
+    use futures::{FutureExt, SinkExt, StreamExt};
     use gloo_net::websocket::{futures::WebSocket, Message};
-    use gloo_timers::future::TimeoutFuture;
+    use gloo_timers::future::{IntervalStream, TimeoutFuture};
     use leptos::prelude::*;
+    use wasm_bindgen::prelude::*;
 
     fn ws_url() -> Option<String> {
         let location = web_sys::window()?.location();
@@ -88,55 +112,145 @@ mod client {
     /// server that accepts and then drops at once is retried with growing delays instead.
     const STABLE_CONNECTION_MS: f64 = 5_000.0;
 
+    fn hidden() -> bool {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.hidden())
+    }
+
+    fn online() -> bool {
+        web_sys::window().is_none_or(|w| w.navigator().on_line())
+    }
+
+    /// Visibility changes as a stream (true: hidden). The listener lives as long as the page.
+    fn visibility_changes() -> mpsc::UnboundedReceiver<bool> {
+        let (tx, rx) = mpsc::unbounded();
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            let listener = Closure::<dyn FnMut()>::new(move || {
+                let _ = tx.unbounded_send(hidden());
+            });
+            let _ = doc.add_event_listener_with_callback(
+                "visibilitychange",
+                listener.as_ref().unchecked_ref(),
+            );
+            listener.forget();
+        }
+        rx
+    }
+
     pub async fn run(feed: LiveFeed) {
         let Some(url) = ws_url() else { return };
+        let mut visibility = visibility_changes();
         let mut attempt: u32 = 0;
         loop {
             let opened = js_sys::Date::now();
-            let got_snapshot = connect_once(&url, feed).await;
-            if got_snapshot && js_sys::Date::now() - opened >= STABLE_CONNECTION_MS {
+            let got_data = connect_once(&url, feed, &mut visibility).await;
+            if got_data && js_sys::Date::now() - opened >= STABLE_CONNECTION_MS {
                 attempt = 0;
             }
-            feed.conn.set(ConnState::Reconnecting {
-                attempt: attempt + 1,
-            });
+            feed.conn
+                .set(ConnState::after_failures(attempt + 1, online()));
             let delay = backoff::delay_ms(attempt, js_sys::Math::random());
             TimeoutFuture::new(delay).await;
             attempt = attempt.saturating_add(1);
         }
     }
 
-    /// Runs one connection until it ends; true when it got as far as a snapshot, which resets
-    /// the backoff.
-    async fn connect_once(url: &str, feed: LiveFeed) -> bool {
+    fn subscribe(feed: LiveFeed) -> String {
+        let msg = ClientMsg::Subscribe(Subscribe {
+            resume: feed.data.with_untracked(FeedState::resume),
+            ..Subscribe::default()
+        });
+        serde_json::to_string(&msg).unwrap_or_default()
+    }
+
+    use crate::feed::FeedState;
+
+    /// Runs one connection until it ends; true when it got as far as a snapshot or a resume,
+    /// which resets the backoff.
+    async fn connect_once(
+        url: &str,
+        feed: LiveFeed,
+        visibility: &mut mpsc::UnboundedReceiver<bool>,
+    ) -> bool {
         let Ok(ws) = WebSocket::open(url) else {
             return false;
         };
-        let (_sink, mut stream) = ws.split();
-        let mut got_snapshot = false;
-        loop {
-            let next = stream.next();
-            let silence = TimeoutFuture::new(SILENCE_TIMEOUT_MS);
-            let msg = match select(next, silence).await {
-                Either::Left((Some(Ok(msg)), _)) => msg,
-                // Closed, failed, or silent for too long: let the caller reconnect.
-                Either::Left((Some(Err(_)) | None, _)) | Either::Right(_) => break,
-            };
-            let text = match msg {
-                Message::Text(t) => t,
-                Message::Bytes(_) => continue,
-            };
-            let Ok(parsed) = serde_json::from_str::<ServerMsg>(&text) else {
-                leptos::logging::warn!("livechart: ignoring an unreadable live message");
-                continue;
-            };
-            if matches!(parsed, ServerMsg::Snapshot { .. }) {
-                got_snapshot = true;
-                feed.conn.set(ConnState::Live);
-            }
-            let now = client_now_ns();
-            feed.data.update(|state| state.apply(parsed, now));
+        let (mut sink, mut stream) = ws.split();
+        // A hidden tab subscribes when it is shown.
+        if !hidden() && sink.send(Message::Text(subscribe(feed))).await.is_err() {
+            return false;
         }
-        got_snapshot
+        let beat = serde_json::to_string(&ClientMsg::Heartbeat).unwrap_or_default();
+        let pause = serde_json::to_string(&ClientMsg::Pause).unwrap_or_default();
+        let mut heartbeat = IntervalStream::new(HEARTBEAT_INTERVAL_MS).fuse();
+        let mut got_data = false;
+        loop {
+            let mut silence = TimeoutFuture::new(SILENCE_TIMEOUT_MS).fuse();
+            let mut next = stream.next().fuse();
+            let msg = futures::select! {
+                msg = next => match msg {
+                    Some(Ok(msg)) => msg,
+                    // Closed or failed: let the caller reconnect.
+                    _ => break,
+                },
+                _ = silence => break,
+                _ = heartbeat.next() => {
+                    if sink.send(Message::Text(beat.clone())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                change = visibility.next() => {
+                    let text = match change {
+                        Some(true) => pause.clone(),
+                        _ => subscribe(feed),
+                    };
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let now = client_now_ns();
+            match msg {
+                Message::Text(text) => {
+                    let Ok(parsed) = serde_json::from_str::<ServerMsg>(&text) else {
+                        leptos::logging::warn!("livechart: ignoring an unreadable live message");
+                        continue;
+                    };
+                    match &parsed {
+                        ServerMsg::Snapshot { .. } | ServerMsg::Resumed { .. } => {
+                            got_data = true;
+                            feed.conn.set(ConnState::Live);
+                        }
+                        ServerMsg::Error { message } => {
+                            leptos::logging::warn!(
+                                "livechart: the server refused a message: {message}"
+                            );
+                        }
+                        _ => {}
+                    }
+                    feed.data.update(|state| state.apply(parsed, now));
+                }
+                Message::Bytes(bytes) => {
+                    let applied = Delta::decode(&bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|d| {
+                            let mut result = Ok(());
+                            feed.data.update(|state| {
+                                result = state.apply_delta(d, now).map_err(|e| e.to_string())
+                            });
+                            result
+                        });
+                    if let Err(e) = applied {
+                        // Never draw over a gap: reconnect, and resume from what is held.
+                        leptos::logging::warn!("livechart: {e}; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+        got_data
     }
 }

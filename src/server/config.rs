@@ -120,6 +120,23 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_MAX_LABELS", default_value_t = Limits::default().max_labels)]
     pub max_labels: usize,
 
+    /// Most open live (WebSocket) connections; more are refused with 503.
+    #[arg(long, env = "LIVECHART_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Points of recent commits kept so reconnecting pages get exactly what they missed.
+    #[arg(long, env = "LIVECHART_REPLAY_POINTS", default_value_t = Limits::default().replay_points)]
+    pub replay_points: usize,
+
+    /// A page origin allowed to open the live feed besides the server's own, e.g.
+    /// https://dash.example.com (repeat the flag, or comma-separate in LIVECHART_ALLOWED_ORIGINS).
+    #[arg(
+        long = "allow-origin",
+        env = "LIVECHART_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allow_origin: Vec<String>,
+
     /// Seconds an ingest request may take, body upload included, before it is answered 408.
     #[arg(long, env = "LIVECHART_REQUEST_TIMEOUT_SECS", default_value_t = Limits::default().request_timeout.as_secs())]
     pub request_timeout_secs: u64,
@@ -135,10 +152,24 @@ pub struct Limits {
     pub ring_capacity: usize,
     /// 1 000 series: with full rings that is at most ~160 MB of points.
     pub max_series: usize,
-    /// Live messages buffered for a slow browser before it is resynced with a snapshot.
+    /// Commits queued for a live session between its reads; one that falls further behind
+    /// catches up from the replay buffer instead.
     pub hub_capacity: usize,
-    /// Largest message a browser may send on /ws; it only ever sends close frames and pongs.
+    /// Largest message a browser may send on /ws: a subscription naming a thousand labelled
+    /// series with their offsets fits; nothing a client needs to say is bigger.
     pub max_client_message_bytes: usize,
+    /// Points of the newest commits kept for resumes: a minute of a 16 000 points/s server,
+    /// about 25 MB. A client that was away longer reloads.
+    pub replay_points: usize,
+    /// Open live connections: each costs a few KB and a file descriptor; 10 000 leaves room
+    /// for ingest and the store under the usual limit of 20 000 open files.
+    pub max_connections: usize,
+    /// Points queued for one live connection before they are cut to per-column extremes: a
+    /// client this far behind cannot draw them all anyway, and the queue stays small.
+    pub max_queued_points: usize,
+    /// A live client whose socket takes nothing for this long is closed (code 4008); it
+    /// resumes on reconnect. Long enough for a phone switching networks.
+    pub send_timeout: Duration,
     /// 64 KiB per line protocol line: hundreds of fields; one bad line cannot dominate.
     pub max_line_bytes: usize,
     /// 32 labels per series: exporters rarely pass 15; more is usually a bug in the sender.
@@ -156,7 +187,11 @@ impl Default for Limits {
             ring_capacity: 10_000,
             max_series: 1_000,
             hub_capacity: 1_024,
-            max_client_message_bytes: 4 * 1024,
+            max_client_message_bytes: 256 * 1024,
+            replay_points: 1_000_000,
+            max_connections: 10_000,
+            max_queued_points: 50_000,
+            send_timeout: Duration::from_secs(10),
             max_line_bytes: crate::parse::line_protocol::MAX_LINE_BYTES,
             max_labels: 32,
             request_timeout: Duration::from_secs(15),
@@ -239,6 +274,8 @@ pub struct Config {
     pub ingest_tokens: Tokens,
     pub allow_anonymous_ingest: bool,
     pub storage: Storage,
+    /// Page origins (`scheme://host[:port]`) allowed on /ws besides the server's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Config {
@@ -254,6 +291,7 @@ impl Config {
             ingest_tokens: Tokens::default(),
             allow_anonymous_ingest: false,
             storage: Storage::Memory,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -270,6 +308,8 @@ impl Config {
             ("--max-points-per-request", cli.max_points_per_request),
             ("--max-line-bytes", cli.max_line_bytes),
             ("--request-timeout-secs", cli.request_timeout_secs as usize),
+            ("--max-connections", cli.max_connections),
+            ("--replay-points", cli.replay_points),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -287,8 +327,16 @@ impl Config {
                 max_line_bytes: cli.max_line_bytes,
                 max_labels: cli.max_labels.min(crate::model::MAX_LABELS),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                max_connections: cli.max_connections,
+                replay_points: cli.replay_points,
                 ..Limits::default()
             },
+            allowed_origins: cli
+                .allow_origin
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
             ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,
             storage: if cli.in_memory {

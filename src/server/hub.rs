@@ -1,112 +1,360 @@
-//! Fan-out of appended batches to every live browser.
+//! Fan-out of committed points to live sessions, and the replay buffer they resume from.
 //!
-//! Each batch is encoded to its wire form once and the same reference-counted bytes go to
-//! every subscriber, so a thousand viewers cost one encoding.
+//! The store publishes each commit here in commit order, with the offsets it gave the points.
+//! Each series entry is encoded to its wire form once ([`Entry::wire`]), with a stream-wide
+//! series id, so a session builds a delta frame by concatenating shared bytes: a thousand
+//! viewers cost one encoding, whatever each of them subscribed to.
 //!
-//! Slow subscribers: the channel keeps the last `capacity` messages; a subscriber that falls
-//! further behind loses its place, is told so (`Lagged`), and resyncs from a fresh snapshot
-//! instead of growing a queue on the server. Batches are cut into messages of at most
-//! [`MAX_POINTS_PER_MESSAGE`] points, so the channel holds at most
-//! `capacity × MAX_POINTS_PER_MESSAGE` points (about 90 MB at the defaults) however large the
-//! requests are.
+//! The hub keeps the newest commits, up to [`Hub::new`]'s point budget, so a client that
+//! reconnects (or a session that fell behind the channel) gets exactly the offsets it missed
+//! when they are still here. Per series it knows the lowest offset it can replay from (the
+//! *floor*): at start that is the store's next offset (older points are on disk, not here),
+//! later it rises as old commits are let go. A resume from below the floor is refused and the
+//! client reloads, explicitly.
 
-use crate::model::{Batch, Point, SeriesKey, SeriesPoints};
-use crate::protocol::ServerMsg;
-use axum::extract::ws::Utf8Bytes;
+use crate::model::{Point, SeriesKey};
+use crate::protocol::{DeltaSeries, SeriesHead};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// 2 048 points are at most ~90 KB of JSON: big enough that a steady stream needs few
-/// messages, small enough to bound the channel's memory.
-pub const MAX_POINTS_PER_MESSAGE: usize = 2_048;
+/// One series' points of one commit, offsets `first_offset..first_offset + points.len()`.
+#[derive(Debug)]
+pub struct Entry {
+    pub series: SeriesKey,
+    pub id: u32,
+    pub first_offset: i64,
+    pub points: Vec<Point>,
+    /// This entry as it appears inside a delta frame (see [`crate::protocol::Delta`]).
+    pub wire: Vec<u8>,
+}
+
+impl Entry {
+    pub fn last_offset(&self) -> i64 {
+        self.first_offset + self.points.len() as i64 - 1
+    }
+}
+
+/// One commit, as every session receives it.
+#[derive(Debug)]
+pub struct Published {
+    pub entries: Vec<Entry>,
+}
+
+impl Published {
+    fn points(&self) -> usize {
+        self.entries.iter().map(|e| e.points.len()).sum()
+    }
+}
+
+/// Where a series stands in this stream.
+#[derive(Debug, Clone, Copy)]
+struct Track {
+    id: u32,
+    /// One past the newest offset published.
+    next: i64,
+    /// The lowest offset the buffer can replay.
+    floor: i64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    epoch: String,
+    series: HashMap<SeriesKey, Track>,
+    next_id: u32,
+    buffer: VecDeque<Arc<Published>>,
+    buffered_points: usize,
+}
 
 #[derive(Clone, Debug)]
 pub struct Hub {
-    tx: broadcast::Sender<Utf8Bytes>,
+    inner: Arc<Mutex<Inner>>,
+    tx: broadcast::Sender<Arc<Published>>,
+    replay_points: usize,
+}
+
+/// Why a resume cannot continue what the client holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the stream was reset (the server's data is not the one this page saw)")]
+    Reset,
+    #[error("points of {0} missed since the last connection are no longer in the replay buffer")]
+    Gone(String),
+}
+
+/// What a session holds after subscribing: the channel and where each series stood then.
+#[derive(Debug)]
+pub struct Subscription {
+    pub rx: broadcast::Receiver<Arc<Published>>,
+    pub epoch: String,
+    /// Per series known to the stream: its id and the last offset published (-1: none).
+    pub heads: Vec<SeriesHead>,
 }
 
 impl Hub {
-    pub fn new(capacity: usize) -> Self {
+    /// A hub whose channel holds `capacity` commits and whose replay buffer about
+    /// `replay_points` points (whole commits; at least the newest one).
+    pub fn new(capacity: usize, replay_points: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Self { tx }
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                epoch: new_epoch(),
+                series: HashMap::new(),
+                next_id: 0,
+                buffer: VecDeque::new(),
+                buffered_points: 0,
+            })),
+            tx,
+            replay_points,
+        }
     }
 
-    /// Publishes an appended batch to whoever is subscribed now; nobody listening is fine.
-    pub fn publish(&self, batch: &Batch) {
-        if self.tx.receiver_count() == 0 {
+    /// A poisoned lock only means a panic elsewhere between whole updates; keep serving.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the stream of a store that already holds data: `epoch` names the store (so
+    /// offsets from another one are never taken for these), `next` each series' next offset.
+    pub fn start(&self, epoch: String, next: impl IntoIterator<Item = (SeriesKey, i64)>) {
+        let mut inner = self.lock();
+        inner.epoch = epoch;
+        for (key, next) in next {
+            let id = inner.next_id;
+            inner.next_id += 1;
+            inner.series.insert(
+                key,
+                Track {
+                    id,
+                    next,
+                    floor: next,
+                },
+            );
+        }
+    }
+
+    pub fn epoch(&self) -> String {
+        self.lock().epoch.clone()
+    }
+
+    /// Publishes one commit: per series its first offset and points (offsets consecutive), in
+    /// the order the store assigned them. Nobody listening is fine: the buffer still keeps it.
+    pub fn publish(&self, commit: Vec<(SeriesKey, i64, Vec<Point>)>) {
+        if commit.is_empty() {
             return;
         }
-        for series in chunks(batch.iter(), MAX_POINTS_PER_MESSAGE) {
-            let msg = ServerMsg::Points { series };
-            let _ = self.tx.send(Utf8Bytes::from(msg.to_json()));
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let entries = commit
+            .into_iter()
+            .filter(|(_, _, points)| !points.is_empty())
+            .map(|(series, first_offset, points)| {
+                let next_id = &mut inner.next_id;
+                let track = inner.series.entry(series.clone()).or_insert_with(|| {
+                    let id = *next_id;
+                    *next_id += 1;
+                    Track {
+                        id,
+                        next: first_offset,
+                        floor: first_offset,
+                    }
+                });
+                track.next = track.next.max(first_offset + points.len() as i64);
+                let id = track.id;
+                let wire = entry_wire(id, first_offset, &points);
+                Entry {
+                    series,
+                    id,
+                    first_offset,
+                    points,
+                    wire,
+                }
+            })
+            .collect();
+        let published = Arc::new(Published { entries });
+        let inner = &mut *guard;
+        inner.buffered_points += published.points();
+        inner.buffer.push_back(published.clone());
+        // Keep the newest commit even when it alone is over budget: the floor must not rise
+        // past what was just published, or a session that lagged by one would reload.
+        while inner.buffered_points > self.replay_points && inner.buffer.len() > 1 {
+            let Some(old) = inner.buffer.pop_front() else {
+                break;
+            };
+            inner.buffered_points -= old.points();
+            for e in &old.entries {
+                if let Some(t) = inner.series.get_mut(&e.series) {
+                    t.floor = t.floor.max(e.last_offset() + 1);
+                }
+            }
+        }
+        // Sent under the lock, so the channel's order is the buffer's order.
+        let _ = self.tx.send(published);
+    }
+
+    /// Subscribes and reads every series' position at the same instant: whatever is
+    /// published after those positions arrives on the channel.
+    pub fn subscribe(&self) -> Subscription {
+        let inner = self.lock();
+        Subscription {
+            rx: self.tx.subscribe(),
+            epoch: inner.epoch.clone(),
+            heads: inner
+                .series
+                .iter()
+                .map(|(k, t)| SeriesHead {
+                    id: t.id,
+                    series: k.clone(),
+                    offset: t.next - 1,
+                })
+                .collect(),
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
-        self.tx.subscribe()
+    /// Subscribes and collects what a client holding `held` (series and last offset) missed:
+    /// for each series, every buffered point past its offset, in offset order. Fails when a
+    /// missed point is not buffered any more, or the offsets are not this stream's.
+    pub fn resume(
+        &self,
+        epoch: &str,
+        held: &[(SeriesKey, i64)],
+    ) -> Result<(Subscription, Vec<(SeriesKey, DeltaSeries)>), ReplayError> {
+        let inner = self.lock();
+        if epoch != inner.epoch {
+            return Err(ReplayError::Reset);
+        }
+        let mut from: HashMap<&SeriesKey, i64> = HashMap::with_capacity(held.len());
+        for (key, offset) in held {
+            match inner.series.get(key) {
+                // Never written here: the client can only hold nothing of it.
+                None if *offset < 0 => {}
+                None => return Err(ReplayError::Reset),
+                Some(t) if *offset >= t.next => return Err(ReplayError::Reset),
+                Some(t) if *offset + 1 < t.floor => return Err(ReplayError::Gone(key.to_string())),
+                Some(_) => {}
+            }
+            from.insert(key, *offset);
+        }
+        let mut missed = Vec::new();
+        for published in &inner.buffer {
+            for e in &published.entries {
+                let Some(&held) = from.get(&e.series) else {
+                    continue;
+                };
+                let skip = usize::try_from(held + 1 - e.first_offset).unwrap_or(0);
+                if skip >= e.points.len() {
+                    continue;
+                }
+                missed.push((
+                    e.series.clone(),
+                    DeltaSeries {
+                        id: e.id,
+                        first_offset: e.first_offset + skip as i64,
+                        last_offset: e.last_offset(),
+                        points: e.points[skip..].to_vec(),
+                    },
+                ));
+            }
+        }
+        let sub = Subscription {
+            rx: self.tx.subscribe(),
+            epoch: inner.epoch.clone(),
+            heads: inner
+                .series
+                .iter()
+                .map(|(k, t)| SeriesHead {
+                    id: t.id,
+                    series: k.clone(),
+                    offset: t.next - 1,
+                })
+                .collect(),
+        };
+        Ok((sub, missed))
+    }
+
+    /// Points the replay buffer holds now (for tests and metrics).
+    pub fn buffered_points(&self) -> usize {
+        self.lock().buffered_points
     }
 }
 
-/// Splits series into groups of at most `max` points in total, keeping each series' points in
-/// time order across groups. Reads the batch in place: each point is copied once, into the
-/// message it goes out in.
-fn chunks<'a>(
-    series: impl IntoIterator<Item = (&'a SeriesKey, &'a [Point])>,
-    max: usize,
-) -> Vec<Vec<SeriesPoints>> {
-    let max = max.max(1);
-    let mut out: Vec<Vec<SeriesPoints>> = Vec::new();
-    let mut current: Vec<SeriesPoints> = Vec::new();
-    let mut room = max;
-    for (key, points) in series {
-        let mut rest = points;
-        while !rest.is_empty() {
-            let take = rest.len().min(room);
-            current.push(SeriesPoints {
-                series: key.clone(),
-                points: rest[..take].to_vec(),
-            });
-            rest = &rest[take..];
-            room -= take;
-            if room == 0 {
-                out.push(std::mem::take(&mut current));
-                room = max;
-            }
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
+/// One series entry of a delta frame, encoded once for every session.
+fn entry_wire(id: u32, first_offset: i64, points: &[Point]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + points.len() * 4);
+    let last_offset = first_offset + points.len() as i64 - 1;
+    crate::protocol::encode_entry(&mut out, id, (first_offset, last_offset), points);
     out
+}
+
+/// A name for a stream nobody else has: 64 random bits from the standard library's per-process
+/// hash keys, mixed with the clock.
+pub fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(crate::server::now_ns());
+    format!("{:016x}", h.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Delta;
 
-    fn sp(name: &str, n: i64) -> SeriesPoints {
-        SeriesPoints {
-            series: SeriesKey::new(name).unwrap(),
-            points: (0..n).map(|t| Point::new(t, 0.0).unwrap()).collect(),
-        }
+    fn key(name: &str) -> SeriesKey {
+        SeriesKey::new(name).unwrap()
+    }
+
+    fn pts(ts: std::ops::Range<i64>) -> Vec<Point> {
+        ts.map(|t| Point::new(t, t as f64).unwrap()).collect()
     }
 
     #[test]
-    fn chunks_bound_points_per_message_and_keep_everything() {
-        let input = [sp("a", 5), sp("b", 2), sp("c", 4)];
-        let groups = chunks(input.iter().map(|s| (&s.series, s.points.as_slice())), 3);
-        let sizes: Vec<usize> = groups
+    fn entries_concatenate_into_a_readable_frame() {
+        let hub = Hub::new(16, 1_000);
+        let sub = hub.subscribe();
+        let mut rx = sub.rx;
+        hub.publish(vec![(key("a"), 0, pts(0..3)), (key("b"), 0, pts(10..12))]);
+        let p = rx.try_recv().unwrap();
+        let mut frame = vec![crate::protocol::DELTA_FRAME, 0, 2];
+        for e in &p.entries {
+            frame.extend_from_slice(&e.wire);
+        }
+        let d = Delta::decode(&frame).unwrap();
+        assert_eq!(d.series.len(), 2);
+        assert_eq!(d.series[1].points, pts(10..12));
+        assert_eq!((d.series[0].first_offset, d.series[0].last_offset), (0, 2));
+    }
+
+    #[test]
+    fn resume_replays_exactly_what_was_missed_or_says_why_not() {
+        let hub = Hub::new(16, 10);
+        hub.start("e".into(), [(key("old"), 100)]);
+        hub.publish(vec![(key("a"), 0, pts(0..4))]);
+        hub.publish(vec![(key("a"), 4, pts(4..6)), (key("old"), 100, pts(0..1))]);
+        let (_, missed) = hub.resume("e", &[(key("a"), 2), (key("old"), 99)]).unwrap();
+        let got: Vec<(i64, i64)> = missed
             .iter()
-            .map(|g| g.iter().map(|s| s.points.len()).sum())
+            .map(|(_, d)| (d.first_offset, d.last_offset))
             .collect();
-        assert_eq!(sizes, vec![3, 3, 3, 2]);
-        let a_ts: Vec<i64> = groups
-            .iter()
-            .flatten()
-            .filter(|s| s.series.name() == "a")
-            .flat_map(|s| s.points.iter().map(|p| p.ts_ns))
-            .collect();
-        assert_eq!(a_ts, vec![0, 1, 2, 3, 4]);
-        let one = sp("a", 2);
-        assert_eq!(chunks([(&one.series, one.points.as_slice())], 10).len(), 1);
+        assert_eq!(got, vec![(3, 3), (4, 5), (100, 100)]);
+        assert_eq!(hub.resume("other", &[]).unwrap_err(), ReplayError::Reset);
+        // Offset 98 of "old" was never in the buffer (it was on disk before the start).
+        assert!(matches!(
+            hub.resume("e", &[(key("old"), 97)]),
+            Err(ReplayError::Gone(_))
+        ));
+        // Ahead of the stream: not this stream's offsets.
+        assert_eq!(
+            hub.resume("e", &[(key("a"), 9)]).unwrap_err(),
+            ReplayError::Reset
+        );
+        // Past the budget the oldest commit goes and the floor rises with it.
+        hub.publish(vec![(key("a"), 6, pts(6..12))]);
+        assert!(matches!(
+            hub.resume("e", &[(key("a"), 2)]),
+            Err(ReplayError::Gone(_))
+        ));
+        assert!(hub.resume("e", &[(key("a"), 5)]).is_ok());
+        assert!(hub.buffered_points() <= 10);
     }
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub ingest_auth: auth::IngestAuth,
     /// Line protocol series keys by their text, so repeated senders skip rebuilding them.
     pub series_keys: Arc<ingest::key_cache::KeyCache>,
+    /// One permit per open live connection (`--max-connections`).
+    pub connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -73,7 +75,7 @@ impl AppState {
     /// State for a server listening on `addr` (which decides the ingest policy).
     pub fn new(config: Config, addr: SocketAddr) -> Result<Self, store::StoreError> {
         let limits = &config.limits;
-        let hub = Hub::new(limits.hub_capacity);
+        let hub = Hub::new(limits.hub_capacity, limits.replay_points);
         let store: Arc<dyn Store> = match &config.storage {
             config::Storage::Memory => Arc::new(
                 MemoryStore::new(limits.ring_capacity, limits.max_series).with_hub(hub.clone()),
@@ -106,6 +108,7 @@ impl AppState {
             store,
             hub,
             series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
+            connections: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

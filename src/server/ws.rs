@@ -1,117 +1,802 @@
-//! `GET /ws`: one live session per browser.
+//! `GET /ws`: one live session per browser (the protocol is in `docs/PROTOCOL.md` and
+//! [`crate::protocol`]).
 //!
-//! A session subscribes to the hub *before* reading the snapshot, so no point can fall between
-//! the two (an overlap is possible and the client drops exact duplicates). Then it forwards
-//! live messages, sends heartbeats, and ends on close, on a dead peer, or on server shutdown
-//! with close code 1001 so the browser reconnects to the next server.
+//! The handshake is refused before any work when the page's origin is neither this server's
+//! nor an allowed one (403: a cross-site page must not read the feed with the visitor's
+//! cookies) or when `--max-connections` are open (503).
+//!
+//! A session is two tasks. The *writer* owns the socket's sending half and takes one frame at
+//! a time; a frame it cannot send within `--send-timeout` ends the connection (close code
+//! [`CLOSE_TOO_SLOW`]). The *session* reads the hub and the client and queues what the
+//! subscription takes; whenever the writer is free, and at most `max_rate` times a second, it
+//! hands over one frame with everything queued. So a slow client gets fewer, larger frames; one
+//! so far behind that [`Limits::max_queued_points`] are queued gets per-column extremes
+//! instead of every point (a *coarsened* frame), and memory per connection stays bounded
+//! whatever the client does.
+//!
+//! [`Limits::max_queued_points`]: super::config::Limits::max_queued_points
 
+use super::hub::{Published, Subscription};
 use super::ingest::now_ns;
 use super::AppState;
-use crate::protocol::{ServerMsg, CLOSE_GOING_AWAY, HEARTBEAT_INTERVAL_MS};
+use crate::decimate::m4;
+use crate::model::{last_write_wins, Point, SeriesKey};
+use crate::protocol::{
+    encode_entry, frame_header, ClientMsg, DeltaSeries, SeriesHead, ServerMsg, SnapshotSeries,
+    Subscribe, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SILENT, CLOSE_TOO_SLOW,
+    DEFAULT_MAX_RATE, HEARTBEAT_INTERVAL_MS, MAX_RATE, SILENCE_TIMEOUT_MS,
+};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
-use std::time::Duration;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{SinkExt, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Columns a snapshot is decimated to when the client does not say: wider than a 4K screen's
+/// plot in CSS pixels, so the first frame is as exact as the live data that follows.
+pub const SNAPSHOT_COLUMNS: usize = 4_096;
+
+/// A client that has not subscribed this long after connecting is closed: it holds a
+/// connection slot and would never get data.
+pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest window a subscription may ask for; longer views are history queries.
+pub const MAX_WINDOW_NS: i64 = 31 * 86_400 * crate::model::NANOS_PER_SEC;
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    if let Err(message) = origin_allowed(&headers, &state.config.allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": message })),
+        )
+            .into_response();
+    }
+    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
+        let limit = state.config.limits.max_connections;
+        let message = format!(
+            "too many live connections: this server keeps at most {limit} (--max-connections); retry later"
+        );
+        let mut res = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": message })),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return res;
+    };
     let limit = state.config.limits.max_client_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             // Tracked so shutdown can wait for every session to say goodbye.
-            tasks.track_future(session(socket, state))
+            tasks.track_future(async move {
+                session(socket, state).await;
+                drop(permit);
+            })
         })
 }
 
-/// Columns a snapshot is decimated to: wider than a 4K screen's plot in CSS pixels, so the
-/// first frame is as exact as the live data that follows, while a high-rate series costs a
-/// new viewer at most ~4 × this many points.
-pub const SNAPSHOT_COLUMNS: usize = 4_096;
-
-/// A peer that cannot take a message for this long is treated as gone; without a bound one
-/// stalled socket would also stall its session's shutdown and heartbeat handling.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn snapshot(state: &AppState) -> Option<Utf8Bytes> {
-    let now = now_ns();
-    let window_ns = i64::try_from(state.config.window.as_nanos()).unwrap_or(i64::MAX);
-    let series = state
-        .store
-        .recent(now.saturating_sub(window_ns), SNAPSHOT_COLUMNS)
-        .await
-        .ok()?;
-    let msg = ServerMsg::Snapshot {
-        server_time_ns: now,
-        window_ns,
-        series,
+/// Same origin by default: the page's `Origin` must name the host the browser connected to
+/// (`Host`), whatever the scheme (a TLS proxy in front changes it), or be in the allowlist.
+/// Requests without `Origin` come from programs, not pages, and carry no visitor's cookies.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
     };
-    Some(Utf8Bytes::from(msg.to_json()))
+    let origin = origin
+        .to_str()
+        .map_err(|_| "the Origin header is not readable text".to_string())?
+        .trim()
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    if allowed.contains(&origin) {
+        return Ok(());
+    }
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().to_ascii_lowercase());
+    match (authority, host) {
+        (Some(a), Some(h)) if a == h => Ok(()),
+        _ => Err(format!(
+            "pages from {origin} may not open this live feed: only the server's own pages and \
+             origins given with --allow-origin may"
+        )),
+    }
 }
 
-async fn session(mut socket: WebSocket, state: AppState) {
-    let mut live = state.hub.subscribe();
-    let Some(first) = snapshot(&state).await else {
-        return;
-    };
-    if !send(&mut socket, Message::Text(first)).await {
-        return;
-    }
-    let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()));
-    heartbeat.tick().await;
-    // Browsers answer pings by themselves; two silent heartbeat periods mean the peer is gone.
-    let mut missed_pongs = 0u32;
+/// Which series a subscription takes.
+enum Filter {
+    All,
+    Only(HashSet<SeriesKey>),
+}
 
-    loop {
-        tokio::select! {
-            msg = live.recv() => {
-                let frame = match msg {
-                    Ok(bytes) => bytes,
-                    Err(RecvError::Lagged(_)) => {
-                        // Jump to the head of the channel first: the snapshot covers all that
-                        // was skipped, and replaying the backlog would only lag again.
-                        live = live.resubscribe();
-                        match snapshot(&state).await {
-                            Some(s) => s,
-                            None => break,
-                        }
-                    }
-                    Err(RecvError::Closed) => break,
-                };
-                if !send(&mut socket, Message::Text(frame)).await {
-                    break;
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => missed_pongs = 0,
-            },
-            _ = heartbeat.tick() => {
-                missed_pongs += 1;
-                if missed_pongs > 2 {
-                    break;
-                }
-                let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
-                let sent = send(&mut socket, Message::Text(beat.to_json().into())).await
-                    && send(&mut socket, Message::Ping(Default::default())).await;
-                if !sent {
-                    break;
-                }
-            }
-            _ = state.shutdown.cancelled() => {
-                let bye = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
-                send(&mut socket, Message::Close(Some(bye))).await;
-                break;
-            }
+impl Filter {
+    fn takes(&self, key: &SeriesKey) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Only(set) => set.contains(key),
         }
     }
 }
 
-/// Sends one frame; false when the peer is gone or did not take it within [`SEND_TIMEOUT`].
-async fn send(socket: &mut WebSocket, msg: Message) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await,
-        Ok(Ok(()))
-    )
+/// What the session queued for the next frame.
+enum Queued {
+    /// A commit from the hub: its entries of subscribed series go out as encoded there.
+    Commit(Arc<Published>),
+    /// Points made here: a replay, or extremes of a backlog.
+    Own(SeriesKey, DeltaSeries),
+}
+
+struct Active {
+    rx: tokio::sync::broadcast::Receiver<Arc<Published>>,
+    epoch: String,
+    filter: Filter,
+    width: usize,
+    interval: Duration,
+    /// Series ids the client has been told about.
+    announced: HashMap<u32, SeriesKey>,
+    /// Per series, the last offset queued or sent: where a catch-up continues.
+    through: HashMap<SeriesKey, (u32, i64)>,
+    queue: Vec<Queued>,
+    queued_points: usize,
+    /// [`Limits::max_queued_points`](super::config::Limits::max_queued_points).
+    max_queued_points: usize,
+    coarsened: bool,
+    last_flush: Instant,
+}
+
+/// How a session ends, said to the client when the socket still takes it.
+struct Goodbye {
+    code: u16,
+    reason: String,
+}
+
+async fn session(socket: WebSocket, state: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    // The writer: one frame in flight, one waiting; a socket that takes nothing for the
+    // send timeout ends the connection.
+    let (out, mut frames) = mpsc::channel::<Message>(1);
+    let send_timeout = state.config.limits.send_timeout;
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = frames.recv().await {
+            let closing = matches!(frame, Message::Close(_));
+            match tokio::time::timeout(send_timeout, sink.send(frame)).await {
+                Ok(Ok(())) if !closing => {}
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    let bye = CloseFrame {
+                        code: CLOSE_TOO_SLOW,
+                        reason:
+                            "too slow: nothing was taken for the send timeout; reconnect and resume"
+                                .into(),
+                    };
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        sink.send(Message::Close(Some(bye))),
+                    )
+                    .await;
+                    break;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    });
+
+    let mut s = Session {
+        state: state.clone(),
+        out,
+        active: None,
+        last_heard: Instant::now(),
+    };
+    let bye = s.run(&mut stream).await;
+    if let Some(Goodbye { code, reason }) = bye {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let close = s.out.send(Message::Close(Some(frame)));
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+    }
+    drop(s);
+    let _ = writer.await;
+}
+
+struct Session {
+    state: AppState,
+    out: mpsc::Sender<Message>,
+    active: Option<Active>,
+    last_heard: Instant,
+}
+
+type Incoming = futures::stream::SplitStream<WebSocket>;
+
+impl Session {
+    async fn run(&mut self, stream: &mut Incoming) -> Option<Goodbye> {
+        let started = Instant::now();
+        let mut heartbeat =
+            tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()));
+        heartbeat.tick().await;
+        let mut flush = tokio::time::interval(Duration::from_millis(5));
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let listening = self.active.is_some();
+            tokio::select! {
+                commit = recv(&mut self.active), if listening => {
+                    if let Err(bye) = self.take(commit).await {
+                        return bye;
+                    }
+                }
+                _ = flush.tick(), if self.has_queue() => {
+                    if !self.flush().await {
+                        return None;
+                    }
+                }
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        self.last_heard = Instant::now();
+                        match serde_json::from_str::<ClientMsg>(&text) {
+                            Ok(msg) => {
+                                if let Err(bye) = self.handle(msg).await {
+                                    return bye;
+                                }
+                            }
+                            Err(e) => {
+                                return Some(Goodbye {
+                                    code: CLOSE_PROTOCOL_ERROR,
+                                    reason: truncate(format!("unreadable message: {e}")),
+                                });
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        return Some(Goodbye {
+                            code: CLOSE_PROTOCOL_ERROR,
+                            reason: "clients send JSON text messages only".into(),
+                        });
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => self.last_heard = Instant::now(),
+                },
+                _ = heartbeat.tick() => {
+                    if self.active.is_none() && started.elapsed() >= SUBSCRIBE_TIMEOUT {
+                        return Some(Goodbye {
+                            code: CLOSE_PROTOCOL_ERROR,
+                            reason: format!("no subscribe message within {} s", SUBSCRIBE_TIMEOUT.as_secs()),
+                        });
+                    }
+                    if self.last_heard.elapsed() >= Duration::from_millis(SILENCE_TIMEOUT_MS.into()) {
+                        return Some(Goodbye {
+                            code: CLOSE_SILENT,
+                            reason: format!("nothing heard for {} s", SILENCE_TIMEOUT_MS / 1000),
+                        });
+                    }
+                    // Best effort: a writer busy with a frame is proof enough of life.
+                    let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
+                    let _ = self.out.try_send(Message::Text(beat.to_json().into()));
+                    let _ = self.out.try_send(Message::Ping(Default::default()));
+                }
+                _ = self.state.shutdown.cancelled() => {
+                    return Some(Goodbye { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() });
+                }
+                _ = self.out.closed() => return None,
+            }
+        }
+    }
+
+    fn has_queue(&self) -> bool {
+        self.active.as_ref().is_some_and(|a| !a.queue.is_empty())
+    }
+
+    /// Sends a text message, waiting for the writer; false when the connection is gone.
+    async fn text(&self, msg: &ServerMsg) -> bool {
+        self.out
+            .send(Message::Text(Utf8Bytes::from(msg.to_json())))
+            .await
+            .is_ok()
+    }
+
+    async fn handle(&mut self, msg: ClientMsg) -> Result<(), Option<Goodbye>> {
+        match msg {
+            ClientMsg::Heartbeat => Ok(()),
+            ClientMsg::Pause => {
+                // Nothing more until the next subscribe, which resumes from what the client
+                // holds: drop the channel and the queue, not the client's place.
+                self.active = None;
+                Ok(())
+            }
+            ClientMsg::Subscribe(sub) => match check(&sub, &self.state) {
+                Err(message) => {
+                    if self.text(&ServerMsg::Error { message }).await {
+                        Ok(())
+                    } else {
+                        Err(None)
+                    }
+                }
+                Ok(()) => self.subscribe(sub).await,
+            },
+        }
+    }
+
+    async fn subscribe(&mut self, sub: Subscribe) -> Result<(), Option<Goodbye>> {
+        let filter = if sub.series.is_empty() {
+            Filter::All
+        } else {
+            Filter::Only(sub.series.iter().cloned().collect())
+        };
+        let width = sub.width.unwrap_or(SNAPSHOT_COLUMNS);
+        let rate = sub.max_rate.unwrap_or(DEFAULT_MAX_RATE).clamp(1, MAX_RATE);
+        let interval = Duration::from_secs(1) / rate;
+        let window_ns = sub.window_ns.unwrap_or_else(|| {
+            i64::try_from(self.state.config.window.as_nanos()).unwrap_or(i64::MAX)
+        });
+        let hub = &self.state.hub;
+        if let Some(resume) = &sub.resume {
+            let mut held: Vec<(SeriesKey, i64)> = resume
+                .offsets
+                .iter()
+                .filter(|o| filter.takes(&o.series))
+                .map(|o| (o.series.clone(), o.offset))
+                .collect();
+            // Series the client never heard of but now takes: it must get all of them.
+            let known: HashSet<&SeriesKey> = resume.offsets.iter().map(|o| &o.series).collect();
+            let others: Vec<(SeriesKey, i64)> = hub
+                .subscribe()
+                .heads
+                .into_iter()
+                .filter(|h| filter.takes(&h.series) && !known.contains(&h.series) && h.offset >= 0)
+                .map(|h| (h.series, -1))
+                .collect();
+            held.extend(others);
+            match hub.resume(&resume.epoch, &held) {
+                Ok((subscription, missed)) => {
+                    let heads: Vec<SeriesHead> = subscription
+                        .heads
+                        .iter()
+                        .filter_map(|h| {
+                            let offset = held.iter().find(|(k, _)| *k == h.series)?.1;
+                            Some(SeriesHead {
+                                id: h.id,
+                                series: h.series.clone(),
+                                offset,
+                            })
+                        })
+                        .collect();
+                    let msg = ServerMsg::Resumed {
+                        epoch: subscription.epoch.clone(),
+                        server_time_ns: now_ns(),
+                        series: heads.clone(),
+                    };
+                    if !self.text(&msg).await {
+                        return Err(None);
+                    }
+                    let mut active = self.activate(subscription, filter, width, interval, &heads);
+                    for (key, d) in missed {
+                        active.queue_own(key, d);
+                    }
+                    self.active = Some(active);
+                    return Ok(());
+                }
+                Err(why) => {
+                    let reason = why.to_string();
+                    tracing::debug!(%reason, "live resume refused; the client reloads");
+                    if !self.text(&ServerMsg::Reload { reason }).await {
+                        return Err(None);
+                    }
+                }
+            }
+        }
+        self.snapshot(filter, width, window_ns, interval).await
+    }
+
+    async fn snapshot(
+        &mut self,
+        filter: Filter,
+        width: usize,
+        window_ns: i64,
+        interval: Duration,
+    ) -> Result<(), Option<Goodbye>> {
+        // Subscribed first: whatever commits while the snapshot is read comes on the channel
+        // (and may repeat points the snapshot has; never the other way round).
+        let subscription = self.state.hub.subscribe();
+        let now = now_ns();
+        let recent = match self
+            .state
+            .store
+            .recent(now.saturating_sub(window_ns), width)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(Some(Goodbye {
+                    code: 1011,
+                    reason: truncate(format!("cannot read the snapshot: {e}")),
+                }))
+            }
+        };
+        let by_key: HashMap<&SeriesKey, &SeriesHead> =
+            subscription.heads.iter().map(|h| (&h.series, h)).collect();
+        let series: Vec<SnapshotSeries> = recent
+            .into_iter()
+            .filter(|sp| filter.takes(&sp.series))
+            .filter_map(|sp| {
+                let head = by_key.get(&sp.series)?;
+                Some(SnapshotSeries {
+                    head: SeriesHead {
+                        id: head.id,
+                        series: sp.series,
+                        offset: head.offset,
+                    },
+                    points: sp.points,
+                })
+            })
+            .collect();
+        let heads: Vec<SeriesHead> = series.iter().map(|s| s.head.clone()).collect();
+        let msg = ServerMsg::Snapshot {
+            epoch: subscription.epoch.clone(),
+            server_time_ns: now,
+            window_ns,
+            width,
+            series,
+        };
+        if !self.text(&msg).await {
+            return Err(None);
+        }
+        self.active = Some(self.activate(subscription, filter, width, interval, &heads));
+        Ok(())
+    }
+
+    fn activate(
+        &self,
+        subscription: Subscription,
+        filter: Filter,
+        width: usize,
+        interval: Duration,
+        told: &[SeriesHead],
+    ) -> Active {
+        let mut through = HashMap::new();
+        for h in &subscription.heads {
+            if filter.takes(&h.series) {
+                through.insert(h.series.clone(), (h.id, h.offset));
+            }
+        }
+        for h in told {
+            through.insert(h.series.clone(), (h.id, h.offset));
+        }
+        Active {
+            rx: subscription.rx,
+            epoch: subscription.epoch,
+            filter,
+            width,
+            interval,
+            announced: told.iter().map(|h| (h.id, h.series.clone())).collect(),
+            through,
+            queue: Vec::new(),
+            queued_points: 0,
+            max_queued_points: self.state.config.limits.max_queued_points,
+            coarsened: false,
+            last_flush: Instant::now()
+                .checked_sub(interval)
+                .unwrap_or_else(Instant::now),
+        }
+    }
+
+    /// Queues a commit from the hub; on a lagged channel, catches up from the replay buffer
+    /// (or reloads the client when that is gone too).
+    async fn take(
+        &mut self,
+        commit: Result<Arc<Published>, RecvError>,
+    ) -> Result<(), Option<Goodbye>> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(());
+        };
+        match commit {
+            Ok(published) => active.queue_commit(published),
+            Err(RecvError::Closed) => return Err(None),
+            Err(RecvError::Lagged(_)) => {
+                let held: Vec<(SeriesKey, i64)> = active
+                    .through
+                    .iter()
+                    .map(|(k, (_, o))| (k.clone(), *o))
+                    .collect();
+                match self.state.hub.resume(&active.epoch, &held) {
+                    Ok((subscription, missed)) => {
+                        active.rx = subscription.rx;
+                        for (key, d) in missed {
+                            active.queue_own(key, d);
+                        }
+                    }
+                    Err(why) => {
+                        let reason = why.to_string();
+                        let (filter, width, interval) = (
+                            std::mem::replace(&mut active.filter, Filter::All),
+                            active.width,
+                            active.interval,
+                        );
+                        self.active = None;
+                        if !self.text(&ServerMsg::Reload { reason }).await {
+                            return Err(None);
+                        }
+                        let window_ns =
+                            i64::try_from(self.state.config.window.as_nanos()).unwrap_or(i64::MAX);
+                        return self.snapshot(filter, width, window_ns, interval).await;
+                    }
+                }
+            }
+        }
+        // Behind: the writer still holds a frame and the queue is past its bound. (A big
+        // commit to a client that keeps up is sent whole at the next flush instead.)
+        if let Some(active) = self.active.as_mut() {
+            if active.queued_points > active.max_queued_points && self.out.capacity() == 0 {
+                active.coarsen();
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the queue to the writer as one frame, when it is free and the rate allows;
+    /// false when the connection is gone.
+    async fn flush(&mut self) -> bool {
+        let Some(active) = self.active.as_mut() else {
+            return true;
+        };
+        if active.last_flush.elapsed() < active.interval {
+            return true;
+        }
+        let Ok(permit) = self.out.try_reserve() else {
+            // The writer is still busy: keep queueing, the next frame takes it all.
+            return !self.out.is_closed();
+        };
+        drop(permit);
+        // New series first: a frame never names an id the client has not been told.
+        let mut news = Vec::new();
+        let mut entries = 0usize;
+        let mut body = Vec::new();
+        for q in std::mem::take(&mut active.queue) {
+            match q {
+                Queued::Commit(p) => {
+                    for e in &p.entries {
+                        if !active.filter.takes(&e.series) {
+                            continue;
+                        }
+                        active.announce(e.id, &e.series, e.first_offset, &mut news);
+                        body.extend_from_slice(&e.wire);
+                        entries += 1;
+                    }
+                }
+                Queued::Own(key, d) => {
+                    active.announce(d.id, &key, d.first_offset, &mut news);
+                    encode_entry(&mut body, d.id, (d.first_offset, d.last_offset), &d.points);
+                    entries += 1;
+                }
+            }
+        }
+        let coarsened = active.coarsened;
+        active.queued_points = 0;
+        active.coarsened = false;
+        active.last_flush = Instant::now();
+        for head in news {
+            if !self.text(&ServerMsg::Series(head)).await {
+                return false;
+            }
+        }
+        if entries == 0 {
+            return true;
+        }
+        let mut frame = Vec::with_capacity(body.len() + 8);
+        frame_header(&mut frame, coarsened, entries);
+        frame.extend_from_slice(&body);
+        self.out.send(Message::Binary(frame.into())).await.is_ok()
+    }
+}
+
+/// A series' points by offset, and the range of offsets they cover.
+type Backlog = (i64, i64, Vec<(i64, Point)>);
+
+impl Active {
+    /// Tells the client about series `id` before its first entry (as continuing from the
+    /// offset before `first_offset`).
+    fn announce(
+        &mut self,
+        id: u32,
+        key: &SeriesKey,
+        first_offset: i64,
+        news: &mut Vec<SeriesHead>,
+    ) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.announced.entry(id) {
+            slot.insert(key.clone());
+            news.push(SeriesHead {
+                id,
+                series: key.clone(),
+                offset: first_offset - 1,
+            });
+        }
+    }
+
+    fn queue_commit(&mut self, published: Arc<Published>) {
+        let mut taken = 0;
+        for e in published
+            .entries
+            .iter()
+            .filter(|e| self.filter.takes(&e.series))
+        {
+            self.through
+                .insert(e.series.clone(), (e.id, e.last_offset()));
+            taken += e.points.len();
+        }
+        if taken > 0 {
+            self.queued_points += taken;
+            self.queue.push(Queued::Commit(published));
+        }
+    }
+
+    fn queue_own(&mut self, key: SeriesKey, d: DeltaSeries) {
+        self.through.insert(key.clone(), (d.id, d.last_offset));
+        self.queued_points += d.points.len();
+        self.queue.push(Queued::Own(key, d));
+    }
+
+    /// Cuts the queue to per-column extremes of each series over the span it covers: what the
+    /// client would draw at its width anyway. Offsets still cover every point.
+    fn coarsen(&mut self) {
+        // Per series: its offsets' range and its points with offsets (later offset wins on
+        // equal timestamps, as in the store).
+        let mut per: HashMap<u32, Backlog> = HashMap::new();
+        let mut order: Vec<(u32, SeriesKey)> = Vec::new();
+        let mut add = |key: &SeriesKey, id: u32, first: i64, last: i64, points: &[Point]| {
+            let e = per.entry(id).or_insert_with(|| {
+                order.push((id, key.clone()));
+                (first, last, Vec::new())
+            });
+            e.0 = e.0.min(first);
+            e.1 = e.1.max(last);
+            e.2.extend((first..).zip(points.iter().copied()));
+        };
+        for q in std::mem::take(&mut self.queue) {
+            match q {
+                Queued::Commit(p) => {
+                    for e in p.entries.iter().filter(|e| self.filter.takes(&e.series)) {
+                        add(&e.series, e.id, e.first_offset, e.last_offset(), &e.points);
+                    }
+                }
+                Queued::Own(key, d) => add(&key, d.id, d.first_offset, d.last_offset, &d.points),
+            }
+        }
+        // At most the queue's bound in all: fewer columns when many series are behind.
+        let columns = self
+            .width
+            .min(self.max_queued_points / (4 * order.len()).max(1))
+            .max(1);
+        self.queued_points = 0;
+        for (id, key) in order {
+            let Some((first, last, mut points)) = per.remove(&id) else {
+                continue;
+            };
+            points.sort_by_key(|(offset, p)| (p.ts_ns, *offset));
+            let mut points: Vec<Point> = points.into_iter().map(|(_, p)| p).collect();
+            last_write_wins(&mut points);
+            let (from, to) = match (points.first(), points.last()) {
+                (Some(a), Some(b)) => (a.ts_ns, b.ts_ns.max(a.ts_ns + 1)),
+                _ => continue,
+            };
+            let points = m4(points, from, to, columns);
+            self.queued_points += points.len();
+            self.queue.push(Queued::Own(
+                key,
+                DeltaSeries {
+                    id,
+                    first_offset: first,
+                    last_offset: last,
+                    points,
+                },
+            ));
+        }
+        self.coarsened = true;
+    }
+}
+
+/// The next commit of an active subscription (pending forever when there is none, which the
+/// `select!` guard prevents).
+async fn recv(active: &mut Option<Active>) -> Result<Arc<Published>, RecvError> {
+    match active {
+        Some(a) => a.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A subscription's values the server can serve, or what is wrong with them.
+fn check(sub: &Subscribe, state: &AppState) -> Result<(), String> {
+    if let Some(w) = sub.width {
+        if w == 0 || w > crate::history::MAX_QUERY_WIDTH {
+            return Err(format!(
+                "width must be 1 to {} pixel columns, got {w}",
+                crate::history::MAX_QUERY_WIDTH
+            ));
+        }
+    }
+    if let Some(window) = sub.window_ns {
+        if window <= 0 || window > MAX_WINDOW_NS {
+            return Err(format!(
+                "window_ns must be above 0 and at most {MAX_WINDOW_NS} (31 days), got {window}"
+            ));
+        }
+    }
+    if let Some(rate) = sub.max_rate {
+        if rate == 0 {
+            return Err(format!(
+                "max_rate must be 1 to {MAX_RATE} updates per second, got 0"
+            ));
+        }
+    }
+    let max_series = state.config.limits.max_series;
+    if sub.series.len() > max_series {
+        return Err(format!(
+            "{} series named; this server keeps at most {max_series}",
+            sub.series.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Close reasons must fit a control frame (123 bytes).
+fn truncate(mut reason: String) -> String {
+    if reason.len() > 120 {
+        let mut cut = 120;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_servers_own_pages_and_allowed_origins_may_connect() {
+        let allowed = vec!["https://dash.example.com".to_string()];
+        assert!(origin_allowed(&headers(None, "a:3000"), &allowed).is_ok());
+        assert!(origin_allowed(&headers(Some("http://a:3000"), "a:3000"), &allowed).is_ok());
+        assert!(origin_allowed(&headers(Some("https://A:3000/"), "a:3000"), &allowed).is_ok());
+        assert!(origin_allowed(
+            &headers(Some("https://dash.example.com"), "a:3000"),
+            &allowed
+        )
+        .is_ok());
+        let refused = origin_allowed(&headers(Some("https://evil.example"), "a:3000"), &allowed);
+        assert!(refused.unwrap_err().contains("https://evil.example"));
+        assert!(origin_allowed(&headers(Some("null"), "a:3000"), &allowed).is_err());
+        assert!(origin_allowed(&headers(Some("http://a:3001"), "a:3000"), &allowed).is_err());
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert!(truncate("é".repeat(100)).len() <= 120);
+    }
 }

@@ -3,9 +3,13 @@
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
-use livechart::protocol::ServerMsg;
-use livechart::server::config::Config;
+use livechart::feed::FeedState;
+use livechart::model::SeriesPoints;
+use livechart::protocol::{ClientMsg, Delta, ServerMsg, Subscribe};
+use livechart::server::config::{Config, Durability, Storage};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -64,7 +68,22 @@ impl TestServer {
         (status, json)
     }
 
-    pub async fn ws(&self) -> Ws {
+    /// A live client subscribed to every series, as the page does.
+    pub async fn ws(&self) -> Client {
+        self.ws_with(Subscribe::default()).await
+    }
+
+    pub async fn ws_with(&self, sub: Subscribe) -> Client {
+        let mut client = Client {
+            ws: self.ws_raw().await,
+            feed: FeedState::default(),
+        };
+        client.send(&ClientMsg::Subscribe(sub)).await;
+        client
+    }
+
+    /// A socket that has not subscribed yet.
+    pub async fn ws_raw(&self) -> Ws {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
             .await
             .unwrap();
@@ -83,37 +102,119 @@ impl TestServer {
     }
 }
 
-/// The next protocol message, skipping heartbeats and control frames.
-pub async fn next_msg(ws: &mut Ws) -> ServerMsg {
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("no message in time")
-            .expect("socket ended")
-            .expect("socket error");
-        match frame {
-            Message::Text(t) => {
-                let msg: ServerMsg = serde_json::from_str(&t).expect("valid message");
-                if !matches!(msg, ServerMsg::Heartbeat { .. }) {
-                    return msg;
+/// What a live client gets, once applied to its [`FeedState`] (the browser's own model).
+#[derive(Debug)]
+pub enum Event {
+    Msg(ServerMsg),
+    /// A delta, with its series named.
+    Points(Vec<SeriesPoints>, Delta),
+}
+
+/// A live client: the socket and what the page would hold.
+pub struct Client {
+    pub ws: Ws,
+    pub feed: FeedState,
+}
+
+impl Client {
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let text = serde_json::to_string(msg).unwrap();
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next message or delta, skipping heartbeats and control frames; applied to the
+    /// feed, which must accept it (a delta that skips offsets fails the test).
+    pub async fn next(&mut self) -> Event {
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("no message in time")
+                .expect("socket ended")
+                .expect("socket error");
+            match frame {
+                Message::Text(t) => {
+                    let msg: ServerMsg = serde_json::from_str(&t).expect("valid message");
+                    self.feed.apply(msg.clone(), 0);
+                    if !matches!(msg, ServerMsg::Heartbeat { .. }) {
+                        return Event::Msg(msg);
+                    }
                 }
+                Message::Binary(b) => {
+                    let delta = Delta::decode(&b).expect("a readable delta");
+                    let named = delta
+                        .series
+                        .iter()
+                        .map(|d| SeriesPoints {
+                            series: self.feed.series_of(d.id).expect("announced id").clone(),
+                            points: d.points.clone(),
+                        })
+                        .collect();
+                    self.feed
+                        .apply_delta(delta.clone(), 0)
+                        .expect("deltas continue their offsets");
+                    return Event::Points(named, delta);
+                }
+                Message::Ping(p) => {
+                    let _ = self.ws.send(Message::Pong(p)).await;
+                }
+                Message::Close(c) => panic!("socket closed: {c:?}"),
+                _ => {}
             }
-            Message::Ping(p) => {
-                let _ = ws.send(Message::Pong(p)).await;
+        }
+    }
+
+    /// The next delta's points, skipping `series` announcements.
+    pub async fn next_points(&mut self) -> Vec<SeriesPoints> {
+        loop {
+            match self.next().await {
+                Event::Points(p, _) => return p,
+                Event::Msg(ServerMsg::Series(_)) => continue,
+                Event::Msg(other) => panic!("expected points, got {other:?}"),
             }
-            Message::Close(c) => panic!("socket closed: {c:?}"),
-            _ => {}
         }
     }
 }
 
 /// Series names and point counts of a snapshot.
-pub fn snapshot_series(msg: &ServerMsg) -> Vec<(String, usize)> {
-    match msg {
-        ServerMsg::Snapshot { series, .. } => series
+pub fn snapshot_series(event: &Event) -> Vec<(String, usize)> {
+    match event {
+        Event::Msg(ServerMsg::Snapshot { series, .. }) => series
             .iter()
-            .map(|s| (s.series.to_string(), s.points.len()))
+            .map(|s| (s.head.series.to_string(), s.points.len()))
             .collect(),
         other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+/// A fresh data directory per test, removed when dropped.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "livechart-store-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    pub fn config(&self, retention: Duration) -> Config {
+        let mut config = Config::new();
+        config.storage = Storage::Sqlite {
+            dir: self.0.clone(),
+            durability: Durability::Fsync,
+            retention,
+            max_disk_bytes: None,
+        };
+        config
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -19,6 +19,9 @@ pub struct MemoryStore {
     /// of one timestamp reach browsers in the order they were stored, so pages agree with
     /// the store on which one won.
     hub: Option<Hub>,
+    /// Each series' next offset, for the live feed (only kept with a hub). Taken inside the
+    /// `series` lock, so offsets follow the order points were stored.
+    next_offsets: Mutex<HashMap<SeriesKey, i64>>,
 }
 
 impl MemoryStore {
@@ -28,6 +31,7 @@ impl MemoryStore {
             max_series,
             series: Mutex::new(HashMap::new()),
             hub: None,
+            next_offsets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,12 +62,29 @@ impl MemoryStore {
     pub fn append_unchecked(&self, batch: &Batch) -> Batch {
         let mut all = self.lock();
         let mut stored = Batch::new();
+        let mut commit = Vec::new();
         for (key, points) in batch.iter() {
             let ring = all.entry(key.clone()).or_default();
-            stored.extend(key.clone(), merge_points(ring, points, self.ring_capacity));
+            let taken = merge_points(ring, points, self.ring_capacity);
+            if self.hub.is_some() {
+                commit.push((key.clone(), taken.clone()));
+            }
+            stored.extend(key.clone(), taken);
         }
         if let Some(hub) = &self.hub {
-            hub.publish(&stored);
+            // Nothing survives a restart here, so offsets start at 0 in a new stream (the
+            // hub's epoch is new each start): clients from before reload.
+            let mut next = self.next_offsets.lock().unwrap_or_else(|p| p.into_inner());
+            let commit = commit
+                .into_iter()
+                .map(|(key, points)| {
+                    let offset = next.entry(key.clone()).or_insert(0);
+                    let first = *offset;
+                    *offset += points.len() as i64;
+                    (key, first, points)
+                })
+                .collect();
+            hub.publish(commit);
         }
         stored
     }

@@ -7,7 +7,8 @@
 //! one value per series (the later write wins); retention may drop points older than what a
 //! series keeps, and those are not in the returned batch.
 
-pub mod chunk;
+/// The chunk codec is shared: the live feed's binary deltas use it too.
+pub use crate::chunk;
 pub mod memory;
 pub mod rollup;
 pub mod sqlite;

@@ -8,6 +8,7 @@
 //!        count, min, max, first_v, last_v, min_ns, max_ns, data)
 //!        UNIQUE INDEX (series_id, first_offset),
 //!        INDEX chunks_by_start (series_id, start_ns, end_ns, first_offset, count, extremes...)
+//! meta(key PRIMARY KEY, value)         -- 'epoch': this database's name for live resumes
 //! ```
 //! Two shapes, because writes and reads want different things. A commit must be cheap
 //! whatever it holds: written per series, a commit of 1 000 series dirtied 2 000 b-tree
@@ -231,6 +232,10 @@ CREATE TABLE IF NOT EXISTS series (
     rollup_width INTEGER NOT NULL DEFAULT 0,
     UNIQUE (name, labels)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log (
     id INTEGER PRIMARY KEY,
     data BLOB NOT NULL
@@ -292,6 +297,18 @@ impl SqliteStore {
         setup
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
+        // The stream's name: live clients resume only from offsets of this database.
+        setup
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
+                [crate::server::hub::new_epoch()],
+            )
+            .map_err(unavailable)?;
+        let epoch: String = setup
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get(0)
+            })
+            .map_err(unavailable)?;
         setup.commit().map_err(unavailable)?;
 
         let live = Arc::new(MemoryStore::new(
@@ -324,6 +341,12 @@ impl SqliteStore {
             live.append_unchecked(&warm);
         }
         tracing::info!(path = %path.display(), series = series.len(), log_points, warm_points, "store opened");
+        if let Some(hub) = &options.hub {
+            hub.start(
+                epoch,
+                series.iter().map(|(k, st)| (k.clone(), st.next_offset)),
+            );
+        }
 
         let (tx, rx) = mpsc::channel();
         let mut writer = Writer {
@@ -1091,7 +1114,7 @@ impl Writer {
         let mut outcomes: Vec<(Job, Option<usize>)> = Vec::with_capacity(group.len());
         let points: usize = group.iter().map(|j| j.batch.point_count()).sum();
         let mut record = Vec::with_capacity(points * 10 + 64);
-        let mut appended: Vec<(i64, i64, Vec<Point>)> = Vec::new();
+        let mut appended: Vec<(i64, SeriesKey, i64, Vec<Point>)> = Vec::new();
         let written = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             {
@@ -1142,7 +1165,7 @@ impl Writer {
                             &sorted
                         };
                         chunk::encode_entry(&mut record, state.id, state.next_offset, points);
-                        appended.push((state.id, state.next_offset, points.to_vec()));
+                        appended.push((state.id, key.clone(), state.next_offset, points.to_vec()));
                         state.next_offset += points.len() as i64;
                     }
                     outcomes.push((job, None));
@@ -1156,26 +1179,30 @@ impl Writer {
         })();
         match written {
             Ok(()) => {
-                for (id, first_offset, pts) in &appended {
+                for (id, _, first_offset, pts) in &appended {
                     self.pending
                         .entry(*id)
                         .or_default()
                         .extend((*first_offset..).zip(pts.iter().copied()));
                 }
-                let written: usize = appended.iter().map(|(_, _, p)| p.len()).sum();
+                let written: usize = appended.iter().map(|(_, _, _, p)| p.len()).sum();
                 self.log_points += written;
                 if written > 0 && self.log_since.is_none() {
                     self.log_since = Some(Instant::now());
                 }
+                // Published in commit order with the offsets just given, before any request
+                // hears back: a page never lags what its own push was told.
+                if let Some(hub) = &self.hub {
+                    hub.publish(
+                        appended
+                            .into_iter()
+                            .map(|(_, key, first, points)| (key, first, points))
+                            .collect(),
+                    );
+                }
                 for (job, refused) in outcomes {
                     let outcome = match refused {
-                        None => {
-                            let stored = self.live.append_unchecked(&job.batch);
-                            if let Some(hub) = &self.hub {
-                                hub.publish(&stored);
-                            }
-                            Ok(stored)
-                        }
+                        None => Ok(self.live.append_unchecked(&job.batch)),
                         Some(adding) => Err(StoreError::TooManySeries {
                             limit: self.max_series,
                             adding,

@@ -1,4 +1,5 @@
-//! The on-disk form of a run of points of one series, lossless:
+//! The compact form of a run of points of one series, lossless, used on disk (chunks and the
+//! commit log) and on the live wire (binary deltas, [`crate::protocol::Delta`]):
 //!
 //! - a format byte ([`FORMAT`]), so the encoding can change without guessing later (format 1,
 //!   byte-granular, is still read);
@@ -451,15 +452,15 @@ pub fn decode_record_of(bytes: &[u8], only: Option<i64>) -> Result<Vec<LogEntry>
     Ok(out)
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -467,7 +468,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {
+pub(crate) fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, Corrupt> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*pos).ok_or(Corrupt("truncated timestamp"))?;

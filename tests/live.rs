@@ -1,0 +1,482 @@
+//! The live protocol over real sockets: subscriptions, gapless resume, reload, backpressure,
+//! origin checks and the connection limit.
+//!
+//! Every client here is [`common::Client`], which applies what it gets to the browser's own
+//! model ([`livechart::feed::FeedState`]): a delta that skips or repeats an offset fails the
+//! test where it arrives.
+
+mod common;
+
+use common::{snapshot_series, Client, DataDir, Event, TestServer, PATIENCE};
+use futures::StreamExt;
+use livechart::model::SeriesKey;
+use livechart::protocol::{ClientMsg, ServerMsg, Subscribe, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_SLOW};
+use livechart::server::config::Config;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Posts `values` of `series`, one line each, timestamps [`STEP_MS`] apart from `t0`.
+async fn push(server: &TestServer, series: &str, t0: i64, values: std::ops::Range<i64>) {
+    push_every(server, series, t0, STEP_MS, values).await
+}
+
+/// Wider than a snapshot column (60 s over 4 096 columns), so snapshots keep every point.
+const STEP_MS: i64 = 20;
+
+async fn push_every(
+    server: &TestServer,
+    series: &str,
+    t0: i64,
+    step_ms: i64,
+    values: std::ops::Range<i64>,
+) {
+    let body: String = values
+        .map(|v| format!("{series} value={v} {}\n", t0 + v * step_ms))
+        .collect();
+    post_lines(server, body).await;
+}
+
+async fn post_lines(server: &TestServer, body: String) {
+    let res = server
+        .http
+        .post(server.url("/write?precision=ms"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+}
+
+/// Reads until the client holds offset `last` of `series`.
+async fn read_through(client: &mut Client, series: &str, last: i64) {
+    let key = SeriesKey::new(series).unwrap();
+    while client.feed.offsets.get(&key).copied().unwrap_or(-1) < last {
+        client.next().await;
+    }
+}
+
+/// The values a client holds for `series`, in time order.
+fn values(client: &Client, series: &str) -> Vec<i64> {
+    client.feed.series[&SeriesKey::new(series).unwrap()]
+        .iter()
+        .map(|p| p.value as i64)
+        .collect()
+}
+
+/// Subscribes again on a new socket, resuming from what `old` holds.
+async fn reconnect(server: &TestServer, old: Client) -> Client {
+    let mut client = Client {
+        ws: server.ws_raw().await,
+        feed: old.feed,
+    };
+    let resume = client.feed.resume();
+    client
+        .send(&ClientMsg::Subscribe(Subscribe {
+            resume,
+            ..Subscribe::default()
+        }))
+        .await;
+    client
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resumes_without_gaps_or_repeats() {
+    let server = TestServer::start().await;
+    let t0 = now_ms() - 15_000;
+    let mut client = server.ws().await;
+    assert!(snapshot_series(&client.next().await).is_empty());
+    push(&server, "n", t0, 0..100).await;
+    read_through(&mut client, "n", 99).await;
+
+    // The socket dies; points keep coming while nobody listens.
+    drop(std::mem::replace(&mut client.ws, server.ws_raw().await));
+    push(&server, "n", t0, 100..250).await;
+    let mut client = reconnect(&server, client).await;
+    match client.next().await {
+        Event::Msg(ServerMsg::Resumed { series, .. }) => assert_eq!(series[0].offset, 99),
+        other => panic!("expected a resume, got {other:?}"),
+    }
+    push(&server, "n", t0, 250..300).await;
+    read_through(&mut client, "n", 299).await;
+    // Offsets were checked one by one on the way (0 missing, 0 repeated); the values too.
+    assert_eq!(values(&client, "n"), (0..300).collect::<Vec<_>>());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hidden_page_gets_nothing_then_catches_up() {
+    let server = TestServer::start().await;
+    let t0 = now_ms() - 15_000;
+    push(&server, "n", t0, 0..10).await;
+    let mut client = server.ws().await;
+    client.next().await;
+    client.send(&ClientMsg::Pause).await;
+    // A round trip through the server after the pause: nothing may arrive in between.
+    push(&server, "n", t0, 10..20).await;
+    client
+        .send(&ClientMsg::Subscribe(Subscribe {
+            width: Some(0),
+            ..Subscribe::default()
+        }))
+        .await;
+    match client.next().await {
+        Event::Msg(ServerMsg::Error { message }) => assert!(message.contains("width"), "{message}"),
+        other => panic!("nothing but the error was due while paused, got {other:?}"),
+    }
+    let resume = client.feed.resume();
+    client
+        .send(&ClientMsg::Subscribe(Subscribe {
+            resume,
+            ..Subscribe::default()
+        }))
+        .await;
+    read_through(&mut client, "n", 19).await;
+    assert_eq!(values(&client, "n"), (0..20).collect::<Vec<_>>());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resume_continues_across_a_server_restart() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let t0 = now_ms() - 15_000;
+    let mut client = server.ws().await;
+    client.next().await;
+    push(&server, "n", t0, 0..50).await;
+    read_through(&mut client, "n", 49).await;
+    server.stop().await.unwrap();
+
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    push(&server, "n", t0, 50..80).await;
+    let mut client = reconnect(&server, client).await;
+    assert!(matches!(
+        client.next().await,
+        Event::Msg(ServerMsg::Resumed { .. })
+    ));
+    read_through(&mut client, "n", 79).await;
+    assert_eq!(values(&client, "n"), (0..80).collect::<Vec<_>>());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_whose_missed_points_are_gone_is_told_to_reload() {
+    let mut config = Config::new();
+    config.limits.replay_points = 100;
+    let server = TestServer::start_with(config).await;
+    let t0 = now_ms() - 15_000;
+    let mut client = server.ws().await;
+    client.next().await;
+    push(&server, "n", t0, 0..10).await;
+    read_through(&mut client, "n", 9).await;
+    drop(std::mem::replace(&mut client.ws, server.ws_raw().await));
+    for i in 0..5 {
+        push(&server, "n", t0, 10 + i * 100..10 + (i + 1) * 100).await;
+    }
+    let mut client = reconnect(&server, client).await;
+    match client.next().await {
+        Event::Msg(ServerMsg::Reload { reason }) => {
+            assert!(
+                reason.contains("no longer in the replay buffer"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a reload, got {other:?}"),
+    }
+    // Then the whole truth, continuing from the newest offset.
+    assert_eq!(
+        snapshot_series(&client.next().await),
+        vec![("n".to_string(), 510)]
+    );
+    push(&server, "n", t0, 510..511).await;
+    read_through(&mut client, "n", 510).await;
+    server.stop().await.unwrap();
+
+    // A server that restarted in memory is another stream: resuming from it reloads.
+    let server = TestServer::start().await;
+    let mut client = reconnect(&server, client).await;
+    match client.next().await {
+        Event::Msg(ServerMsg::Reload { reason }) => assert!(reason.contains("reset"), "{reason}"),
+        other => panic!("expected a reload, got {other:?}"),
+    }
+    assert!(snapshot_series(&client.next().await).is_empty());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subscription_gets_only_its_series_and_hears_of_new_ones() {
+    let server = TestServer::start().await;
+    let t0 = now_ms() - 15_000;
+    push(&server, "a", t0, 0..3).await;
+    let mut only_b = server
+        .ws_with(Subscribe {
+            series: vec![SeriesKey::new("b").unwrap()],
+            ..Subscribe::default()
+        })
+        .await;
+    assert!(snapshot_series(&only_b.next().await).is_empty());
+    let mut all = server.ws().await;
+    assert_eq!(
+        snapshot_series(&all.next().await),
+        vec![("a".to_string(), 3)]
+    );
+    push(&server, "a", t0, 3..5).await;
+    push(&server, "b", t0, 0..2).await;
+    match only_b.next().await {
+        Event::Msg(ServerMsg::Series(head)) => {
+            assert_eq!((head.series.name(), head.offset), ("b", -1))
+        }
+        other => panic!("expected b announced, got {other:?}"),
+    }
+    let got = only_b.next_points().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].series.name(), "b");
+    read_through(&mut all, "b", 1).await;
+    assert_eq!(values(&all, "a"), vec![0, 1, 2, 3, 4]);
+    server.stop().await.unwrap();
+}
+
+/// A client with a small receive buffer, so the server's sends block soon instead of filling
+/// the kernel's buffers for megabytes.
+async fn tiny_buffer_client(server: &TestServer) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{}/ws", server.addr), stream)
+        .await
+        .unwrap();
+    Client {
+        ws,
+        feed: Default::default(),
+    }
+}
+
+/// `posts` batches of 5 000 full-precision points (about six bytes each on the wire), so a
+/// backlog is megabytes: more than the kernel's socket buffers take before sends block.
+async fn push_noise(server: &TestServer, t0: i64, posts: i64) {
+    for i in 0..posts {
+        let body: String = (i * 5_000..(i + 1) * 5_000)
+            .map(|v| {
+                format!(
+                    "n value={} {}\n",
+                    (v as f64 * 0.618_033_988_749_894_9).fract(),
+                    t0 + v
+                )
+            })
+            .collect();
+        post_lines(server, body).await;
+    }
+}
+
+/// A reader that stops reading while a fast one keeps up: the fast one gets every point
+/// exactly; the slow one gets coarsened frames (still gapless in offsets) or is closed with
+/// the documented code, never an unbounded queue.
+#[tokio::test]
+async fn a_slow_reader_is_coarsened_or_closed_while_others_keep_every_point() {
+    const POSTS: i64 = 160;
+    const LAST: i64 = POSTS * 5_000 - 1;
+    let mut config = Config::new();
+    config.limits.max_queued_points = 20_000;
+    config.limits.send_timeout = Duration::from_secs(2);
+    config.limits.ring_capacity = 1_000_000;
+    let server = TestServer::start_with(config).await;
+    let t0 = now_ms() - 3_600_000;
+    let mut fast = server.ws().await;
+    fast.next().await;
+    let mut slow = tiny_buffer_client(&server).await;
+    slow.send(&ClientMsg::Subscribe(Subscribe {
+        width: Some(100),
+        ..Subscribe::default()
+    }))
+    .await;
+    slow.next().await;
+    // The fast reader keeps reading on its own task while the writer pushes.
+    let reader = tokio::spawn(async move {
+        let (mut coarsened, mut points) = (false, 0);
+        while fast
+            .feed
+            .offsets
+            .get(&SeriesKey::new("n").unwrap())
+            .copied()
+            .unwrap_or(-1)
+            < LAST
+        {
+            if let Event::Points(_, d) = fast.next().await {
+                coarsened |= d.coarsened;
+                points += d.point_count();
+            }
+        }
+        (coarsened, points)
+    });
+    push_noise(&server, t0, POSTS).await;
+    let (fast_coarsened, fast_points) = tokio::time::timeout(PATIENCE * 6, reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!fast_coarsened, "a reader that keeps up gets every point");
+    assert_eq!(fast_points, (LAST + 1) as usize);
+
+    // Now the slow one reads what it was left with.
+    let mut saw_coarse = false;
+    let mut closed_slow = false;
+    loop {
+        match tokio::time::timeout(PATIENCE, slow.ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                let d = livechart::protocol::Delta::decode(&b).unwrap();
+                saw_coarse |= d.coarsened;
+                slow.feed
+                    .apply_delta(d, 0)
+                    .expect("gapless even when coarsened");
+                if slow.feed.offsets.get(&SeriesKey::new("n").unwrap()) == Some(&LAST) {
+                    break;
+                }
+            }
+            Ok(Some(Ok(Message::Text(t)))) => {
+                slow.feed.apply(serde_json::from_str(&t).unwrap(), 0);
+            }
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), CLOSE_TOO_SLOW);
+                closed_slow = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => {
+                closed_slow = true;
+                break;
+            }
+            Err(_) => panic!("the slow reader got neither its data nor a close"),
+        }
+    }
+    assert!(
+        saw_coarse || closed_slow,
+        "the slow reader was coarsened or closed"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cross_site_pages_and_connections_over_the_limit_are_refused() {
+    let mut config = Config::new();
+    config.limits.max_connections = 2;
+    config.allowed_origins = vec!["https://dash.example.com".into()];
+    let server = TestServer::start_with(config).await;
+    let attempt = |origin: &'static str| {
+        let url = format!("ws://{}/ws", server.addr);
+        async move {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut req = url.into_client_request().unwrap();
+            req.headers_mut().insert("origin", origin.parse().unwrap());
+            tokio_tungstenite::connect_async(req).await
+        }
+    };
+    match attempt("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 403);
+            let body = String::from_utf8(res.body().clone().unwrap_or_default()).unwrap();
+            assert!(body.contains("evil.example"), "{body}");
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let own = format!("http://{}", server.addr);
+    let own: &'static str = Box::leak(own.into_boxed_str());
+    let (_a, _) = attempt(own)
+        .await
+        .expect("the server's own pages may connect");
+    let (_b, _) = attempt("https://dash.example.com")
+        .await
+        .expect("allowed origin");
+    match attempt(own).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 503);
+            let body = String::from_utf8(res.body().clone().unwrap_or_default()).unwrap();
+            assert!(body.contains("at most 2"), "{body}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    drop(_a);
+    // The slot comes back once the session ends.
+    let mut freed = false;
+    for _ in 0..50 {
+        if attempt(own).await.is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "a closed connection frees its slot");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_messages_close_with_a_reason() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws_raw().await;
+    use futures::SinkExt;
+    ws.send(Message::Text(r#"{"type":"subscribe","widht":5}"#.into()))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), CLOSE_PROTOCOL_ERROR);
+                assert!(frame.reason.contains("widht"), "{}", frame.reason);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+/// A reader that takes nothing at all for longer than the send timeout is closed, and its
+/// connection slot is freed.
+#[tokio::test]
+async fn a_reader_stuck_past_the_send_timeout_is_closed() {
+    let mut config = Config::new();
+    config.limits.send_timeout = Duration::from_millis(500);
+    config.limits.max_connections = 1;
+    config.limits.ring_capacity = 1_000_000;
+    let server = TestServer::start_with(config).await;
+    let mut stuck = tiny_buffer_client(&server).await;
+    stuck
+        .send(&ClientMsg::Subscribe(Subscribe::default()))
+        .await;
+    stuck.next().await;
+    push_noise(&server, now_ms() - 3_600_000, 160).await;
+    // Its session ends by itself: the slot frees while the client still reads nothing.
+    let mut freed = false;
+    for _ in 0..100 {
+        let url = format!("ws://{}/ws", server.addr);
+        if tokio_tungstenite::connect_async(url).await.is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "the stuck connection was closed and its slot freed");
+    // What it finally reads ends in the close code (when the frame got through) or the end.
+    loop {
+        match tokio::time::timeout(PATIENCE, stuck.ws.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), CLOSE_TOO_SLOW);
+                break;
+            }
+            Some(Err(_)) | None | Some(Ok(Message::Close(None))) => break,
+            Some(Ok(_)) => continue,
+        }
+    }
+    server.stop().await.unwrap();
+}
