@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --no-run
+cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --bench live --no-run
 # The HTTP benchmark drives the release server binary as a separate process.
 cargo build --release --no-default-features --features ssr --bin livechart
 pin=()
@@ -28,13 +28,15 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "Commands: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\`,"
   echo "\`cargo bench --features ssr --bench http_ingest\` (VictoriaMetrics from Debian's"
   echo "\`victoria-metrics\` package as the baseline, on loopback) and"
-  echo "\`cargo bench --features ssr --bench store\`."
+  echo "\`cargo bench --features ssr --bench store\`, \`cargo bench --features ssr --bench live\`."
   echo
   "${pin[@]}" cargo bench --quiet --features ssr --bench line_protocol
   echo
   cargo bench --quiet --features ssr --bench http_ingest
   echo
   cargo bench --quiet --features ssr --bench store
+  echo
+  cargo bench --quiet --features ssr --bench live
 } > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 cat BENCHMARKS.md

@@ -27,6 +27,10 @@ pub struct FeedState {
     pub offsets: BTreeMap<SeriesKey, i64>,
     /// This connection's series ids.
     ids: HashMap<u32, SeriesKey>,
+    /// Connections that continued what the page held, and ones that had to start over: the
+    /// page shows both (tests read them; a user can tell a gap-free recovery from a reload).
+    pub resumes: u32,
+    pub reloads: u32,
 }
 
 impl Default for FeedState {
@@ -39,6 +43,8 @@ impl Default for FeedState {
             epoch: None,
             offsets: BTreeMap::new(),
             ids: HashMap::new(),
+            resumes: 0,
+            reloads: 0,
         }
     }
 }
@@ -92,6 +98,7 @@ impl FeedState {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
                 self.epoch = Some(epoch);
                 self.ids.clear();
+                self.resumes = self.resumes.wrapping_add(1);
                 for head in &series {
                     self.learn(head);
                 }
@@ -103,6 +110,7 @@ impl FeedState {
                 self.offsets.clear();
                 self.ids.clear();
                 self.epoch = None;
+                self.reloads = self.reloads.wrapping_add(1);
             }
             ServerMsg::Heartbeat { server_time_ns } => {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);

@@ -480,3 +480,30 @@ async fn a_reader_stuck_past_the_send_timeout_is_closed() {
     }
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_closes_the_connection() {
+    let mut config = Config::new();
+    config.limits.max_client_message_bytes = 1_024;
+    let server = TestServer::start_with(config).await;
+    let mut ws = server.ws_raw().await;
+    use futures::SinkExt;
+    let names: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"series":"s{i}"}}"#))
+        .collect();
+    let big = format!(r#"{{"type":"subscribe","series":[{}]}}"#, names.join(","));
+    assert!(big.len() > 1_024);
+    let _ = ws.send(Message::Text(big.into())).await;
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1009);
+                assert!(frame.reason.contains("1024 bytes"), "{}", frame.reason);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    server.stop().await.unwrap();
+}

@@ -136,6 +136,32 @@ test('the page reconnects after a server restart and keeps drawing', async ({ pa
   await expect.poll(() => drawnNear(page, after[1].timestamp, 7, rgb)).toMatchObject({ ok: true });
 });
 
+test('the page keeps a continuous line across a server restart: it resumes, not reloads', async ({ page, server }) => {
+  await openLive(page, server);
+  const now = Date.now();
+  const before = [{ series: 'cont', value: 10, timestamp: now - 6000 }, { series: 'cont', value: 20, timestamp: now - 5000 }];
+  await server.post(before);
+  await expect(legendValue(page, 'cont')).toHaveText('20');
+
+  await server.stop();
+  await expect(conn(page)).toHaveAttribute('data-state', 'reconnecting');
+  await server.start();
+  await expect(conn(page)).toHaveAttribute('data-state', 'live');
+  // The page said where it stopped and the server continued from there: no reload, no gap.
+  await expect(conn(page)).toHaveAttribute('data-resumes', '1');
+  await expect(conn(page)).toHaveAttribute('data-reloads', '0');
+
+  const after = [{ series: 'cont', value: 40, timestamp: now - 3000 }, { series: 'cont', value: 30, timestamp: now - 2000 }];
+  await server.post(after);
+  await expect(legendValue(page, 'cont')).toHaveText('30');
+  const rgb = await seriesColor(page, 'cont');
+  for (const p of [...before, ...after]) {
+    await expect.poll(() => drawnNear(page, p.timestamp, p.value, rgb)).toMatchObject({ ok: true });
+  }
+  // The segment across the restart is drawn: its midpoint is on the line.
+  await expect.poll(() => drawnNear(page, now - 4000, 30, rgb)).toMatchObject({ ok: true });
+});
+
 test('a page opened after a restart shows what was pushed before it, drawn from disk', async ({ page, server }) => {
   const now = Date.now();
   const points = [0, 1, 2, 3].map((i) => ({ series: 'kept', value: 20 + 10 * i, timestamp: now - 9000 + 2000 * i }));

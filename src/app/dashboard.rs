@@ -17,6 +17,8 @@ pub fn Dashboard() -> impl IntoView {
         ConnState::Offline { attempt } => format!("offline — retrying (attempt {attempt})"),
     };
     let empty = move || feed.data.with(|d| d.series.is_empty());
+    let resumes = move || feed.data.with(|d| d.resumes);
+    let reloads = move || feed.data.with(|d| d.reloads);
     // The server cannot know the address the browser used; fill it in once hydrated.
     let origin = RwSignal::new(String::from("http://localhost:3000"));
     #[cfg(feature = "hydrate")]
@@ -36,7 +38,14 @@ pub fn Dashboard() -> impl IntoView {
         <main class="page">
             <header class="topbar">
                 <h1 class="brand">"livechart"</h1>
-                <span class="conn" data-state=state_name role="status" aria-live="polite">
+                <span
+                    class="conn"
+                    data-state=state_name
+                    data-resumes=resumes
+                    data-reloads=reloads
+                    role="status"
+                    aria-live="polite"
+                >
                     <span class="dot" aria-hidden="true"></span>
                     <span class="conn-text">{state_text}</span>
                 </span>

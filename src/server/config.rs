@@ -124,6 +124,15 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
 
+    /// Points queued for one live connection while its socket is busy, before they are cut to
+    /// per-column extremes.
+    #[arg(long, env = "LIVECHART_MAX_QUEUED_POINTS", default_value_t = Limits::default().max_queued_points)]
+    pub max_queued_points: usize,
+
+    /// Seconds a live connection's socket may take nothing before it is closed (code 4008).
+    #[arg(long, env = "LIVECHART_SEND_TIMEOUT_SECS", default_value_t = Limits::default().send_timeout.as_secs())]
+    pub send_timeout_secs: u64,
+
     /// Points of recent commits kept so reconnecting pages get exactly what they missed.
     #[arg(long, env = "LIVECHART_REPLAY_POINTS", default_value_t = Limits::default().replay_points)]
     pub replay_points: usize,
@@ -310,6 +319,8 @@ impl Config {
             ("--request-timeout-secs", cli.request_timeout_secs as usize),
             ("--max-connections", cli.max_connections),
             ("--replay-points", cli.replay_points),
+            ("--max-queued-points", cli.max_queued_points),
+            ("--send-timeout-secs", cli.send_timeout_secs as usize),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
@@ -329,6 +340,8 @@ impl Config {
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 max_connections: cli.max_connections,
                 replay_points: cli.replay_points,
+                max_queued_points: cli.max_queued_points,
+                send_timeout: Duration::from_secs(cli.send_timeout_secs),
                 ..Limits::default()
             },
             allowed_origins: cli

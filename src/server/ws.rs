@@ -46,6 +46,9 @@ pub const SNAPSHOT_COLUMNS: usize = 4_096;
 /// connection slot and would never get data.
 pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WebSocket's own code for a message too big to take.
+const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+
 /// Longest window a subscription may ask for; longer views are history queries.
 pub const MAX_WINDOW_NS: i64 = 31 * 86_400 * crate::model::NANOS_PER_SEC;
 
@@ -269,7 +272,20 @@ impl Session {
                             reason: "clients send JSON text messages only".into(),
                         });
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Err(e)) => {
+                        // The one read error worth telling: a message over the limit (the
+                        // socket is still fine); others mean the socket is gone.
+                        let text = e.to_string();
+                        if !text.to_ascii_lowercase().contains("too long") {
+                            return None;
+                        }
+                        let limit = self.state.config.limits.max_client_message_bytes;
+                        return Some(Goodbye {
+                            code: CLOSE_MESSAGE_TOO_BIG,
+                            reason: format!("a message over {limit} bytes"),
+                        });
+                    }
+                    Some(Ok(Message::Close(_))) | None => return None,
                     Some(Ok(_)) => self.last_heard = Instant::now(),
                 },
                 _ = heartbeat.tick() => {
