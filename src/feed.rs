@@ -61,6 +61,8 @@ pub enum FeedError {
         held: i64,
         next: i64,
     },
+    #[error("a delta of {series} has {why}")]
+    Malformed { series: String, why: &'static str },
 }
 
 impl FeedState {
@@ -138,12 +140,25 @@ impl FeedState {
                 .copied()
                 .or_else(|| self.offsets.get(key).copied())
                 .unwrap_or(-1);
-            if d.first_offset != held + 1 || d.last_offset < held {
+            let bad = |why| FeedError::Malformed {
+                series: key.to_string(),
+                why,
+            };
+            if Some(d.first_offset) != held.checked_add(1) {
                 return Err(FeedError::Gap {
                     series: key.to_string(),
                     held,
                     next: d.first_offset,
                 });
+            }
+            if d.last_offset < d.first_offset {
+                return Err(bad("an empty or backwards offset range"));
+            }
+            // Exact frames carry one point per offset; coarsened ones at most that many.
+            let span = u64::try_from(d.last_offset - d.first_offset).unwrap_or(u64::MAX);
+            let count = d.points.len() as u64;
+            if count > span.saturating_add(1) || (!delta.coarsened && count != span + 1) {
+                return Err(bad("a point count that does not match its offsets"));
             }
             next.insert(d.id, d.last_offset);
         }
@@ -333,6 +348,13 @@ mod tests {
                 .unwrap_err(),
             FeedError::UnknownId(9)
         );
+        // A point count that does not match an exact frame's offsets is refused.
+        let mut short = delta(&[(0, 5, &[(6 * S, 6.0)])]);
+        short.series[0].last_offset = 6;
+        assert!(matches!(
+            f.apply_delta(short, 6 * S),
+            Err(FeedError::Malformed { .. })
+        ));
         // A new series is announced, then its deltas apply.
         f.apply(
             ServerMsg::Series(SeriesHead {

@@ -56,12 +56,18 @@ async fn post_lines(server: &TestServer, body: String) {
     assert_eq!(res.status().as_u16(), 204);
 }
 
-/// Reads until the client holds offset `last` of `series`.
+/// Reads until the client holds offset `last` of `series` (heartbeats would keep a plain
+/// read waiting forever for a point that never comes).
 async fn read_through(client: &mut Client, series: &str, last: i64) {
     let key = SeriesKey::new(series).unwrap();
-    while client.feed.offsets.get(&key).copied().unwrap_or(-1) < last {
-        client.next().await;
-    }
+    let read = async {
+        while client.feed.offsets.get(&key).copied().unwrap_or(-1) < last {
+            client.next().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE * 3, read)
+        .await
+        .unwrap_or_else(|_| panic!("offset {last} of {series} never arrived"));
 }
 
 /// The values a client holds for `series`, in time order.
@@ -504,6 +510,62 @@ async fn a_message_over_the_size_limit_closes_the_connection() {
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
+    }
+    server.stop().await.unwrap();
+}
+
+/// A series quiet for longer than the window is in the snapshot (no points, its offset), so
+/// resuming after a restart does not reload because of it.
+#[tokio::test]
+async fn a_series_quiet_for_longer_than_the_window_does_not_force_reloads() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    push(&server, "quiet", now_ms() - 600_000, 0..3).await;
+    server.stop().await.unwrap();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let mut client = server.ws().await;
+    match client.next().await {
+        Event::Msg(ServerMsg::Snapshot { series, .. }) => {
+            let quiet = series
+                .iter()
+                .find(|s| s.head.series.name() == "quiet")
+                .unwrap();
+            assert_eq!(quiet.head.offset, 2);
+        }
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+    drop(std::mem::replace(&mut client.ws, server.ws_raw().await));
+    push(&server, "busy", now_ms() - 1_000, 0..3).await;
+    let mut client = reconnect(&server, client).await;
+    assert!(matches!(
+        client.next().await,
+        Event::Msg(ServerMsg::Resumed { .. })
+    ));
+    read_through(&mut client, "busy", 2).await;
+    server.stop().await.unwrap();
+}
+
+/// With a one-commit channel, sessions fall behind it all the time and catch up from the
+/// replay buffer; series created meanwhile must arrive whole, announced first, without gaps.
+#[tokio::test]
+async fn sessions_that_fall_behind_the_channel_catch_up_every_series() {
+    let mut config = Config::new();
+    config.limits.hub_capacity = 1;
+    let server = TestServer::start_with(config).await;
+    let t0 = now_ms() - 15_000;
+    let mut client = server.ws().await;
+    client.next().await;
+    let posts = (0..20).map(|i| {
+        let server = &server;
+        async move { push(server, &format!("s{i}"), t0, 0..50).await }
+    });
+    futures::future::join_all(posts).await;
+    for i in 0..20 {
+        read_through(&mut client, &format!("s{i}"), 49).await;
+        assert_eq!(
+            values(&client, &format!("s{i}")),
+            (0..50).collect::<Vec<_>>()
+        );
     }
     server.stop().await.unwrap();
 }

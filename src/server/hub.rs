@@ -13,7 +13,7 @@
 //! client reloads, explicitly.
 
 use crate::model::{Point, SeriesKey};
-use crate::protocol::{DeltaSeries, SeriesHead};
+use crate::protocol::SeriesHead;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
@@ -42,7 +42,7 @@ pub struct Published {
 }
 
 impl Published {
-    fn points(&self) -> usize {
+    pub fn points(&self) -> usize {
         self.entries.iter().map(|e| e.points.len()).sum()
     }
 }
@@ -71,6 +71,29 @@ pub struct Hub {
     inner: Arc<Mutex<Inner>>,
     tx: broadcast::Sender<Arc<Published>>,
     replay_points: usize,
+}
+
+/// Points of one buffered entry a resuming client missed: the entry past its first `skip`
+/// points. Shares the buffer's memory; nothing is copied until it is encoded.
+#[derive(Debug, Clone)]
+pub struct Missed {
+    pub commit: Arc<Published>,
+    pub entry: usize,
+    pub skip: usize,
+}
+
+impl Missed {
+    pub fn entry(&self) -> &Entry {
+        &self.commit.entries[self.entry]
+    }
+
+    pub fn first_offset(&self) -> i64 {
+        self.entry().first_offset + self.skip as i64
+    }
+
+    pub fn points(&self) -> &[Point] {
+        &self.entry().points[self.skip..]
+    }
 }
 
 /// Why a resume cannot continue what the client holds.
@@ -199,76 +222,73 @@ impl Hub {
         Subscription {
             rx: self.tx.subscribe(),
             epoch: inner.epoch.clone(),
-            heads: inner
-                .series
-                .iter()
-                .map(|(k, t)| SeriesHead {
-                    id: t.id,
-                    series: k.clone(),
-                    offset: t.next - 1,
-                })
-                .collect(),
+            heads: heads(&inner),
         }
     }
 
     /// Subscribes and collects what a client holding `held` (series and last offset) missed:
-    /// for each series, every buffered point past its offset, in offset order. Fails when a
-    /// missed point is not buffered any more, or the offsets are not this stream's.
+    /// for each series, every buffered point past its offset, in offset order; and for every
+    /// other series `takes` accepts, all of it (the client never heard of it). Fails when a
+    /// missed point is not buffered any more, or the offsets are not this stream's. The lock
+    /// is held only to check and to copy references; the points are cut after.
     pub fn resume(
         &self,
         epoch: &str,
-        held: &[(SeriesKey, i64)],
-    ) -> Result<(Subscription, Vec<(SeriesKey, DeltaSeries)>), ReplayError> {
-        let inner = self.lock();
-        if epoch != inner.epoch {
-            return Err(ReplayError::Reset);
-        }
-        let mut from: HashMap<&SeriesKey, i64> = HashMap::with_capacity(held.len());
-        for (key, offset) in held {
-            match inner.series.get(key) {
-                // Never written here: the client can only hold nothing of it.
-                None if *offset < 0 => {}
-                None => return Err(ReplayError::Reset),
-                Some(t) if *offset >= t.next => return Err(ReplayError::Reset),
-                Some(t) if *offset + 1 < t.floor => return Err(ReplayError::Gone(key.to_string())),
-                Some(_) => {}
+        held: &HashMap<SeriesKey, i64>,
+        takes: impl Fn(&SeriesKey) -> bool,
+    ) -> Result<(Subscription, Vec<Missed>), ReplayError> {
+        let (sub, from, buffer) = {
+            let inner = self.lock();
+            if epoch != inner.epoch {
+                return Err(ReplayError::Reset);
             }
-            from.insert(key, *offset);
-        }
+            let mut from: HashMap<SeriesKey, i64> = HashMap::with_capacity(held.len());
+            for (key, &offset) in held {
+                match inner.series.get(key) {
+                    // Never written here: the client can only hold nothing of it.
+                    None if offset < 0 => {}
+                    None => return Err(ReplayError::Reset),
+                    Some(t) if offset >= t.next => return Err(ReplayError::Reset),
+                    Some(t) if offset < t.floor - 1 => {
+                        return Err(ReplayError::Gone(key.to_string()))
+                    }
+                    Some(_) => {}
+                }
+                from.insert(key.clone(), offset);
+            }
+            for (key, t) in &inner.series {
+                if held.contains_key(key) || !takes(key) || t.next == 0 {
+                    continue;
+                }
+                if t.floor > 0 {
+                    return Err(ReplayError::Gone(key.to_string()));
+                }
+                from.insert(key.clone(), -1);
+            }
+            let buffer: Vec<Arc<Published>> = inner.buffer.iter().cloned().collect();
+            let sub = Subscription {
+                rx: self.tx.subscribe(),
+                epoch: inner.epoch.clone(),
+                heads: heads(&inner),
+            };
+            (sub, from, buffer)
+        };
         let mut missed = Vec::new();
-        for published in &inner.buffer {
-            for e in &published.entries {
+        for commit in buffer {
+            for (entry, e) in commit.entries.iter().enumerate() {
                 let Some(&held) = from.get(&e.series) else {
                     continue;
                 };
                 let skip = usize::try_from(held + 1 - e.first_offset).unwrap_or(0);
-                if skip >= e.points.len() {
-                    continue;
+                if skip < e.points.len() {
+                    missed.push(Missed {
+                        commit: commit.clone(),
+                        entry,
+                        skip,
+                    });
                 }
-                missed.push((
-                    e.series.clone(),
-                    DeltaSeries {
-                        id: e.id,
-                        first_offset: e.first_offset + skip as i64,
-                        last_offset: e.last_offset(),
-                        points: e.points[skip..].to_vec(),
-                    },
-                ));
             }
         }
-        let sub = Subscription {
-            rx: self.tx.subscribe(),
-            epoch: inner.epoch.clone(),
-            heads: inner
-                .series
-                .iter()
-                .map(|(k, t)| SeriesHead {
-                    id: t.id,
-                    series: k.clone(),
-                    offset: t.next - 1,
-                })
-                .collect(),
-        };
         Ok((sub, missed))
     }
 
@@ -276,6 +296,19 @@ impl Hub {
     pub fn buffered_points(&self) -> usize {
         self.lock().buffered_points
     }
+}
+
+/// Every series of the stream with its id and last published offset.
+fn heads(inner: &Inner) -> Vec<SeriesHead> {
+    inner
+        .series
+        .iter()
+        .map(|(k, t)| SeriesHead {
+            id: t.id,
+            series: k.clone(),
+            offset: t.next - 1,
+        })
+        .collect()
 }
 
 /// One series entry of a delta frame, encoded once for every session.
@@ -331,30 +364,44 @@ mod tests {
         hub.start("e".into(), [(key("old"), 100)]);
         hub.publish(vec![(key("a"), 0, pts(0..4))]);
         hub.publish(vec![(key("a"), 4, pts(4..6)), (key("old"), 100, pts(0..1))]);
-        let (_, missed) = hub.resume("e", &[(key("a"), 2), (key("old"), 99)]).unwrap();
+        let held = |h: &[(&str, i64)]| -> HashMap<SeriesKey, i64> {
+            h.iter().map(|&(k, o)| (key(k), o)).collect()
+        };
+        let all = |_: &SeriesKey| true;
+        let (_, missed) = hub
+            .resume("e", &held(&[("a", 2), ("old", 99)]), all)
+            .unwrap();
         let got: Vec<(i64, i64)> = missed
             .iter()
-            .map(|(_, d)| (d.first_offset, d.last_offset))
+            .map(|m| (m.first_offset(), m.entry().last_offset()))
             .collect();
         assert_eq!(got, vec![(3, 3), (4, 5), (100, 100)]);
-        assert_eq!(hub.resume("other", &[]).unwrap_err(), ReplayError::Reset);
-        // Offset 98 of "old" was never in the buffer (it was on disk before the start).
-        assert!(matches!(
-            hub.resume("e", &[(key("old"), 97)]),
-            Err(ReplayError::Gone(_))
-        ));
-        // Ahead of the stream: not this stream's offsets.
         assert_eq!(
-            hub.resume("e", &[(key("a"), 9)]).unwrap_err(),
+            hub.resume("other", &held(&[]), all).unwrap_err(),
             ReplayError::Reset
         );
+        // Offset 98 of "old" was never in the buffer (it was on disk before the start).
+        let old_gone = hub.resume("e", &held(&[("a", 5), ("old", 97)]), all);
+        assert!(matches!(old_gone, Err(ReplayError::Gone(_))));
+        // Ahead of the stream: not this stream's offsets.
+        let ahead = hub.resume("e", &held(&[("a", 9), ("old", 100)]), all);
+        assert_eq!(ahead.unwrap_err(), ReplayError::Reset);
+        // A series the client never heard of is replayed whole while the buffer has all of
+        // it, and is a reload once it does not ("old" was on disk before the start).
+        let (_, missed) = hub.resume("e", &held(&[("old", 100)]), all).unwrap();
+        assert_eq!(missed[0].first_offset(), 0);
+        let never_saw_old = hub.resume("e", &held(&[("a", 5)]), all);
+        assert!(matches!(never_saw_old, Err(ReplayError::Gone(_))));
+        assert!(hub
+            .resume("e", &held(&[("a", 5)]), |k| k.name() == "a")
+            .is_ok());
         // Past the budget the oldest commit goes and the floor rises with it.
         hub.publish(vec![(key("a"), 6, pts(6..12))]);
-        assert!(matches!(
-            hub.resume("e", &[(key("a"), 2)]),
-            Err(ReplayError::Gone(_))
-        ));
-        assert!(hub.resume("e", &[(key("a"), 5)]).is_ok());
+        let a_gone = hub.resume("e", &held(&[("a", 2), ("old", 100)]), all);
+        assert!(matches!(a_gone, Err(ReplayError::Gone(_))));
+        assert!(hub
+            .resume("e", &held(&[("a", 5), ("old", 100)]), all)
+            .is_ok());
         assert!(hub.buffered_points() <= 10);
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! [`Limits::max_queued_points`]: super::config::Limits::max_queued_points
 
-use super::hub::{Published, Subscription};
+use super::hub::{Missed, Published, Subscription};
 use super::ingest::now_ns;
 use super::AppState;
 use crate::decimate::m4;
@@ -32,7 +32,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{SinkExt, StreamExt};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
@@ -55,9 +55,10 @@ pub const MAX_WINDOW_NS: i64 = 31 * 86_400 * crate::model::NANOS_PER_SEC;
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     State(state): State<AppState>,
 ) -> Response {
-    if let Err(message) = origin_allowed(&headers, &state.config.allowed_origins) {
+    if let Err(message) = origin_allowed(&headers, uri.authority(), &state.config.allowed_origins) {
         return (
             StatusCode::FORBIDDEN,
             Json(serde_json::json!({ "error": message })),
@@ -94,7 +95,11 @@ pub async fn upgrade(
 /// Same origin by default: the page's `Origin` must name the host the browser connected to
 /// (`Host`), whatever the scheme (a TLS proxy in front changes it), or be in the allowlist.
 /// Requests without `Origin` come from programs, not pages, and carry no visitor's cookies.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+fn origin_allowed(
+    headers: &HeaderMap,
+    uri_authority: Option<&axum::http::uri::Authority>,
+    allowed: &[String],
+) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -107,12 +112,15 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), String>
     if allowed.contains(&origin) {
         return Ok(());
     }
-    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    let page = origin.split_once("://").map(|(_, rest)| rest);
+    // HTTP/2 requests name the server in the URI, not in a Host header.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri_authority.map(|a| a.to_string()))
         .map(|h| h.trim().to_ascii_lowercase());
-    match (authority, host) {
+    match (page, host) {
         (Some(a), Some(h)) if a == h => Ok(()),
         _ => Err(format!(
             "pages from {origin} may not open this live feed: only the server's own pages and \
@@ -122,9 +130,10 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> Result<(), String>
 }
 
 /// Which series a subscription takes.
+#[derive(Clone)]
 enum Filter {
     All,
-    Only(HashSet<SeriesKey>),
+    Only(Arc<HashSet<SeriesKey>>),
 }
 
 impl Filter {
@@ -136,29 +145,38 @@ impl Filter {
     }
 }
 
-/// What the session queued for the next frame.
+/// What the session queued for the next frames, oldest first.
 enum Queued {
     /// A commit from the hub: its entries of subscribed series go out as encoded there.
     Commit(Arc<Published>),
-    /// Points made here: a replay, or extremes of a backlog.
-    Own(SeriesKey, DeltaSeries),
+    /// The part of a buffered entry a resuming client missed (shared, not copied).
+    Missed(Missed),
+    /// Extremes of a backlog (a frame holding one is marked coarsened).
+    Coarse(SeriesKey, DeltaSeries),
+}
+
+/// What a subscription asked for, kept to answer it again (a reload after a lag).
+#[derive(Clone)]
+struct Wanted {
+    filter: Filter,
+    width: usize,
+    window_ns: i64,
+    interval: Duration,
 }
 
 struct Active {
     rx: tokio::sync::broadcast::Receiver<Arc<Published>>,
     epoch: String,
-    filter: Filter,
-    width: usize,
-    interval: Duration,
+    wanted: Wanted,
     /// Series ids the client has been told about.
     announced: HashMap<u32, SeriesKey>,
     /// Per series, the last offset queued or sent: where a catch-up continues.
-    through: HashMap<SeriesKey, (u32, i64)>,
-    queue: Vec<Queued>,
+    through: HashMap<SeriesKey, i64>,
+    queue: VecDeque<Queued>,
+    /// Points the queue keeps alive (whole commits, also series the filter skips).
     queued_points: usize,
     /// [`Limits::max_queued_points`](super::config::Limits::max_queued_points).
     max_queued_points: usize,
-    coarsened: bool,
     last_flush: Instant,
 }
 
@@ -168,32 +186,31 @@ struct Goodbye {
     reason: String,
 }
 
+/// Messages handed to the writer at once: a frame and the announcements it needs.
+type Batch = Vec<Message>;
+
 async fn session(socket: WebSocket, state: AppState) {
     let (mut sink, mut stream) = socket.split();
-    // The writer: one frame in flight, one waiting; a socket that takes nothing for the
+    // The writer: one batch in flight, one waiting; a socket that takes nothing for the
     // send timeout ends the connection.
-    let (out, mut frames) = mpsc::channel::<Message>(1);
+    let (out, mut batches) = mpsc::channel::<Batch>(1);
     let send_timeout = state.config.limits.send_timeout;
     let writer = tokio::spawn(async move {
-        while let Some(frame) = frames.recv().await {
-            let closing = matches!(frame, Message::Close(_));
-            match tokio::time::timeout(send_timeout, sink.send(frame)).await {
-                Ok(Ok(())) if !closing => {}
-                Ok(Ok(())) => break,
-                Ok(Err(_)) => break,
-                Err(_) => {
-                    let bye = CloseFrame {
-                        code: CLOSE_TOO_SLOW,
-                        reason:
-                            "too slow: nothing was taken for the send timeout; reconnect and resume"
-                                .into(),
-                    };
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        sink.send(Message::Close(Some(bye))),
-                    )
-                    .await;
-                    break;
+        'batches: while let Some(batch) = batches.recv().await {
+            for frame in batch {
+                let closing = matches!(frame, Message::Close(_));
+                match tokio::time::timeout(send_timeout, sink.send(frame)).await {
+                    Ok(Ok(())) if !closing => {}
+                    Ok(_) => break 'batches,
+                    Err(_) => {
+                        let bye = CloseFrame {
+                            code: CLOSE_TOO_SLOW,
+                            reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
+                        };
+                        let bye = sink.send(Message::Close(Some(bye)));
+                        let _ = tokio::time::timeout(Duration::from_secs(1), bye).await;
+                        break 'batches;
+                    }
                 }
             }
         }
@@ -205,6 +222,7 @@ async fn session(socket: WebSocket, state: AppState) {
         out,
         active: None,
         last_heard: Instant::now(),
+        subscribed: false,
     };
     let bye = s.run(&mut stream).await;
     if let Some(Goodbye { code, reason }) = bye {
@@ -212,7 +230,7 @@ async fn session(socket: WebSocket, state: AppState) {
             code,
             reason: reason.into(),
         };
-        let close = s.out.send(Message::Close(Some(frame)));
+        let close = s.out.send(vec![Message::Close(Some(frame))]);
         let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
     }
     drop(s);
@@ -221,9 +239,12 @@ async fn session(socket: WebSocket, state: AppState) {
 
 struct Session {
     state: AppState,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Batch>,
     active: Option<Active>,
     last_heard: Instant,
+    /// Whether the client ever subscribed (a paused one is not the one the subscribe timeout
+    /// is for).
+    subscribed: bool,
 }
 
 type Incoming = futures::stream::SplitStream<WebSocket>;
@@ -289,7 +310,7 @@ impl Session {
                     Some(Ok(_)) => self.last_heard = Instant::now(),
                 },
                 _ = heartbeat.tick() => {
-                    if self.active.is_none() && started.elapsed() >= SUBSCRIBE_TIMEOUT {
+                    if !self.subscribed && started.elapsed() >= SUBSCRIBE_TIMEOUT {
                         return Some(Goodbye {
                             code: CLOSE_PROTOCOL_ERROR,
                             reason: format!("no subscribe message within {} s", SUBSCRIBE_TIMEOUT.as_secs()),
@@ -303,8 +324,10 @@ impl Session {
                     }
                     // Best effort: a writer busy with a frame is proof enough of life.
                     let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
-                    let _ = self.out.try_send(Message::Text(beat.to_json().into()));
-                    let _ = self.out.try_send(Message::Ping(Default::default()));
+                    let _ = self.out.try_send(vec![
+                        Message::Text(beat.to_json().into()),
+                        Message::Ping(Default::default()),
+                    ]);
                 }
                 _ = self.state.shutdown.cancelled() => {
                     return Some(Goodbye { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() });
@@ -321,7 +344,7 @@ impl Session {
     /// Sends a text message, waiting for the writer; false when the connection is gone.
     async fn text(&self, msg: &ServerMsg) -> bool {
         self.out
-            .send(Message::Text(Utf8Bytes::from(msg.to_json())))
+            .send(vec![Message::Text(Utf8Bytes::from(msg.to_json()))])
             .await
             .is_ok()
     }
@@ -343,7 +366,10 @@ impl Session {
                         Err(None)
                     }
                 }
-                Ok(()) => self.subscribe(sub).await,
+                Ok(()) => {
+                    self.subscribed = true;
+                    self.subscribe(sub).await
+                }
             },
         }
     }
@@ -352,57 +378,61 @@ impl Session {
         let filter = if sub.series.is_empty() {
             Filter::All
         } else {
-            Filter::Only(sub.series.iter().cloned().collect())
+            Filter::Only(Arc::new(sub.series.iter().cloned().collect()))
         };
-        let width = sub.width.unwrap_or(SNAPSHOT_COLUMNS);
         let rate = sub.max_rate.unwrap_or(DEFAULT_MAX_RATE).clamp(1, MAX_RATE);
-        let interval = Duration::from_secs(1) / rate;
-        let window_ns = sub.window_ns.unwrap_or_else(|| {
-            i64::try_from(self.state.config.window.as_nanos()).unwrap_or(i64::MAX)
-        });
-        let hub = &self.state.hub;
+        let wanted = Wanted {
+            filter,
+            width: sub.width.unwrap_or(SNAPSHOT_COLUMNS),
+            window_ns: sub.window_ns.unwrap_or_else(|| {
+                i64::try_from(self.state.config.window.as_nanos()).unwrap_or(i64::MAX)
+            }),
+            interval: Duration::from_secs(1) / rate,
+        };
+        self.active = None;
         if let Some(resume) = &sub.resume {
-            let mut held: Vec<(SeriesKey, i64)> = resume
+            // A series named twice counts from its lowest offset: more replayed, none missed.
+            let mut held: HashMap<SeriesKey, i64> = HashMap::new();
+            for o in resume
                 .offsets
                 .iter()
-                .filter(|o| filter.takes(&o.series))
-                .map(|o| (o.series.clone(), o.offset))
-                .collect();
-            // Series the client never heard of but now takes: it must get all of them.
-            let known: HashSet<&SeriesKey> = resume.offsets.iter().map(|o| &o.series).collect();
-            let others: Vec<(SeriesKey, i64)> = hub
-                .subscribe()
-                .heads
-                .into_iter()
-                .filter(|h| filter.takes(&h.series) && !known.contains(&h.series) && h.offset >= 0)
-                .map(|h| (h.series, -1))
-                .collect();
-            held.extend(others);
-            match hub.resume(&resume.epoch, &held) {
+                .filter(|o| wanted.filter.takes(&o.series))
+            {
+                let offset = held.entry(o.series.clone()).or_insert(o.offset);
+                *offset = (*offset).min(o.offset);
+            }
+            let filter = wanted.filter.clone();
+            match self
+                .state
+                .hub
+                .resume(&resume.epoch, &held, |k| filter.takes(k))
+            {
                 Ok((subscription, missed)) => {
-                    let heads: Vec<SeriesHead> = subscription
+                    // The client's series and the ones replayed from their start, by id.
+                    let mut told: Vec<SeriesHead> = subscription
                         .heads
                         .iter()
                         .filter_map(|h| {
-                            let offset = held.iter().find(|(k, _)| *k == h.series)?.1;
+                            let offset = held.get(&h.series)?;
                             Some(SeriesHead {
                                 id: h.id,
                                 series: h.series.clone(),
-                                offset,
+                                offset: *offset,
                             })
                         })
                         .collect();
+                    told.sort_by_key(|h| h.id);
                     let msg = ServerMsg::Resumed {
                         epoch: subscription.epoch.clone(),
                         server_time_ns: now_ns(),
-                        series: heads.clone(),
+                        series: told.clone(),
                     };
                     if !self.text(&msg).await {
                         return Err(None);
                     }
-                    let mut active = self.activate(subscription, filter, width, interval, &heads);
-                    for (key, d) in missed {
-                        active.queue_own(key, d);
+                    let mut active = self.activate(subscription, wanted, &told);
+                    for m in missed {
+                        active.queue_missed(m);
                     }
                     self.active = Some(active);
                     return Ok(());
@@ -416,26 +446,16 @@ impl Session {
                 }
             }
         }
-        self.snapshot(filter, width, window_ns, interval).await
+        self.snapshot(wanted).await
     }
 
-    async fn snapshot(
-        &mut self,
-        filter: Filter,
-        width: usize,
-        window_ns: i64,
-        interval: Duration,
-    ) -> Result<(), Option<Goodbye>> {
+    async fn snapshot(&mut self, wanted: Wanted) -> Result<(), Option<Goodbye>> {
         // Subscribed first: whatever commits while the snapshot is read comes on the channel
         // (and may repeat points the snapshot has; never the other way round).
         let subscription = self.state.hub.subscribe();
         let now = now_ns();
-        let recent = match self
-            .state
-            .store
-            .recent(now.saturating_sub(window_ns), width)
-            .await
-        {
+        let since = now.saturating_sub(wanted.window_ns);
+        let recent = match self.state.store.recent(since, wanted.width).await {
             Ok(r) => r,
             Err(e) => {
                 return Err(Some(Goodbye {
@@ -444,70 +464,60 @@ impl Session {
                 }))
             }
         };
-        let by_key: HashMap<&SeriesKey, &SeriesHead> =
-            subscription.heads.iter().map(|h| (&h.series, h)).collect();
-        let series: Vec<SnapshotSeries> = recent
+        let mut points: HashMap<SeriesKey, Vec<Point>> = recent
             .into_iter()
-            .filter(|sp| filter.takes(&sp.series))
-            .filter_map(|sp| {
-                let head = by_key.get(&sp.series)?;
-                Some(SnapshotSeries {
-                    head: SeriesHead {
-                        id: head.id,
-                        series: sp.series,
-                        offset: head.offset,
-                    },
-                    points: sp.points,
-                })
+            .map(|sp| (sp.series, sp.points))
+            .collect();
+        // Every series the subscription takes, also one quiet for longer than the window
+        // (no points here): the client then holds its place, and a resume never has to
+        // replay it from the start.
+        let mut series: Vec<SnapshotSeries> = subscription
+            .heads
+            .iter()
+            .filter(|h| wanted.filter.takes(&h.series))
+            .map(|h| SnapshotSeries {
+                points: points.remove(&h.series).unwrap_or_default(),
+                head: h.clone(),
             })
             .collect();
+        series.sort_by(|a, b| a.head.series.cmp(&b.head.series));
         let heads: Vec<SeriesHead> = series.iter().map(|s| s.head.clone()).collect();
         let msg = ServerMsg::Snapshot {
             epoch: subscription.epoch.clone(),
             server_time_ns: now,
-            window_ns,
-            width,
+            window_ns: wanted.window_ns,
+            width: wanted.width,
             series,
         };
         if !self.text(&msg).await {
             return Err(None);
         }
-        self.active = Some(self.activate(subscription, filter, width, interval, &heads));
+        self.active = Some(self.activate(subscription, wanted, &heads));
         Ok(())
     }
 
-    fn activate(
-        &self,
-        subscription: Subscription,
-        filter: Filter,
-        width: usize,
-        interval: Duration,
-        told: &[SeriesHead],
-    ) -> Active {
+    fn activate(&self, subscription: Subscription, wanted: Wanted, told: &[SeriesHead]) -> Active {
         let mut through = HashMap::new();
         for h in &subscription.heads {
-            if filter.takes(&h.series) {
-                through.insert(h.series.clone(), (h.id, h.offset));
+            if wanted.filter.takes(&h.series) {
+                through.insert(h.series.clone(), h.offset);
             }
         }
         for h in told {
-            through.insert(h.series.clone(), (h.id, h.offset));
+            through.insert(h.series.clone(), h.offset);
         }
         Active {
             rx: subscription.rx,
             epoch: subscription.epoch,
-            filter,
-            width,
-            interval,
             announced: told.iter().map(|h| (h.id, h.series.clone())).collect(),
             through,
-            queue: Vec::new(),
+            queue: VecDeque::new(),
             queued_points: 0,
             max_queued_points: self.state.config.limits.max_queued_points,
-            coarsened: false,
             last_flush: Instant::now()
-                .checked_sub(interval)
+                .checked_sub(wanted.interval)
                 .unwrap_or_else(Instant::now),
+            wanted,
         }
     }
 
@@ -524,38 +534,32 @@ impl Session {
             Ok(published) => active.queue_commit(published),
             Err(RecvError::Closed) => return Err(None),
             Err(RecvError::Lagged(_)) => {
-                let held: Vec<(SeriesKey, i64)> = active
-                    .through
-                    .iter()
-                    .map(|(k, (_, o))| (k.clone(), *o))
-                    .collect();
-                match self.state.hub.resume(&active.epoch, &held) {
+                let filter = active.wanted.filter.clone();
+                match self
+                    .state
+                    .hub
+                    .resume(&active.epoch, &active.through, |k| filter.takes(k))
+                {
                     Ok((subscription, missed)) => {
                         active.rx = subscription.rx;
-                        for (key, d) in missed {
-                            active.queue_own(key, d);
+                        for m in missed {
+                            active.queue_missed(m);
                         }
                     }
                     Err(why) => {
-                        let reason = why.to_string();
-                        let (filter, width, interval) = (
-                            std::mem::replace(&mut active.filter, Filter::All),
-                            active.width,
-                            active.interval,
-                        );
+                        let wanted = active.wanted.clone();
                         self.active = None;
+                        let reason = why.to_string();
                         if !self.text(&ServerMsg::Reload { reason }).await {
                             return Err(None);
                         }
-                        let window_ns =
-                            i64::try_from(self.state.config.window.as_nanos()).unwrap_or(i64::MAX);
-                        return self.snapshot(filter, width, window_ns, interval).await;
+                        return self.snapshot(wanted).await;
                     }
                 }
             }
         }
-        // Behind: the writer still holds a frame and the queue is past its bound. (A big
-        // commit to a client that keeps up is sent whole at the next flush instead.)
+        // Behind: the writer still holds a batch and the queue is past its bound. (A big
+        // commit to a client that keeps up is sent at the next flush instead.)
         if let Some(active) = self.active.as_mut() {
             if active.queued_points > active.max_queued_points && self.out.capacity() == 0 {
                 active.coarsen();
@@ -564,64 +568,94 @@ impl Session {
         Ok(())
     }
 
-    /// Hands the queue to the writer as one frame, when it is free and the rate allows;
-    /// false when the connection is gone.
+    /// Hands the writer one batch: announcements of new series and a frame with the queue's
+    /// oldest entries, up to the queue bound in points (a long replay goes out in several
+    /// frames). Only when the writer is free and the rate allows; false when the connection
+    /// is gone.
     async fn flush(&mut self) -> bool {
         let Some(active) = self.active.as_mut() else {
             return true;
         };
-        if active.last_flush.elapsed() < active.interval {
+        if active.last_flush.elapsed() < active.wanted.interval {
             return true;
         }
         let Ok(permit) = self.out.try_reserve() else {
             // The writer is still busy: keep queueing, the next frame takes it all.
             return !self.out.is_closed();
         };
-        drop(permit);
-        // New series first: a frame never names an id the client has not been told.
         let mut news = Vec::new();
-        let mut entries = 0usize;
+        let (mut entries, mut points, mut coarsened) = (0usize, 0usize, false);
         let mut body = Vec::new();
-        for q in std::mem::take(&mut active.queue) {
+        while points < active.max_queued_points.max(1) {
+            let Some(q) = active.queue.pop_front() else {
+                break;
+            };
+            active.queued_points = active.queued_points.saturating_sub(q.held_points());
             match q {
                 Queued::Commit(p) => {
                     for e in &p.entries {
-                        if !active.filter.takes(&e.series) {
+                        if !active.wanted.filter.takes(&e.series) {
                             continue;
                         }
                         active.announce(e.id, &e.series, e.first_offset, &mut news);
                         body.extend_from_slice(&e.wire);
                         entries += 1;
+                        points += e.points.len();
                     }
                 }
-                Queued::Own(key, d) => {
+                Queued::Missed(m) => {
+                    let e = m.entry();
+                    active.announce(e.id, &e.series, m.first_offset(), &mut news);
+                    if m.skip == 0 {
+                        body.extend_from_slice(&e.wire);
+                    } else {
+                        let range = (m.first_offset(), e.last_offset());
+                        encode_entry(&mut body, e.id, range, m.points());
+                    }
+                    entries += 1;
+                    points += m.points().len();
+                }
+                Queued::Coarse(key, d) => {
                     active.announce(d.id, &key, d.first_offset, &mut news);
                     encode_entry(&mut body, d.id, (d.first_offset, d.last_offset), &d.points);
                     entries += 1;
+                    points += d.points.len();
+                    coarsened = true;
                 }
             }
         }
-        let coarsened = active.coarsened;
-        active.queued_points = 0;
-        active.coarsened = false;
         active.last_flush = Instant::now();
-        for head in news {
-            if !self.text(&ServerMsg::Series(head)).await {
-                return false;
-            }
+        // New series first: a frame never names an id the client has not been told.
+        let mut batch: Batch = news
+            .into_iter()
+            .map(|head| Message::Text(ServerMsg::Series(head).to_json().into()))
+            .collect();
+        if entries > 0 {
+            let mut frame = Vec::with_capacity(body.len() + 8);
+            frame_header(&mut frame, coarsened, entries);
+            frame.extend_from_slice(&body);
+            batch.push(Message::Binary(frame.into()));
         }
-        if entries == 0 {
-            return true;
+        if !batch.is_empty() {
+            permit.send(batch);
         }
-        let mut frame = Vec::with_capacity(body.len() + 8);
-        frame_header(&mut frame, coarsened, entries);
-        frame.extend_from_slice(&body);
-        self.out.send(Message::Binary(frame.into())).await.is_ok()
+        true
     }
 }
 
 /// A series' points by offset, and the range of offsets they cover.
 type Backlog = (i64, i64, Vec<(i64, Point)>);
+
+impl Queued {
+    /// Points this item keeps alive: a whole commit, whatever the filter takes of it.
+    fn held_points(&self) -> usize {
+        match self {
+            Queued::Commit(p) => p.points(),
+            Queued::Missed(m) => m.points().len(),
+            Queued::Coarse(_, d) => d.points.len(),
+        }
+    }
+}
 
 impl Active {
     /// Tells the client about series `id` before its first entry (as continuing from the
@@ -643,27 +677,30 @@ impl Active {
         }
     }
 
+    fn push(&mut self, q: Queued) {
+        self.queued_points += q.held_points();
+        self.queue.push_back(q);
+    }
+
     fn queue_commit(&mut self, published: Arc<Published>) {
-        let mut taken = 0;
+        let mut taken = false;
         for e in published
             .entries
             .iter()
-            .filter(|e| self.filter.takes(&e.series))
+            .filter(|e| self.wanted.filter.takes(&e.series))
         {
-            self.through
-                .insert(e.series.clone(), (e.id, e.last_offset()));
-            taken += e.points.len();
+            self.through.insert(e.series.clone(), e.last_offset());
+            taken = true;
         }
-        if taken > 0 {
-            self.queued_points += taken;
-            self.queue.push(Queued::Commit(published));
+        if taken {
+            self.push(Queued::Commit(published));
         }
     }
 
-    fn queue_own(&mut self, key: SeriesKey, d: DeltaSeries) {
-        self.through.insert(key.clone(), (d.id, d.last_offset));
-        self.queued_points += d.points.len();
-        self.queue.push(Queued::Own(key, d));
+    fn queue_missed(&mut self, m: Missed) {
+        let e = m.entry();
+        self.through.insert(e.series.clone(), e.last_offset());
+        self.push(Queued::Missed(m));
     }
 
     /// Cuts the queue to per-column extremes of each series over the span it covers: what the
@@ -685,15 +722,30 @@ impl Active {
         for q in std::mem::take(&mut self.queue) {
             match q {
                 Queued::Commit(p) => {
-                    for e in p.entries.iter().filter(|e| self.filter.takes(&e.series)) {
+                    for e in p
+                        .entries
+                        .iter()
+                        .filter(|e| self.wanted.filter.takes(&e.series))
+                    {
                         add(&e.series, e.id, e.first_offset, e.last_offset(), &e.points);
                     }
                 }
-                Queued::Own(key, d) => add(&key, d.id, d.first_offset, d.last_offset, &d.points),
+                Queued::Missed(m) => {
+                    let e = m.entry();
+                    add(
+                        &e.series,
+                        e.id,
+                        m.first_offset(),
+                        e.last_offset(),
+                        m.points(),
+                    );
+                }
+                Queued::Coarse(key, d) => add(&key, d.id, d.first_offset, d.last_offset, &d.points),
             }
         }
         // At most the queue's bound in all: fewer columns when many series are behind.
         let columns = self
+            .wanted
             .width
             .min(self.max_queued_points / (4 * order.len()).max(1))
             .max(1);
@@ -710,8 +762,7 @@ impl Active {
                 _ => continue,
             };
             let points = m4(points, from, to, columns);
-            self.queued_points += points.len();
-            self.queue.push(Queued::Own(
+            self.push(Queued::Coarse(
                 key,
                 DeltaSeries {
                     id,
@@ -721,7 +772,6 @@ impl Active {
                 },
             ));
         }
-        self.coarsened = true;
     }
 }
 
@@ -794,21 +844,31 @@ mod tests {
         h
     }
 
+    fn origin_allowed_h(h: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+        origin_allowed(h, None, allowed)
+    }
+
     #[test]
     fn only_the_servers_own_pages_and_allowed_origins_may_connect() {
         let allowed = vec!["https://dash.example.com".to_string()];
-        assert!(origin_allowed(&headers(None, "a:3000"), &allowed).is_ok());
-        assert!(origin_allowed(&headers(Some("http://a:3000"), "a:3000"), &allowed).is_ok());
-        assert!(origin_allowed(&headers(Some("https://A:3000/"), "a:3000"), &allowed).is_ok());
-        assert!(origin_allowed(
-            &headers(Some("https://dash.example.com"), "a:3000"),
-            &allowed
-        )
-        .is_ok());
-        let refused = origin_allowed(&headers(Some("https://evil.example"), "a:3000"), &allowed);
+        assert!(origin_allowed_h(&headers(None, "a:3000"), &allowed).is_ok());
+        assert!(origin_allowed_h(&headers(Some("http://a:3000"), "a:3000"), &allowed).is_ok());
+        assert!(origin_allowed_h(&headers(Some("https://A:3000/"), "a:3000"), &allowed).is_ok());
+        let dash = headers(Some("https://dash.example.com"), "a:3000");
+        assert!(origin_allowed_h(&dash, &allowed).is_ok());
+        let refused = origin_allowed_h(&headers(Some("https://evil.example"), "a:3000"), &allowed);
         assert!(refused.unwrap_err().contains("https://evil.example"));
-        assert!(origin_allowed(&headers(Some("null"), "a:3000"), &allowed).is_err());
-        assert!(origin_allowed(&headers(Some("http://a:3001"), "a:3000"), &allowed).is_err());
+        assert!(origin_allowed_h(&headers(Some("null"), "a:3000"), &allowed).is_err());
+        assert!(origin_allowed_h(&headers(Some("http://a:3001"), "a:3000"), &allowed).is_err());
+        // HTTP/2: no Host header, the authority is in the URI.
+        let mut h2 = HeaderMap::new();
+        h2.insert(header::ORIGIN, HeaderValue::from_static("https://a:3000"));
+        let authority = axum::http::uri::Authority::from_static("a:3000");
+        assert!(origin_allowed(&h2, Some(&authority), &allowed).is_ok());
+        assert!(
+            origin_allowed(&h2, None, &allowed).is_err(),
+            "no host known: refused"
+        );
     }
 
     #[test]

@@ -136,6 +136,9 @@ pub struct SqliteStore {
     retention: Duration,
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Joined on drop, so a stopping server has committed everything and marked the
+    /// database as closed cleanly before the process ends.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     /// At most [`MAX_READERS`] history reads at once: each holds a connection, its page
     /// cache and a WAL snapshot; more would only queue on the 2 cores anyway.
@@ -297,7 +300,27 @@ impl SqliteStore {
         setup
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
-        // The stream's name: live clients resume only from offsets of this database.
+        // The stream's name: live clients resume only from offsets of this database. With
+        // `relaxed` durability a power loss can take the last commits, whose offsets live
+        // pages may hold and the next commits would reuse for other points: after a start
+        // that did not follow a clean stop, the stream gets a new name and pages reload.
+        let clean: Option<String> = setup
+            .query_row("SELECT value FROM meta WHERE key = 'clean'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(unavailable)?;
+        if options.durability == Durability::Relaxed && clean.as_deref() != Some("1") {
+            setup
+                .execute("DELETE FROM meta WHERE key = 'epoch'", [])
+                .map_err(unavailable)?;
+        }
+        setup
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('clean', '0')",
+                [],
+            )
+            .map_err(unavailable)?;
         setup
             .execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
@@ -366,7 +389,7 @@ impl SqliteStore {
             rollup_width,
             rollup_min_points: rollup::MIN_POINTS_PER_BUCKET,
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("livechart-store".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| unavailable(format!("cannot start the store thread: {e}")))?;
@@ -375,6 +398,7 @@ impl SqliteStore {
             retention: options.retention,
             path,
             jobs: Mutex::new(tx),
+            writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             reading: tokio::sync::Semaphore::new(MAX_READERS),
         })
@@ -410,6 +434,22 @@ impl SqliteStore {
             pool.push(conn);
         }
         out.map_err(unavailable)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Hang up first (the writer stops when the channel closes), then wait for it.
+        let (hang_up, _) = mpsc::channel();
+        *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) = hang_up;
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -1062,6 +1102,13 @@ impl Writer {
             self.commit(group);
             self.maintain();
         }
+        // Last, after every commit: if this survives a crash, so did everything before it.
+        if let Err(e) = self
+            .conn
+            .execute("UPDATE meta SET value = '1' WHERE key = 'clean'", [])
+        {
+            tracing::warn!("could not mark the database as closed cleanly: {e}");
+        }
         tracing::info!("store writer stopped; every acknowledged point is committed");
     }
 
@@ -1190,8 +1237,18 @@ impl Writer {
                 if written > 0 && self.log_since.is_none() {
                     self.log_since = Some(Instant::now());
                 }
-                // Published in commit order with the offsets just given, before any request
-                // hears back: a page never lags what its own push was told.
+                // The live window first, then the hub, then the answers: a session that
+                // subscribes between the publish and its snapshot must find the points in the
+                // window (the snapshot reads it), and a page never lags what its own push was
+                // told.
+                let stored: Vec<Option<Batch>> = outcomes
+                    .iter()
+                    .map(|(job, refused)| {
+                        refused
+                            .is_none()
+                            .then(|| self.live.append_unchecked(&job.batch))
+                    })
+                    .collect();
                 if let Some(hub) = &self.hub {
                     hub.publish(
                         appended
@@ -1200,12 +1257,12 @@ impl Writer {
                             .collect(),
                     );
                 }
-                for (job, refused) in outcomes {
-                    let outcome = match refused {
-                        None => Ok(self.live.append_unchecked(&job.batch)),
-                        Some(adding) => Err(StoreError::TooManySeries {
+                for ((job, refused), stored) in outcomes.into_iter().zip(stored) {
+                    let outcome = match (refused, stored) {
+                        (_, Some(stored)) => Ok(stored),
+                        (adding, None) => Err(StoreError::TooManySeries {
                             limit: self.max_series,
-                            adding,
+                            adding: adding.unwrap_or(0),
                         }),
                     };
                     let _ = job.reply.send(outcome);
@@ -2056,6 +2113,49 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The stream's name survives a clean stop; after an unclean one it changes with
+    /// `relaxed` durability (its last commits, which live pages saw, may be gone) and not
+    /// with `fsync` (what pages saw was on disk).
+    #[tokio::test]
+    async fn the_stream_is_renamed_after_an_unclean_stop_only_when_relaxed() {
+        let dir = std::env::temp_dir().join(format!("livechart-epoch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = |durability| {
+            let hub = crate::server::hub::Hub::new(4, 100);
+            let store = SqliteStore::open(SqliteOptions {
+                dir: dir.clone(),
+                durability,
+                retention: Duration::from_secs(86_400),
+                max_disk_bytes: None,
+                max_series: 10,
+                ring_capacity: 100,
+                warm: Duration::from_secs(60),
+                hub: Some(hub.clone()),
+            })
+            .unwrap();
+            (store, hub.epoch())
+        };
+        let crash = || {
+            let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+            conn.execute("UPDATE meta SET value = '0' WHERE key = 'clean'", [])
+                .unwrap();
+        };
+        let (store, first) = open(Durability::Relaxed);
+        drop(store);
+        let (store, again) = open(Durability::Relaxed);
+        assert_eq!(first, again, "a clean stop keeps the name");
+        drop(store);
+        crash();
+        let (store, renamed) = open(Durability::Relaxed);
+        assert_ne!(renamed, again, "relaxed: renamed after a crash");
+        drop(store);
+        crash();
+        let (store, kept) = open(Durability::Fsync);
+        assert_eq!(kept, renamed, "fsync: what pages saw is on disk");
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
