@@ -569,3 +569,99 @@ async fn sessions_that_fall_behind_the_channel_catch_up_every_series() {
     }
     server.stop().await.unwrap();
 }
+
+/// With a viewer token configured, reading needs it (header, query or the cookie a valid
+/// query token sets); the page shell itself still loads.
+#[tokio::test]
+async fn a_viewer_token_guards_reading_when_configured() {
+    let mut config = Config::new();
+    config.viewer_tokens = livechart::server::auth::Tokens::new(["v-secret".to_string()]);
+    let server = TestServer::start_with(config).await;
+    push(&server, "n", now_ms() - 1_000, 0..3).await;
+    let get = |path: &str, auth: Option<(&str, &str)>| {
+        let mut req = server.http.get(server.url(path));
+        if let Some((k, v)) = auth {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let res = get("/api/v1/series", None).await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(res.text().await.unwrap().contains("viewer token"));
+    let res = get("/api/v1/series", Some(("authorization", "Bearer wrong")))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = get("/api/v1/series", Some(("authorization", "Bearer v-secret")))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = get("/api/v1/query?series=n&from=0&token=v-secret", None)
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = get("/api/v1/series?prefix=n&token=v-secret", None)
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // The page loads without a token; with one it remembers it in a cookie.
+    assert_eq!(get("/", None).await.unwrap().status().as_u16(), 200);
+    let res = get("/?token=v-secret", None).await.unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("livechart_token=v-secret;") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let res = get(
+        "/api/v1/series",
+        Some(("cookie", "livechart_token=v-secret")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // The live feed: refused without, served with.
+    match tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 401)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+    let url = format!("ws://{}/ws?token=v-secret", server.addr);
+    assert!(tokio_tungstenite::connect_async(url).await.is_ok());
+    server.stop().await.unwrap();
+}
+
+/// A client that sends nothing and answers no ping is dropped after the silence timeout
+/// (code 4009, when the close frame reaches it), and its slot is freed.
+#[tokio::test]
+async fn a_silent_client_is_dropped() {
+    let mut config = Config::new();
+    config.limits.silence_timeout = Duration::from_millis(600);
+    config.limits.max_connections = 1;
+    let server = TestServer::start_with(config).await;
+    let mut ws = server.ws_raw().await;
+    use futures::SinkExt;
+    ws.send(Message::Text(r#"{"type":"subscribe"}"#.into()))
+        .await
+        .unwrap();
+    // Not reading means not answering pings either.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let url = format!("ws://{}/ws", server.addr);
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_ok(),
+        "the silent connection was dropped and its slot freed"
+    );
+    // What it reads ends in the close code, or in an error once it tries to answer a ping
+    // on the closed socket.
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), livechart::protocol::CLOSE_SILENT);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break,
+        }
+    }
+    server.stop().await.unwrap();
+}

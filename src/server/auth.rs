@@ -1,4 +1,4 @@
-//! Ingest tokens: who may push points.
+//! Tokens: who may push points, and (when configured) who may read them.
 //!
 //! A token is accepted as `Authorization: Bearer T`, `Authorization: Token T` (InfluxDB 2.x
 //! clients), HTTP basic auth with the token as password, or the `p` query parameter (InfluxDB
@@ -8,6 +8,11 @@
 //! Policy, decided once at start from the listening address: with tokens configured, every
 //! ingest request needs one. Without tokens, ingest is open on a loopback address, and closed
 //! (401, saying how to open it) on any other unless `--allow-anonymous-ingest` is given.
+//!
+//! Reading (the live feed, the series list, history) is open unless `--viewer-token` is given;
+//! then it needs a viewer token (or an ingest token) as `Authorization: Bearer T`, the `token`
+//! query parameter, or the `livechart_token` cookie. A valid `?token=` on any request also
+//! sets that cookie, so opening `/?token=T` once lets the page's own requests through.
 
 use super::ingest::is_ingest;
 use super::AppState;
@@ -180,6 +185,98 @@ pub async fn require_ingest_token(
             Some(_) => refuse(&path, "invalid ingest token".into()),
         },
     }
+}
+
+/// The cookie a valid `?token=` sets, so a page opened once with it can read.
+pub const VIEWER_COOKIE: &str = "livechart_token";
+
+/// Requests that read stored data: these need a viewer token when tokens are configured.
+pub fn is_read(path: &str) -> bool {
+    matches!(
+        path,
+        "/ws" | "/api/v1/series" | "/api/v1/query" | "/api/history"
+    )
+}
+
+/// The `token` query parameter.
+fn query_token(req: &Request) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+}
+
+/// A viewer token in any accepted form: bearer header, `token` query, cookie.
+fn viewer_token(req: &Request) -> Option<String> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_string())
+        });
+    let cookie = || {
+        req.headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == VIEWER_COOKIE)
+            .map(|(_, v)| v.to_string())
+    };
+    bearer.or_else(|| query_token(req)).or_else(cookie)
+}
+
+/// Characters a cookie value may hold as is (RFC 6265 cookie-octet); other tokens are still
+/// accepted in the header and the query, just not remembered in a cookie.
+fn cookie_safe(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
+}
+
+/// Middleware in front of the whole router: with viewer tokens configured, reads need one.
+pub async fn require_viewer_token(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let viewers = &state.config.viewer_tokens;
+    if viewers.is_empty() {
+        return next.run(req).await;
+    }
+    let given = viewer_token(&req);
+    let valid = given.as_deref().is_some_and(|t| {
+        viewers.accepts(t) || matches!(&state.ingest_auth, IngestAuth::Tokens(i) if i.accepts(t))
+    });
+    if is_read(req.uri().path()) && !valid {
+        let message = if given.is_some() {
+            "invalid viewer token"
+        } else {
+            "this server needs a viewer token to read: open the page with ?token=<token>, or \
+             send Authorization: Bearer <token>"
+        };
+        let mut res = (StatusCode::UNAUTHORIZED, Json(json!({ "error": message }))).into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"livechart\""),
+        );
+        return res;
+    }
+    let remember = query_token(&req).filter(|t| valid && given.as_deref() == Some(t.as_str()));
+    let mut res = next.run(req).await;
+    if let Some(token) = remember.filter(|t| cookie_safe(t)) {
+        let cookie = format!("{VIEWER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
 }
 
 #[cfg(test)]

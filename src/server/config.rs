@@ -73,6 +73,20 @@ pub struct Cli {
     )]
     pub ingest_tokens: Vec<String>,
 
+    /// A token that may read (the live feed, the series list, history); repeat for several.
+    /// Without any, reading is open. Pages pass it once as ?token=.
+    #[arg(long = "viewer-token")]
+    pub viewer_token: Vec<String>,
+
+    /// More viewer tokens, comma-separated; usually given as LIVECHART_VIEWER_TOKENS.
+    #[arg(
+        long = "viewer-tokens",
+        env = "LIVECHART_VIEWER_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub viewer_tokens: Vec<String>,
+
     /// Directory of the durable store (created if missing).
     #[arg(long, env = "LIVECHART_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -179,6 +193,9 @@ pub struct Limits {
     /// A live client whose socket takes nothing for this long is closed (code 4008); it
     /// resumes on reconnect. Long enough for a phone switching networks.
     pub send_timeout: Duration,
+    /// A live client not heard from (message or pong) for this long is closed (code 4009):
+    /// three missed heartbeats ([`crate::protocol::SILENCE_TIMEOUT_MS`]).
+    pub silence_timeout: Duration,
     /// 64 KiB per line protocol line: hundreds of fields; one bad line cannot dominate.
     pub max_line_bytes: usize,
     /// 32 labels per series: exporters rarely pass 15; more is usually a bug in the sender.
@@ -201,6 +218,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_queued_points: 50_000,
             send_timeout: Duration::from_secs(10),
+            silence_timeout: Duration::from_millis(crate::protocol::SILENCE_TIMEOUT_MS as u64),
             max_line_bytes: crate::parse::line_protocol::MAX_LINE_BYTES,
             max_labels: 32,
             request_timeout: Duration::from_secs(15),
@@ -281,6 +299,8 @@ pub struct Config {
     pub window: Duration,
     pub limits: Limits,
     pub ingest_tokens: Tokens,
+    /// Who may read; empty: anyone.
+    pub viewer_tokens: Tokens,
     pub allow_anonymous_ingest: bool,
     pub storage: Storage,
     /// Page origins (`scheme://host[:port]`) allowed on /ws besides the server's own.
@@ -298,6 +318,7 @@ impl Config {
             window: Duration::from_secs(60),
             limits: Limits::default(),
             ingest_tokens: Tokens::default(),
+            viewer_tokens: Tokens::default(),
             allow_anonymous_ingest: false,
             storage: Storage::Memory,
             allowed_origins: Vec::new(),
@@ -351,6 +372,7 @@ impl Config {
                 .filter(|o| !o.is_empty())
                 .collect(),
             ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
+            viewer_tokens: Tokens::new(cli.viewer_token.into_iter().chain(cli.viewer_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,
             storage: if cli.in_memory {
                 Storage::Memory

@@ -148,6 +148,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_ingest_token,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_viewer_token,
+        ))
         .with_state(state)
 }
 

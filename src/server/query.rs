@@ -83,9 +83,11 @@ fn parse(query: &str, headers: &HeaderMap, now: i64) -> Result<(HistoryQuery, Fo
                     _ => return Err(bad(format!("format {v:?} must be json or csv"))),
                 })
             }
+            // The viewer token (checked by the auth middleware before this runs).
+            "token" => {}
             other => {
                 return Err(bad(format!(
-                    "unknown parameter {other:?} (use series, label, from, to, width, raw, limit, format)"
+                    "unknown parameter {other:?} (use series, label, from, to, width, raw, limit, format, token)"
                 )))
             }
         }

@@ -31,7 +31,13 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
                 Some((lk, lv)) if !lk.is_empty() => labels.push((lk.to_string(), lv.to_string())),
                 _ => return bad(format!("label filter {v:?} must be key=value")),
             },
-            other => return bad(format!("unknown parameter {other:?} (use prefix, label)")),
+            // The viewer token (checked by the auth middleware before this runs).
+            "token" => {}
+            other => {
+                return bad(format!(
+                    "unknown parameter {other:?} (use prefix, label, token)"
+                ))
+            }
         }
     }
     let all = match state.store.list(now_ns()).await {

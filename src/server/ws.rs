@@ -24,7 +24,7 @@ use crate::model::{last_write_wins, Point, SeriesKey};
 use crate::protocol::{
     encode_entry, frame_header, ClientMsg, DeltaSeries, SeriesHead, ServerMsg, SnapshotSeries,
     Subscribe, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SILENT, CLOSE_TOO_SLOW,
-    DEFAULT_MAX_RATE, HEARTBEAT_INTERVAL_MS, MAX_RATE, SILENCE_TIMEOUT_MS,
+    DEFAULT_MAX_RATE, HEARTBEAT_INTERVAL_MS, MAX_RATE,
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -252,8 +252,10 @@ type Incoming = futures::stream::SplitStream<WebSocket>;
 impl Session {
     async fn run(&mut self, stream: &mut Incoming) -> Option<Goodbye> {
         let started = Instant::now();
-        let mut heartbeat =
-            tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()));
+        let silence = self.state.config.limits.silence_timeout;
+        // At least three looks per silence period, so a silent peer goes in time.
+        let beat_every = Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()).min(silence / 3);
+        let mut heartbeat = tokio::time::interval(beat_every.max(Duration::from_millis(10)));
         heartbeat.tick().await;
         let mut flush = tokio::time::interval(Duration::from_millis(5));
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -316,10 +318,10 @@ impl Session {
                             reason: format!("no subscribe message within {} s", SUBSCRIBE_TIMEOUT.as_secs()),
                         });
                     }
-                    if self.last_heard.elapsed() >= Duration::from_millis(SILENCE_TIMEOUT_MS.into()) {
+                    if self.last_heard.elapsed() >= silence {
                         return Some(Goodbye {
                             code: CLOSE_SILENT,
-                            reason: format!("nothing heard for {} s", SILENCE_TIMEOUT_MS / 1000),
+                            reason: format!("nothing heard for {} ms", silence.as_millis()),
                         });
                     }
                     // Best effort: a writer busy with a frame is proof enough of life.
