@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --bench live --no-run
+cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --bench live --bench fanout --no-run
 # The HTTP benchmark drives the release server binary as a separate process.
 cargo build --release --no-default-features --features ssr --bin livechart
 pin=()
@@ -22,13 +22,16 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "Targets: parser ≥ 10 M lines/s on one core; HTTP ingest ≥ 1 M points/s and ≥ 1.5×"
   echo "VictoriaMetrics (issue 3); durable ingest ≥ 1 M points/s relaxed and ≥ 500 k fsync;"
   echo "≤ 4 bytes/point; restart serving within 2 s with 100 M points stored; history at 2 000"
-  echo "columns ≤ 20 ms over 10 M and 100 M points, independent of the count (issue 4)."
+  echo "columns ≤ 20 ms over 10 M and 100 M points, independent of the count (issue 4); live"
+  echo "fan-out p99 ≤ 10 ms at 5 000 subscribers, ≥ 10× socket.io at equal p99, ≤ 8 KB per idle"
+  echo "connection (issue 5)."
   echo "Compare with the figures below; they are not all met yet."
   echo
   echo "Commands: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\`,"
   echo "\`cargo bench --features ssr --bench http_ingest\` (VictoriaMetrics from Debian's"
   echo "\`victoria-metrics\` package as the baseline, on loopback) and"
-  echo "\`cargo bench --features ssr --bench store\`, \`cargo bench --features ssr --bench live\`."
+  echo "\`cargo bench --features ssr --bench store\`, \`cargo bench --features ssr --bench live\`,"
+  echo "\`cargo bench --features ssr --bench fanout\` (socket.io from npm as the baseline)."
   echo
   "${pin[@]}" cargo bench --quiet --features ssr --bench line_protocol
   echo
@@ -37,6 +40,8 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   cargo bench --quiet --features ssr --bench store
   echo
   cargo bench --quiet --features ssr --bench live
+  echo
+  cargo bench --quiet --features ssr --bench fanout
 } > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 cat BENCHMARKS.md

@@ -5,7 +5,8 @@
 #
 #   scripts/setup.sh build   toolchain, cargo-leptos, wasm-bindgen-cli, wasm-opt
 #   scripts/setup.sh test    the above, plus Chromium and the end2end npm packages
-#   scripts/setup.sh bench   the build tools, plus VictoriaMetrics (the ingest baseline)
+#   scripts/setup.sh bench   the build tools, plus VictoriaMetrics (the ingest baseline) and
+#                            socket.io (the fan-out baseline)
 #
 # Versions: the Rust toolchain comes from rust-toolchain.toml, wasm-bindgen-cli from
 # Cargo.lock (the CLI must equal the library), the rest from the pins below and the committed
@@ -138,6 +139,10 @@ if [ "$MODE" = bench ] && ! command -v victoria-metrics >/dev/null; then
   # Debian's package enables a systemd unit; the benchmark starts its own copy on loopback.
   say "installing VictoriaMetrics from Debian (benchmark baseline)"
   apt_install victoria-metrics
+fi
+if [ "$MODE" = bench ]; then
+  # socket.io from npm: the fan-out baseline.
+  npm_ci bench/socketio
 fi
 
 say "ready ($MODE)"

@@ -39,6 +39,9 @@ impl Entry {
 #[derive(Debug)]
 pub struct Published {
     pub entries: Vec<Entry>,
+    /// The delta frame of all entries: what a session watching every series of the commit,
+    /// with nothing else queued, sends as is (shared bytes, no copy per connection).
+    pub frame: axum::body::Bytes,
 }
 
 impl Published {
@@ -168,7 +171,7 @@ impl Hub {
         }
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let entries = commit
+        let entries: Vec<Entry> = commit
             .into_iter()
             .filter(|(_, _, points)| !points.is_empty())
             .map(|(series, first_offset, points)| {
@@ -194,7 +197,16 @@ impl Hub {
                 }
             })
             .collect();
-        let published = Arc::new(Published { entries });
+        let mut frame =
+            Vec::with_capacity(8 + entries.iter().map(|e: &Entry| e.wire.len()).sum::<usize>());
+        crate::protocol::frame_header(&mut frame, false, entries.len());
+        for e in &entries {
+            frame.extend_from_slice(&e.wire);
+        }
+        let published = Arc::new(Published {
+            entries,
+            frame: frame.into(),
+        });
         let inner = &mut *guard;
         inner.buffered_points += published.points();
         inner.buffer.push_back(published.clone());

@@ -46,6 +46,13 @@ pub const SNAPSHOT_COLUMNS: usize = 4_096;
 /// connection slot and would never get data.
 pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes read from a socket at a time: client messages are small; larger ones still arrive,
+/// in more reads.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// How soon a queue held back by a busy writer looks again.
+const WRITER_BUSY_RETRY: Duration = Duration::from_millis(2);
+
 /// WebSocket's own code for a message too big to take.
 const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 
@@ -80,8 +87,12 @@ pub async fn upgrade(
         return res;
     };
     let limit = state.config.limits.max_client_message_bytes;
+    // Small socket buffers: an idle connection should cost a few KB, not the 128 KiB read
+    // and write buffers the library starts with; frames are written as they are sent.
     ws.max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             // Tracked so shutdown can wait for every session to say goodbye.
@@ -257,17 +268,23 @@ impl Session {
         let beat_every = Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()).min(silence / 3);
         let mut heartbeat = tokio::time::interval(beat_every.max(Duration::from_millis(10)));
         heartbeat.tick().await;
-        let mut flush = tokio::time::interval(Duration::from_millis(5));
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let listening = self.active.is_some();
+            // A queue waits for the rate (or a busy writer) only as long as it must; an idle
+            // session arms no timer at all.
+            let next_flush = self.next_flush();
             tokio::select! {
                 commit = recv(&mut self.active), if listening => {
                     if let Err(bye) = self.take(commit).await {
                         return bye;
                     }
+                    if self.next_flush().is_some_and(|at| at <= tokio::time::Instant::now())
+                        && !self.flush().await
+                    {
+                        return None;
+                    }
                 }
-                _ = flush.tick(), if self.has_queue() => {
+                _ = tokio::time::sleep_until(next_flush.unwrap_or_else(tokio::time::Instant::now)), if next_flush.is_some() => {
                     if !self.flush().await {
                         return None;
                     }
@@ -339,8 +356,15 @@ impl Session {
         }
     }
 
-    fn has_queue(&self) -> bool {
-        self.active.as_ref().is_some_and(|a| !a.queue.is_empty())
+    /// When the queue may go out: once the rate allows, or a moment later while the writer
+    /// is still busy with the previous batch. `None` with nothing queued.
+    fn next_flush(&self) -> Option<tokio::time::Instant> {
+        let active = self.active.as_ref().filter(|a| !a.queue.is_empty())?;
+        let due = tokio::time::Instant::from_std(active.last_flush + active.wanted.interval);
+        if self.out.capacity() == 0 {
+            return Some(due.max(tokio::time::Instant::now() + WRITER_BUSY_RETRY));
+        }
+        Some(due)
     }
 
     /// Sends a text message, waiting for the writer; false when the connection is gone.
@@ -585,6 +609,21 @@ impl Session {
             // The writer is still busy: keep queueing, the next frame takes it all.
             return !self.out.is_closed();
         };
+        // The common case: one commit, every entry wanted, every series known. Its frame
+        // was built once by the hub and goes out shared.
+        if let [Queued::Commit(p)] = active.queue.make_contiguous() {
+            let whole = p.entries.iter().all(|e| {
+                active.wanted.filter.takes(&e.series) && active.announced.contains_key(&e.id)
+            });
+            if whole {
+                let frame = p.frame.clone();
+                active.queue.clear();
+                active.queued_points = 0;
+                active.last_flush = Instant::now();
+                permit.send(vec![Message::Binary(frame)]);
+                return true;
+            }
+        }
         let mut news = Vec::new();
         let (mut entries, mut points, mut coarsened) = (0usize, 0usize, false);
         let mut body = Vec::new();

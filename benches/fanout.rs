@@ -1,0 +1,536 @@
+//! Live fan-out: N subscribers watching one series fed at 100 batches a second, livechart
+//! against a socket.io broadcast server (`bench/socketio/server.js`, from npm) under the same
+//! load in the same run.
+//!
+//! The subscribers run in separate processes (this binary again, `LIVECHART_FANOUT_CLIENT`
+//! set), at most [`PER_PROCESS`] connections each, each process from its own 127.0.0.x source
+//! address: a process may hold about 20 000 open files here, and one source address has about
+//! 28 000 ports. Each batch is one point whose value is the wall-clock microsecond it was
+//! posted; a client's latency for it is its own clock on receipt minus that (same machine,
+//! same clock). Reported: points delivered per second (one point per batch, so batches
+//! delivered), p50/p99 latency from the POST to the client, server CPU during the feed, and
+//! server memory per idle connection (resident set with the subscribers connected, before the
+//! feed, minus the resident set before they connected).
+//!
+//! `LIVECHART_BENCH_FANOUT=1000,5000` picks the subscriber counts (default 1 000, 5 000,
+//! 15 000). Run with `make bench`; prints a Markdown section.
+
+use futures::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Connections per client process: well under the 20 000 open files a process may hold.
+const PER_PROCESS: usize = 4_000;
+/// Batches per second, as the issue asks.
+const RATE: u64 = 100;
+const FEED: Duration = Duration::from_secs(5);
+/// Latency histogram: 100 µs buckets up to one second, then one overflow bucket.
+const BUCKET_US: u64 = 100;
+const BUCKETS: usize = 10_000;
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Livechart,
+    SocketIo,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Livechart => "livechart",
+            Kind::SocketIo => "socket.io",
+        }
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("LIVECHART_FANOUT_CLIENT") {
+        client_process(&spec);
+        return;
+    }
+    let counts: Vec<usize> = std::env::var("LIVECHART_BENCH_FANOUT")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 5_000, 15_000]);
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let binary = root.join("target/release/livechart");
+    assert!(
+        binary.exists(),
+        "build the release binary first (scripts/bench.sh does)"
+    );
+    println!("### Live fan-out\n");
+    println!(
+        "One series fed at {RATE} batches/s (one point each) for {} s; N subscribers in client \
+         processes of at most {PER_PROCESS} connections, each from its own 127.0.0.x address. \
+         livechart runs `--durability relaxed` (each batch is committed before it is sent), \
+         subscribers ask for up to 120 updates/s; socket.io 4.8 (Node {}) broadcasts each POST \
+         as one event. Server, subscribers and feeder share the machine's 2 cores.\n",
+        FEED.as_secs(),
+        node_version(),
+    );
+    println!("| subscribers | server | points delivered/s (of expected) | p50 | p99 | server CPU | memory per idle connection |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut rows = Vec::new();
+    for &n in &counts {
+        for kind in [Kind::Livechart, Kind::SocketIo] {
+            let r = run(kind, n, &binary, &root);
+            println!(
+                "| {n} | {} | {:.0} ({:.1} %) | {} | {} | {:.0} % | {:.1} KB |",
+                kind.name(),
+                r.delivered_per_s,
+                r.delivered_share * 100.0,
+                ms(r.p50_ms),
+                ms(r.p99_ms),
+                r.cpu_percent,
+                r.kb_per_conn
+            );
+            rows.push((n, kind, r));
+        }
+    }
+    println!();
+    for &n in &counts {
+        let get = |k: Kind| {
+            rows.iter()
+                .find(|(m, kind, _)| *m == n && *kind == k)
+                .map(|(_, _, r)| r)
+        };
+        if let (Some(l), Some(s)) = (get(Kind::Livechart), get(Kind::SocketIo)) {
+            println!(
+                "- {n} subscribers: livechart delivers {:.2}× socket.io's points/s; p99 {} vs {}.",
+                l.delivered_per_s / s.delivered_per_s.max(1.0),
+                ms(l.p99_ms),
+                ms(s.p99_ms)
+            );
+        }
+    }
+    println!(
+        "\nPoints delivered per second count the feed's {} s; latencies count every point received \
+         until the clients stop (a second after the last answer). Server CPU is over that whole \
+         window. Targets (issue 5): p99 ≤ 10 ms at 5 000 subscribers; ≥ 10× socket.io's \
+         delivered rate at equal p99; ≤ 8 KB of server memory per idle connection.",
+        FEED.as_secs()
+    );
+}
+
+struct Outcome {
+    delivered_per_s: f64,
+    delivered_share: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_percent: f64,
+    kb_per_conn: f64,
+}
+
+/// One server, `n` subscribers: start, connect, measure idle memory, feed, collect.
+fn run(kind: Kind, n: usize, binary: &std::path::Path, root: &std::path::Path) -> Outcome {
+    let data = std::env::temp_dir().join(format!("livechart-fanout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (mut server, port) = match kind {
+        Kind::Livechart => {
+            let port = free_port();
+            let child = Command::new(binary)
+                .args(["--addr", &format!("127.0.0.1:{port}")])
+                .args(["--data-dir", &data.to_string_lossy()])
+                .args(["--durability", "relaxed", "--max-connections", "19000"])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("livechart starts");
+            (child, port)
+        }
+        Kind::SocketIo => {
+            let mut child = Command::new("node")
+                .arg(root.join("bench/socketio/server.js"))
+                .arg("0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node starts (scripts/setup.sh bench installs socket.io)");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("socket.io says where it listens");
+            let port = line
+                .trim()
+                .trim_start_matches("listening ")
+                .parse()
+                .expect("a port");
+            (child, port)
+        }
+    };
+    let addr = format!("127.0.0.1:{port}");
+    wait_healthy(&addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = rss_kb(server.id());
+
+    // Subscribers: one process per PER_PROCESS connections, each from its own address.
+    let mut clients: Vec<Child> = (0..n.div_ceil(PER_PROCESS))
+        .map(|k| {
+            let count = PER_PROCESS.min(n - k * PER_PROCESS);
+            let spec = format!("{}|{addr}|{count}|127.0.0.{}", kind.name(), k + 2);
+            Command::new(std::env::current_exe().expect("this binary"))
+                .env("LIVECHART_FANOUT_CLIENT", spec)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("client process starts")
+        })
+        .collect();
+    let mut readers: Vec<BufReader<std::process::ChildStdout>> = clients
+        .iter_mut()
+        .map(|c| BufReader::new(c.stdout.take().expect("stdout")))
+        .collect();
+    for r in &mut readers {
+        let mut line = String::new();
+        r.read_line(&mut line).expect("client reports ready");
+        assert_eq!(line.trim(), "ready", "client failed: {line}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = rss_kb(server.id());
+    let cpu_before = cpu_ticks(server.id());
+    let feed_start = Instant::now();
+
+    // The feed: RATE batches a second on one keep-alive connection.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sent = rt.block_on(feed(kind, &addr));
+    std::thread::sleep(Duration::from_secs(1));
+    // Over the whole window: the feed, waiting for its last answers, and a second of grace.
+    let elapsed = feed_start.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(server.id()) - cpu_before) as f64 / ticks_per_second() as f64;
+
+    // Stop the clients and merge what they saw.
+    let mut hist = vec![0u64; BUCKETS + 1];
+    let mut received = 0u64;
+    for (c, r) in clients.iter_mut().zip(&mut readers) {
+        if let Some(mut stdin) = c.stdin.take() {
+            let _ = writeln!(stdin, "stop");
+        }
+        let mut line = String::new();
+        r.read_line(&mut line).expect("client stats");
+        let mut parts = line.split_whitespace();
+        received += parts
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        for (i, v) in parts.enumerate() {
+            if let (Some(h), Ok(v)) = (hist.get_mut(i), v.parse::<u64>()) {
+                *h += v;
+            }
+        }
+        let _ = c.wait();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+
+    let expected = sent as f64 * n as f64;
+    Outcome {
+        delivered_per_s: received as f64 / FEED.as_secs_f64(),
+        delivered_share: received as f64 / expected.max(1.0),
+        p50_ms: percentile(&hist, 0.50),
+        p99_ms: percentile(&hist, 0.99),
+        cpu_percent: cpu / elapsed * 100.0,
+        kb_per_conn: rss_idle.saturating_sub(rss_before) as f64 / n as f64,
+    }
+}
+
+/// Posts RATE batches a second for FEED, each on its own task so a slow answer never slows
+/// the feed; returns how many were accepted.
+async fn feed(kind: Kind, addr: &str) -> u64 {
+    let http = reqwest::Client::new();
+    let url = match kind {
+        Kind::Livechart => format!("http://{addr}/api/v1/points"),
+        Kind::SocketIo => format!("http://{addr}/publish"),
+    };
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    let mut posts = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < FEED {
+        tick.tick().await;
+        let us = now_us();
+        let body = format!(r#"{{"series":"bench","points":[[{},{us}]]}}"#, us / 1_000);
+        let (http, url) = (http.clone(), url.clone());
+        posts.push(tokio::spawn(async move {
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }));
+    }
+    let mut sent = 0;
+    for p in posts {
+        sent += u64::from(p.await.unwrap_or(false));
+    }
+    sent
+}
+
+/// A subscriber process: `kind|addr|count|source`; prints "ready" once every connection is
+/// subscribed, then on "stop" from stdin prints the points received and the histogram.
+fn client_process(spec: &str) {
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (kind, addr, count, source) = match parts.as_slice() {
+        [k, a, c, s] => (
+            if *k == "livechart" {
+                Kind::Livechart
+            } else {
+                Kind::SocketIo
+            },
+            a.to_string(),
+            c.parse::<usize>().expect("count"),
+            s.parse::<std::net::IpAddr>().expect("source address"),
+        ),
+        _ => panic!("bad client spec {spec}"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let hist: Arc<Vec<AtomicU32>> =
+            Arc::new((0..=BUCKETS).map(|_| AtomicU32::new(0)).collect());
+        let received = Arc::new(AtomicU64::new(0));
+        let ready = Arc::new(tokio::sync::Semaphore::new(0));
+        let limit = Arc::new(tokio::sync::Semaphore::new(200));
+        for _ in 0..count {
+            let (hist, received, ready, limit, addr) = (
+                hist.clone(),
+                received.clone(),
+                ready.clone(),
+                limit.clone(),
+                addr.clone(),
+            );
+            tokio::spawn(async move {
+                let permit = limit.acquire_owned().await.expect("open");
+                let ws = connect(kind, &addr, source).await;
+                subscriber(kind, ws, hist, received, ready, permit).await;
+            });
+        }
+        ready
+            .acquire_many(count as u32)
+            .await
+            .expect("all ready")
+            .forget();
+        println!("ready");
+        let _ = std::io::stdout().flush();
+        // Wait for "stop" without blocking the runtime.
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        })
+        .await;
+        let mut out = received.load(Ordering::Relaxed).to_string();
+        for b in hist.iter() {
+            out.push(' ');
+            out.push_str(&b.load(Ordering::Relaxed).to_string());
+        }
+        println!("{out}");
+        let _ = std::io::stdout().flush();
+    });
+    // Leave at once: the connections need no goodbye.
+    std::process::exit(0);
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn connect(kind: Kind, addr: &str, source: std::net::IpAddr) -> Ws {
+    let path = match kind {
+        Kind::Livechart => "/ws".to_string(),
+        Kind::SocketIo => "/socket.io/?EIO=4&transport=websocket".to_string(),
+    };
+    for attempt in 0.. {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((source, 0).into())
+            .expect("bind the source address");
+        let target: std::net::SocketAddr = addr.parse().expect("address");
+        match socket.connect(target).await {
+            Ok(stream) => {
+                if let Ok((ws, _)) =
+                    tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await
+                {
+                    return ws;
+                }
+            }
+            Err(e) if attempt > 50 => panic!("cannot connect: {e}"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+async fn subscriber(
+    kind: Kind,
+    mut ws: Ws,
+    hist: Arc<Vec<AtomicU32>>,
+    received: Arc<AtomicU64>,
+    ready: Arc<tokio::sync::Semaphore>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut permit = Some(permit);
+    let say_ready = |permit: &mut Option<tokio::sync::OwnedSemaphorePermit>| {
+        if permit.take().is_some() {
+            ready.add_permits(1);
+        }
+    };
+    if kind == Kind::Livechart {
+        let sub = r#"{"type":"subscribe","series":[{"series":"bench"}],"max_rate":120}"#;
+        if ws.send(Message::Text(sub.into())).await.is_err() {
+            return;
+        }
+    }
+    let record = |value: f64| {
+        let now = now_us();
+        let latency = now.saturating_sub(value as u64);
+        let bucket = ((latency / BUCKET_US) as usize).min(BUCKETS);
+        hist[bucket].fetch_add(1, Ordering::Relaxed);
+        received.fetch_add(1, Ordering::Relaxed);
+    };
+    while let Some(Ok(msg)) = ws.next().await {
+        match (kind, msg) {
+            (Kind::Livechart, Message::Binary(b)) => {
+                if let Ok(d) = livechart::protocol::Delta::decode(&b) {
+                    for s in &d.series {
+                        for p in &s.points {
+                            record(p.value);
+                        }
+                    }
+                }
+            }
+            (Kind::Livechart, Message::Text(t)) => {
+                if t.contains(r#""type":"snapshot""#) {
+                    say_ready(&mut permit);
+                }
+            }
+            (Kind::SocketIo, Message::Text(t)) => {
+                let t = t.as_str();
+                if t.starts_with('0') {
+                    // Engine.IO open: join the default namespace.
+                    if ws.send(Message::Text("40".into())).await.is_err() {
+                        return;
+                    }
+                } else if t.starts_with("40") {
+                    say_ready(&mut permit);
+                } else if t == "2" {
+                    if ws.send(Message::Text("3".into())).await.is_err() {
+                        return;
+                    }
+                } else if let Some(json) = t.strip_prefix("42") {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+                        for p in v[1]["points"].as_array().into_iter().flatten() {
+                            if let Some(value) = p[1].as_f64() {
+                                record(value);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A latency for the table; the histogram ends at one second.
+fn ms(v: f64) -> String {
+    if v >= (BUCKETS as u64 * BUCKET_US) as f64 / 1_000.0 {
+        "> 1 s".into()
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn percentile(hist: &[u64], q: f64) -> f64 {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return f64::NAN;
+    }
+    let want = (total as f64 * q).ceil() as u64;
+    let mut seen = 0;
+    for (i, &c) in hist.iter().enumerate() {
+        seen += c;
+        if seen >= want {
+            return (i as u64 * BUCKET_US + BUCKET_US / 2) as f64 / 1_000.0;
+        }
+    }
+    f64::INFINITY
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_healthy(addr: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(s, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let mut buf = [0u8; 16];
+            if std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| n > 0) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server at {addr} did not come up");
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+fn ticks_per_second() -> u64 {
+    // Linux reports process times in USER_HZ, which is 100 on every mainstream platform.
+    100
+}
+
+fn node_version() -> String {
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
