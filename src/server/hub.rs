@@ -15,7 +15,7 @@
 use crate::model::{Point, SeriesKey};
 use crate::protocol::SeriesHead;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::broadcast;
 
 /// One series' points of one commit, offsets `first_offset..first_offset + points.len()`.
@@ -25,11 +25,17 @@ pub struct Entry {
     pub id: u32,
     pub first_offset: i64,
     pub points: Vec<Point>,
-    /// This entry as it appears inside a delta frame (see [`crate::protocol::Delta`]).
-    pub wire: Vec<u8>,
+    /// This entry as it appears inside a delta frame (see [`crate::protocol::Delta`]),
+    /// encoded by the first session that sends it: a commit nobody watches costs no encoding.
+    wire: OnceLock<Vec<u8>>,
 }
 
 impl Entry {
+    pub fn wire(&self) -> &[u8] {
+        self.wire
+            .get_or_init(|| entry_wire(self.id, self.first_offset, &self.points))
+    }
+
     pub fn last_offset(&self) -> i64 {
         self.first_offset + self.points.len() as i64 - 1
     }
@@ -40,11 +46,26 @@ impl Entry {
 pub struct Published {
     pub entries: Vec<Entry>,
     /// The delta frame of all entries: what a session watching every series of the commit,
-    /// with nothing else queued, sends as is (shared bytes, no copy per connection).
-    pub frame: axum::body::Bytes,
+    /// with nothing else queued, sends as is (shared bytes, no copy per connection). Built by
+    /// the first session that needs it.
+    frame: OnceLock<axum::body::Bytes>,
 }
 
 impl Published {
+    pub fn frame(&self) -> axum::body::Bytes {
+        self.frame
+            .get_or_init(|| {
+                let size = 8 + self.entries.iter().map(|e| e.wire().len()).sum::<usize>();
+                let mut frame = Vec::with_capacity(size);
+                crate::protocol::frame_header(&mut frame, false, self.entries.len());
+                for e in &self.entries {
+                    frame.extend_from_slice(e.wire());
+                }
+                frame.into()
+            })
+            .clone()
+    }
+
     pub fn points(&self) -> usize {
         self.entries.iter().map(|e| e.points.len()).sum()
     }
@@ -186,26 +207,18 @@ impl Hub {
                     }
                 });
                 track.next = track.next.max(first_offset + points.len() as i64);
-                let id = track.id;
-                let wire = entry_wire(id, first_offset, &points);
                 Entry {
                     series,
-                    id,
+                    id: track.id,
                     first_offset,
                     points,
-                    wire,
+                    wire: OnceLock::new(),
                 }
             })
             .collect();
-        let mut frame =
-            Vec::with_capacity(8 + entries.iter().map(|e: &Entry| e.wire.len()).sum::<usize>());
-        crate::protocol::frame_header(&mut frame, false, entries.len());
-        for e in &entries {
-            frame.extend_from_slice(&e.wire);
-        }
         let published = Arc::new(Published {
             entries,
-            frame: frame.into(),
+            frame: OnceLock::new(),
         });
         let inner = &mut *guard;
         inner.buffered_points += published.points();
@@ -362,8 +375,9 @@ mod tests {
         let p = rx.try_recv().unwrap();
         let mut frame = vec![crate::protocol::DELTA_FRAME, 0, 2];
         for e in &p.entries {
-            frame.extend_from_slice(&e.wire);
+            frame.extend_from_slice(e.wire());
         }
+        assert_eq!(frame, p.frame());
         let d = Delta::decode(&frame).unwrap();
         assert_eq!(d.series.len(), 2);
         assert_eq!(d.series[1].points, pts(10..12));

@@ -616,7 +616,7 @@ impl Session {
                 active.wanted.filter.takes(&e.series) && active.announced.contains_key(&e.id)
             });
             if whole {
-                let frame = p.frame.clone();
+                let frame = p.frame();
                 active.queue.clear();
                 active.queued_points = 0;
                 active.last_flush = Instant::now();
@@ -639,7 +639,7 @@ impl Session {
                             continue;
                         }
                         active.announce(e.id, &e.series, e.first_offset, &mut news);
-                        body.extend_from_slice(&e.wire);
+                        body.extend_from_slice(e.wire());
                         entries += 1;
                         points += e.points.len();
                     }
@@ -648,7 +648,7 @@ impl Session {
                     let e = m.entry();
                     active.announce(e.id, &e.series, m.first_offset(), &mut news);
                     if m.skip == 0 {
-                        body.extend_from_slice(&e.wire);
+                        body.extend_from_slice(e.wire());
                     } else {
                         let range = (m.first_offset(), e.last_offset());
                         encode_entry(&mut body, e.id, range, m.points());
