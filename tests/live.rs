@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{snapshot_series, Client, DataDir, Event, TestServer, PATIENCE};
+use common::{close_frame, snapshot_series, Client, DataDir, Event, TestServer, PATIENCE};
 use futures::StreamExt;
 use livechart::model::SeriesKey;
 use livechart::protocol::{ClientMsg, ServerMsg, Subscribe, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_SLOW};
@@ -42,18 +42,7 @@ async fn push_every(
     let body: String = values
         .map(|v| format!("{series} value={v} {}\n", t0 + v * step_ms))
         .collect();
-    post_lines(server, body).await;
-}
-
-async fn post_lines(server: &TestServer, body: String) {
-    let res = server
-        .http
-        .post(server.url("/write?precision=ms"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 204);
+    server.write_lines(body).await;
 }
 
 /// Reads until the client holds offset `last` of `series` (heartbeats would keep a plain
@@ -279,7 +268,7 @@ async fn push_noise(server: &TestServer, t0: i64, posts: i64) {
                 )
             })
             .collect();
-        post_lines(server, body).await;
+        server.write_lines(body).await;
     }
 }
 
@@ -430,17 +419,9 @@ async fn unreadable_messages_close_with_a_reason() {
     ws.send(Message::Text(r#"{"type":"subscribe","widht":5}"#.into()))
         .await
         .unwrap();
-    loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), CLOSE_PROTOCOL_ERROR);
-                assert!(frame.reason.contains("widht"), "{}", frame.reason);
-                break;
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
+    let (code, reason) = close_frame(&mut ws).await;
+    assert_eq!(code, CLOSE_PROTOCOL_ERROR);
+    assert!(reason.contains("widht"), "{reason}");
     server.stop().await.unwrap();
 }
 
@@ -500,17 +481,9 @@ async fn a_message_over_the_size_limit_closes_the_connection() {
     let big = format!(r#"{{"type":"subscribe","series":[{}]}}"#, names.join(","));
     assert!(big.len() > 1_024);
     let _ = ws.send(Message::Text(big.into())).await;
-    loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), 1009);
-                assert!(frame.reason.contains("1024 bytes"), "{}", frame.reason);
-                break;
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
+    let (code, reason) = close_frame(&mut ws).await;
+    assert_eq!(code, 1009);
+    assert!(reason.contains("1024 bytes"), "{reason}");
     server.stop().await.unwrap();
 }
 

@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{snapshot_series, TestServer, PATIENCE};
-use futures::StreamExt;
+use common::{snapshot_series, TestServer};
 use livechart::protocol::CLOSE_GOING_AWAY;
 use livechart::server::config::Config;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_demo_point_reaches_a_live_browser() {
@@ -290,16 +288,7 @@ async fn shutdown_tells_browsers_to_come_back_and_returns() {
     let mut client = server.ws().await;
     client.next().await;
     let stopped = tokio::spawn(server.stop());
-    let code = loop {
-        match tokio::time::timeout(PATIENCE, client.ws.next())
-            .await
-            .unwrap()
-        {
-            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
+    let (code, _) = common::close_frame(&mut client.ws).await;
     assert_eq!(code, CLOSE_GOING_AWAY);
     stopped.await.unwrap().unwrap();
 }

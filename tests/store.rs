@@ -474,14 +474,7 @@ async fn the_disk_cap_drops_the_oldest_hours_first() {
                 )
             })
             .collect();
-        let res = server
-            .http
-            .post(server.url("/write?precision=ms"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 204);
+        server.write_lines(body).await;
     }
     let count = |from: i64, to: i64| {
         let server = &server;

@@ -68,6 +68,18 @@ impl TestServer {
         (status, json)
     }
 
+    /// Posts line protocol (millisecond timestamps); it must be accepted.
+    pub async fn write_lines(&self, body: String) {
+        let res = self
+            .http
+            .post(self.url("/write?precision=ms"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+    }
+
     /// A live client subscribed to every series, as the page does.
     pub async fn ws(&self) -> Client {
         self.ws_with(Subscribe::default()).await
@@ -171,6 +183,19 @@ impl Client {
                 Event::Msg(ServerMsg::Series(_)) => continue,
                 Event::Msg(other) => panic!("expected points, got {other:?}"),
             }
+        }
+    }
+}
+
+/// Reads until the server closes the socket; its close code and reason.
+pub async fn close_frame(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.unwrap() {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string())
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
         }
     }
 }

@@ -98,8 +98,8 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
     // What is now stored: points sharing a series and timestamp count once (the later wins),
     // and a point older than everything in a full ring does not count.
     Ok(Accepted {
-        points: stored.point_count(),
-        series: stored.series_count(),
+        points: stored.points,
+        series: stored.series,
     })
 }
 

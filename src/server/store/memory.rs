@@ -4,7 +4,7 @@
 //! point (by timestamp) goes; a new series past `max_series` is refused, never silently
 //! dropped. Nothing survives a restart; the durable store replaces this for that.
 
-use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, RATE_WINDOW_NS};
+use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored, RATE_WINDOW_NS};
 use crate::decimate::m4;
 use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
@@ -58,18 +58,21 @@ fn rate_span(now_ns: i64, first_ns: i64) -> i64 {
 
 impl MemoryStore {
     /// Merges `batch` into the rings without the series cap: for a durable store in front of
-    /// this one, which has checked the cap when it committed. Returns what the rings took.
-    pub fn append_unchecked(&self, batch: &Batch) -> Batch {
+    /// this one, which has checked the cap when it committed. Says what the rings took.
+    pub fn append_unchecked(&self, batch: &Batch) -> Stored {
         let mut all = self.lock();
-        let mut stored = Batch::new();
+        let mut stored = Stored::default();
         let mut commit = Vec::new();
         for (key, points) in batch.iter() {
             let ring = all.entry(key.clone()).or_default();
             let taken = merge_points(ring, points, self.ring_capacity);
-            if self.hub.is_some() {
-                commit.push((key.clone(), taken.clone()));
+            if !taken.is_empty() {
+                stored.points += taken.len();
+                stored.series += 1;
+                if self.hub.is_some() {
+                    commit.push((key.clone(), taken));
+                }
             }
-            stored.extend(key.clone(), taken);
         }
         if let Some(hub) = &self.hub {
             // Nothing survives a restart here, so offsets start at 0 in a new stream (the
@@ -92,7 +95,7 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn append(&self, batch: Batch) -> Result<Batch, StoreError> {
+    async fn append(&self, batch: Batch) -> Result<Stored, StoreError> {
         {
             let all = self.lock();
             let adding = batch.iter().filter(|(k, _)| !all.contains_key(*k)).count();
@@ -209,8 +212,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(
-                stored.point_count(),
-                1,
+                stored.points, 1,
                 "the point older than the full ring is not stored"
             );
         });

@@ -99,10 +99,18 @@ impl StoreError {
     }
 }
 
+/// What an append stored: points sharing a series and timestamp count once (the later
+/// wins), points older than a full ring are not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stored {
+    pub points: usize,
+    pub series: usize,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Takes every point of `batch` or none; returns the points now stored.
-    async fn append(&self, batch: Batch) -> Result<Batch, StoreError>;
+    /// Takes every point of `batch` or none; says what is now stored.
+    async fn append(&self, batch: Batch) -> Result<Stored, StoreError>;
 
     /// For each series, its points from `since_ns` on in time order, decimated with M4 to
     /// `columns` pixel columns, plus the point just before `since_ns` (so the line enters the

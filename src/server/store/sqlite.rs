@@ -64,7 +64,7 @@
 //! under steady ingest the file stops growing once retention is reached.
 
 use super::memory::MemoryStore;
-use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError};
+use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::decimate::{column_of, Extremes, M4};
 use crate::model::{self, Batch, Point, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
@@ -148,7 +148,7 @@ pub struct SqliteStore {
 struct Job {
     batch: Batch,
     /// Answered once committed, with what the live window took.
-    reply: oneshot::Sender<Result<Batch, StoreError>>,
+    reply: oneshot::Sender<Result<Stored, StoreError>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -1241,7 +1241,7 @@ impl Writer {
                 // subscribes between the publish and its snapshot must find the points in the
                 // window (the snapshot reads it), and a page never lags what its own push was
                 // told.
-                let stored: Vec<Option<Batch>> = outcomes
+                let stored: Vec<Option<Stored>> = outcomes
                     .iter()
                     .map(|(job, refused)| {
                         refused
@@ -1619,7 +1619,7 @@ impl Writer {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn append(&self, batch: Batch) -> Result<Batch, StoreError> {
+    async fn append(&self, batch: Batch) -> Result<Stored, StoreError> {
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
         let too_old = batch
             .iter()
