@@ -268,7 +268,10 @@ pub async fn require_viewer_token(
         );
         return res;
     }
-    let remember = query_token(&req).filter(|t| valid && given.as_deref() == Some(t.as_str()));
+    // Only a viewer token is remembered: an ingest token given as `?token=` reads, but does
+    // not stay in the browser.
+    let remember = query_token(&req)
+        .filter(|t| valid && given.as_deref() == Some(t.as_str()) && viewers.accepts(t));
     let mut res = next.run(req).await;
     if let Some(token) = remember.filter(|t| cookie_safe(t)) {
         let cookie = format!("{VIEWER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
