@@ -13,7 +13,9 @@
 //! feed, minus the resident set before they connected).
 //!
 //! `LIVECHART_BENCH_FANOUT=1000,5000` picks the subscriber counts (default 1 000, 5 000,
-//! 15 000). Run with `make bench`; prints a Markdown section.
+//! 15 000), `LIVECHART_BENCH_FANOUT_SERVERS=livechart` the servers (default both), and
+//! `LIVECHART_BENCH_BINARY` another livechart binary to measure. Run with `make bench`; prints a
+//! Markdown section.
 
 use futures::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader, Write};
@@ -63,7 +65,14 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 5_000, 15_000]);
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let binary = root.join("target/release/livechart");
+    let binary = std::env::var_os("LIVECHART_BENCH_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release/livechart"));
+    let servers = std::env::var("LIVECHART_BENCH_FANOUT_SERVERS").unwrap_or_default();
+    let kinds: Vec<Kind> = [Kind::Livechart, Kind::SocketIo]
+        .into_iter()
+        .filter(|k| servers.is_empty() || servers.split(',').any(|s| s.trim() == k.name()))
+        .collect();
     assert!(
         binary.exists(),
         "build the release binary first (scripts/bench.sh does)"
@@ -82,7 +91,7 @@ fn main() {
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut rows = Vec::new();
     for &n in &counts {
-        for kind in [Kind::Livechart, Kind::SocketIo] {
+        for &kind in &kinds {
             let r = run(kind, n, &binary, &root);
             println!(
                 "| {n} | {} | {:.0} ({:.1} %) | {} | {} | {:.0} % | {:.1} KB |",

@@ -638,3 +638,100 @@ async fn a_silent_client_is_dropped() {
     }
     server.stop().await.unwrap();
 }
+
+/// The server writes its data frames itself, straight to the socket, while the WebSocket
+/// library answers the client's pings: neither may cut into the other's frame, also when the
+/// socket is full. A big snapshot, pings sent while nobody reads, more points behind them
+/// (live, or in the snapshot when the server reads the subscribe after they commit); then
+/// everything read back whole and the pings answered (RFC 6455 lets a pong answer only the
+/// latest of several pings).
+#[tokio::test]
+async fn pings_answered_while_big_frames_are_written_never_cut_into_them() {
+    use futures::SinkExt;
+    use livechart::protocol::Delta;
+    let server = TestServer::start().await;
+    // Noise, so the snapshot keeps every column's extremes: 24 series of ~110 KB each, more
+    // than the socket buffers take while nobody reads.
+    let t0 = now_ms() - 45_000;
+    for series in 0..24 {
+        let body: String = (0..10_000i64)
+            .map(|v| {
+                let value = (v * 7_919 + series) % 1_000 + 100;
+                format!("big{series} value={value} {}\n", t0 + v * 4)
+            })
+            .collect();
+        server.write_lines(body).await;
+    }
+    let mut client = server.ws().await;
+    for i in 0..20u8 {
+        client.ws.send(Message::Ping(vec![i].into())).await.unwrap();
+    }
+    push(&server, "big", now_ms() - 1_000, 0..50).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut pongs, mut snapshot_bytes) = (Vec::new(), 0);
+    let has_last = |c: &Client| c.feed.latest().iter().any(|(_, p)| p.value == 49.0);
+    // (`push` below adds 0..50 to `big`, after everything else.)
+    while pongs.last() != Some(&19) || !has_last(&client) {
+        let frame = tokio::time::timeout(PATIENCE, client.ws.next())
+            .await
+            .expect("no message in time")
+            .expect("socket ended")
+            .expect("socket error");
+        match frame {
+            Message::Pong(p) => pongs.extend_from_slice(&p),
+            Message::Text(t) => {
+                let msg: ServerMsg = serde_json::from_str(&t).expect("a whole message");
+                if let ServerMsg::Snapshot { .. } = &msg {
+                    snapshot_bytes = t.len();
+                }
+                client.feed.apply(msg, 0);
+            }
+            Message::Binary(b) => {
+                let delta = Delta::decode(&b).expect("a whole delta");
+                client
+                    .feed
+                    .apply_delta(delta, 0)
+                    .expect("deltas continue their offsets");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        snapshot_bytes > 2_000_000,
+        "a snapshot of {snapshot_bytes} bytes"
+    );
+    assert!(
+        pongs.windows(2).all(|w| w[0] < w[1]),
+        "pongs in order: {pongs:?}"
+    );
+    server.stop().await.unwrap();
+}
+
+/// `/ws` answers requests that are not a WebSocket handshake with a 4xx saying what is missing.
+#[tokio::test]
+async fn a_request_that_is_not_a_handshake_is_told_what_is_missing() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let res = http.get(server.url("/ws")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Upgrade: websocket"),
+        "{body}"
+    );
+    let res = http
+        .get(server.url("/ws"))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "8")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 426);
+    assert_eq!(res.headers()["sec-websocket-version"], "13");
+    server.stop().await.unwrap();
+}

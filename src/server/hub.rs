@@ -45,9 +45,9 @@ impl Entry {
 #[derive(Debug)]
 pub struct Published {
     pub entries: Vec<Entry>,
-    /// The delta frame of all entries: what a session watching every series of the commit,
-    /// with nothing else queued, sends as is (shared bytes, no copy per connection). Built by
-    /// the first session that needs it.
+    /// The delta of all entries as a WebSocket frame: what a session watching every series of
+    /// the commit, with nothing else queued, writes as is (shared bytes, no copy per
+    /// connection). Built by the first session that needs it.
     frame: OnceLock<axum::body::Bytes>,
 }
 
@@ -61,7 +61,7 @@ impl Published {
                 for e in &self.entries {
                     frame.extend_from_slice(e.wire());
                 }
-                frame.into()
+                super::ws::ws_frame(super::ws::OP_BINARY, &frame)
             })
             .clone()
     }
@@ -377,7 +377,7 @@ mod tests {
         for e in &p.entries {
             frame.extend_from_slice(e.wire());
         }
-        assert_eq!(frame, p.frame());
+        assert_eq!(super::super::ws::ws_frame(2, &frame), p.frame());
         let d = Delta::decode(&frame).unwrap();
         assert_eq!(d.series.len(), 2);
         assert_eq!(d.series[1].points, pts(10..12));

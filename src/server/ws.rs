@@ -5,14 +5,15 @@
 //! nor an allowed one (403: a cross-site page must not read the feed with the visitor's
 //! cookies) or when `--max-connections` are open (503).
 //!
-//! A session is two tasks. The *writer* owns the socket's sending half and takes one frame at
-//! a time; a frame it cannot send within `--send-timeout` ends the connection (close code
-//! [`CLOSE_TOO_SLOW`]). The *session* reads the hub and the client and queues what the
-//! subscription takes; whenever the writer is free, and at most `max_rate` times a second, it
-//! hands over one frame with everything queued. So a slow client gets fewer, larger frames; one
-//! so far behind that [`Limits::max_queued_points`] are queued gets per-column extremes
-//! instead of every point (a *coarsened* frame), and memory per connection stays bounded
-//! whatever the client does.
+//! A session is one task holding the socket: it reads the client and the hub, queues what the
+//! subscription takes, and writes one batch at a time. A batch the socket does not take within
+//! `--send-timeout` ends the connection (close code [`CLOSE_TOO_SLOW`]). While a batch is in
+//! flight, and between the frames `max_rate` allows, commits wait in the session's queue; the
+//! next frame takes everything queued. So a slow client gets fewer, larger frames; one so far
+//! behind that [`Limits::max_queued_points`] are queued gets per-column extremes instead of
+//! every point (a *coarsened* frame), and memory per connection stays bounded whatever the
+//! client does. (One task rather than a reader and a writer: no channel, lock or second
+//! wake-up per frame, and a few KB less per idle connection.)
 //!
 //! [`Limits::max_queued_points`]: super::config::Limits::max_queued_points
 
@@ -26,17 +27,22 @@ use crate::protocol::{
     Subscribe, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_SILENT, CLOSE_TOO_SLOW,
     DEFAULT_MAX_RATE, HEARTBEAT_INTERVAL_MS, MAX_RATE,
 };
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWrite;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 /// Columns a snapshot is decimated to when the client does not say: wider than a 4K screen's
 /// plot in CSS pixels, so the first frame is as exact as the live data that follows.
@@ -46,12 +52,10 @@ pub const SNAPSHOT_COLUMNS: usize = 4_096;
 /// connection slot and would never get data.
 pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes read from a socket at a time: client messages are small; larger ones still arrive,
-/// in more reads.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-
-/// How soon a queue held back by a busy writer looks again.
-const WRITER_BUSY_RETRY: Duration = Duration::from_millis(2);
+/// Bytes read from a socket at a time: client messages are a few hundred bytes (a subscribe to
+/// many series is more, and arrives in more reads). Every idle connection holds this buffer,
+/// and it is cleared before each read.
+const READ_BUFFER_BYTES: usize = 512;
 
 /// WebSocket's own code for a message too big to take.
 const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
@@ -59,48 +63,136 @@ const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
 /// Longest window a subscription may ask for; longer views are history queries.
 pub const MAX_WINDOW_NS: i64 = 31 * 86_400 * crate::model::NANOS_PER_SEC;
 
-pub async fn upgrade(
-    ws: WebSocketUpgrade,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    State(state): State<AppState>,
-) -> Response {
-    if let Err(message) = origin_allowed(&headers, uri.authority(), &state.config.allowed_origins) {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(serde_json::json!({ "error": message })),
-        )
-            .into_response();
+pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    if let Err(message) = origin_allowed(
+        req.headers(),
+        req.uri().authority(),
+        &state.config.allowed_origins,
+    ) {
+        return refuse(StatusCode::FORBIDDEN, message);
     }
+    let accept = match handshake(req.method(), req.headers()) {
+        Ok(accept) => accept,
+        Err(e) => return e.into_response(),
+    };
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
         let limit = state.config.limits.max_connections;
         let message = format!(
             "too many live connections: this server keeps at most {limit} (--max-connections); retry later"
         );
-        let mut res = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": message })),
-        )
-            .into_response();
+        let mut res = refuse(StatusCode::SERVICE_UNAVAILABLE, message);
         res.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return res;
     };
     let limit = state.config.limits.max_client_message_bytes;
-    // Small socket buffers: an idle connection should cost a few KB, not the 128 KiB read
-    // and write buffers the library starts with; frames are written as they are sent.
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
+    // A small read buffer, and no write buffer: an idle connection should cost a few KB, and
+    // tungstenite only ever writes control frames here (data frames bypass it).
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let tasks = state.tasks.clone();
-            // Tracked so shutdown can wait for every session to say goodbye.
-            tasks.track_future(async move {
-                session(socket, state).await;
-                drop(permit);
-            })
+        .write_buffer_size(0);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let tasks = state.tasks.clone();
+    // Tracked so shutdown can wait for every session to say goodbye.
+    tokio::spawn(tasks.track_future(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        let session = Session {
+            wire: Wire {
+                socket,
+                out: VecDeque::new(),
+                written: 0,
+                sending: None,
+                send_timeout: state.config.limits.send_timeout,
+            },
+            state,
+            active: None,
+            last_heard: Instant::now(),
+            subscribed: false,
+        };
+        // Boxed: this task then holds a pointer, not a copy.
+        Box::pin(session.serve(permit)).await;
+    }));
+    let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    res
+}
+
+/// Why a request to `/ws` is not a WebSocket handshake this server takes.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("/ws takes a GET WebSocket handshake")]
+    NotGet,
+    #[error("/ws is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`")]
+    NotUpgrade,
+    #[error("only WebSocket version 13 is spoken here (Sec-WebSocket-Version: 13)")]
+    Version,
+    #[error("the WebSocket handshake has no usable Sec-WebSocket-Key")]
+    Key,
+}
+
+impl IntoResponse for HandshakeError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            HandshakeError::Version => StatusCode::UPGRADE_REQUIRED,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut res = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UPGRADE_REQUIRED {
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        res
+    }
+}
+
+/// Checks an HTTP/1.1 WebSocket handshake (RFC 6455 §4.2.1) and answers its key.
+fn handshake(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, HandshakeError> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
+    };
+    if method != Method::GET {
+        return Err(HandshakeError::NotGet);
+    }
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err(HandshakeError::NotUpgrade);
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(HandshakeError::Version);
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| !k.is_empty())
+        .ok_or(HandshakeError::Key)?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    HeaderValue::from_str(&accept).map_err(|_| HandshakeError::Key)
 }
 
 /// Same origin by default: the page's `Origin` must name the host the browser connected to
@@ -197,60 +289,141 @@ struct Goodbye {
     reason: String,
 }
 
-/// Messages handed to the writer at once: a frame and the announcements it needs.
-type Batch = Vec<Message>;
+type Socket = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
-async fn session(socket: WebSocket, state: AppState) {
-    let (mut sink, mut stream) = socket.split();
-    // The writer: one batch in flight, one waiting; a socket that takes nothing for the
-    // send timeout ends the connection.
-    let (out, mut batches) = mpsc::channel::<Batch>(1);
-    let send_timeout = state.config.limits.send_timeout;
-    let writer = tokio::spawn(async move {
-        'batches: while let Some(batch) = batches.recv().await {
-            for frame in batch {
-                let closing = matches!(frame, Message::Close(_));
-                match tokio::time::timeout(send_timeout, sink.send(frame)).await {
-                    Ok(Ok(())) if !closing => {}
-                    Ok(_) => break 'batches,
-                    Err(_) => {
-                        let bye = CloseFrame {
-                            code: CLOSE_TOO_SLOW,
-                            reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
-                        };
-                        let bye = sink.send(Message::Close(Some(bye)));
-                        let _ = tokio::time::timeout(Duration::from_secs(1), bye).await;
-                        break 'batches;
-                    }
-                }
+/// The socket and the frames being written to it.
+///
+/// Data frames are built here and written straight to the connection from shared buffers. A
+/// server's frames are unmasked, so a commit's frame is the same bytes for every client:
+/// nothing is copied per client, and nothing stays allocated once written. (Through
+/// tungstenite, every frame would be copied into a write buffer that keeps its largest size for
+/// the life of the connection: one 150 KB snapshot would cost each viewer 150 KB for as long
+/// as it watches.) Tungstenite reads the client and writes only its own control frames
+/// (pongs, the close handshake), never inside one of ours. One batch is in flight at a time,
+/// so what a slow client has not taken stays in the session's queue, where it can be
+/// coarsened.
+struct Wire {
+    socket: Socket,
+    /// The frames of the batch in flight, and how much of the first is written.
+    out: VecDeque<Bytes>,
+    written: usize,
+    /// While a batch is in flight: when it must be written by (`--send-timeout`).
+    sending: Option<tokio::time::Instant>,
+    send_timeout: Duration,
+}
+
+impl Wire {
+    fn busy(&self) -> bool {
+        self.sending.is_some()
+    }
+
+    /// Queues frames as the batch in flight; the session loop writes them.
+    fn start(&mut self, frames: impl IntoIterator<Item = Bytes>) {
+        self.out.extend(frames);
+        if !self.out.is_empty() && self.sending.is_none() {
+            self.sending = Some(tokio::time::Instant::now() + self.send_timeout);
+        }
+    }
+
+    /// Writes the batch in flight: tungstenite's pending control frames first, whole, then
+    /// ours, so frames never interleave. Ready once all is written.
+    fn poll_write(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        // Between frames only: flushing tungstenite inside one of ours would corrupt it.
+        if self.written == 0 {
+            match self.socket.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(std::io::Error::other(e))),
+                Poll::Pending => return Poll::Pending,
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-    });
-
-    let mut s = Session {
-        state: state.clone(),
-        out,
-        active: None,
-        last_heard: Instant::now(),
-        subscribed: false,
-    };
-    let bye = s.run(&mut stream).await;
-    if let Some(Goodbye { code, reason }) = bye {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let close = s.out.send(vec![Message::Close(Some(frame))]);
-        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        while let Some(frame) = self.out.front() {
+            let rest = &frame[self.written..];
+            let n = match std::pin::Pin::new(self.socket.get_mut()).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.written += n;
+            if self.written == frame.len() {
+                self.out.pop_front();
+                self.written = 0;
+            }
+        }
+        self.sending = None;
+        Poll::Ready(Ok(()))
     }
-    drop(s);
-    let _ = writer.await;
+
+    /// Waits until the batch in flight is written, at most until its deadline; false when it
+    /// cannot be.
+    async fn drain(&mut self) -> bool {
+        let Some(deadline) = self.sending else {
+            return true;
+        };
+        let written =
+            tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| self.poll_write(cx))).await;
+        self.sending = None;
+        matches!(written, Ok(Ok(())))
+    }
+
+    /// The next thing the socket has to say: a message from the client, or the batch in
+    /// flight written.
+    fn next(&mut self) -> impl std::future::Future<Output = Io> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.busy() {
+                match self.poll_write(cx) {
+                    Poll::Ready(r) => return Poll::Ready(Io::Written(r.is_ok())),
+                    // No reading with a frame of ours half written: tungstenite would answer
+                    // a ping in the middle of it.
+                    Poll::Pending if self.written > 0 => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+            }
+            self.socket.poll_next_unpin(cx).map(Io::Read)
+        })
+    }
+}
+
+enum Io {
+    Read(Option<Result<Message, tungstenite::Error>>),
+    /// The batch in flight is written (false: the connection is gone).
+    Written(bool),
+}
+
+/// WebSocket opcodes of the frames built here.
+const OP_TEXT: u8 = 0x1;
+pub(super) const OP_BINARY: u8 = 0x2;
+const OP_PING: u8 = 0x9;
+
+/// A WebSocket frame as a server sends it: final, unmasked (RFC 6455 §5.2).
+pub(super) fn ws_frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let len = payload.len();
+    let mut frame = Vec::with_capacity(len + 10);
+    frame.push(0x80 | opcode);
+    match u16::try_from(len) {
+        Ok(short) if short < 126 => frame.push(short as u8),
+        Ok(medium) => {
+            frame.push(126);
+            frame.extend_from_slice(&medium.to_be_bytes());
+        }
+        Err(_) => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame.into()
+}
+
+fn text_frame(msg: &ServerMsg) -> Bytes {
+    ws_frame(OP_TEXT, msg.to_json().as_bytes())
 }
 
 struct Session {
     state: AppState,
-    out: mpsc::Sender<Batch>,
+    wire: Wire,
     active: Option<Active>,
     last_heard: Instant,
     /// Whether the client ever subscribed (a paused one is not the one the subscribe timeout
@@ -258,43 +431,90 @@ struct Session {
     subscribed: bool,
 }
 
-type Incoming = futures::stream::SplitStream<WebSocket>;
-
 impl Session {
-    async fn run(&mut self, stream: &mut Incoming) -> Option<Goodbye> {
+    /// The whole connection. What runs only at its start or end is boxed: every idle session
+    /// holds its future, and a few hundred bytes less each matter at 10 000 of them.
+    /// (An async block rather than an `async fn`, which would hold `self` twice.)
+    #[allow(clippy::manual_async_fn)]
+    fn serve(
+        mut self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> impl std::future::Future<Output = ()> {
+        async move {
+            let bye = Box::pin(self.run()).await;
+            Box::pin(self.goodbye(bye)).await;
+            drop(permit);
+        }
+    }
+
+    /// A second for the goodbye: after the batch still in flight, the close frame.
+    async fn goodbye(&mut self, bye: Option<Goodbye>) {
+        let wire = &mut self.wire;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            std::future::poll_fn(|cx| wire.poll_write(cx)).await.ok()?;
+            if let Some(Goodbye { code, reason }) = bye {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
+                wire.socket.send(Message::Close(Some(frame))).await.ok()?;
+            }
+            SinkExt::close(&mut wire.socket).await.ok()
+        })
+        .await;
+    }
+
+    async fn run(&mut self) -> Option<Goodbye> {
         let started = Instant::now();
         let silence = self.state.config.limits.silence_timeout;
         // At least three looks per silence period, so a silent peer goes in time.
         let beat_every = Duration::from_millis(HEARTBEAT_INTERVAL_MS.into()).min(silence / 3);
         let mut heartbeat = tokio::time::interval(beat_every.max(Duration::from_millis(10)));
         heartbeat.tick().await;
+        // Waited on once for the whole session: a fresh wait each turn would queue on (and
+        // lock) the one token every session shares.
+        let shutdown = self.state.shutdown.clone().cancelled_owned();
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let listening = self.active.is_some();
-            // A queue waits for the rate (or a busy writer) only as long as it must; an idle
-            // session arms no timer at all.
+            // A queue waits for the rate (or the batch in flight) only as long as it must; an
+            // idle session arms no timer at all.
             let next_flush = self.next_flush();
+            let deadline = self.wire.sending;
             tokio::select! {
                 commit = recv(&mut self.active), if listening => {
                     if let Err(bye) = self.take(commit).await {
                         return bye;
                     }
-                    if self.next_flush().is_some_and(|at| at <= tokio::time::Instant::now())
-                        && !self.flush().await
-                    {
+                    if self.due() && !self.flush() {
                         return None;
                     }
                 }
                 _ = tokio::time::sleep_until(next_flush.unwrap_or_else(tokio::time::Instant::now)), if next_flush.is_some() => {
-                    if !self.flush().await {
+                    if !self.flush() {
                         return None;
                     }
                 }
-                incoming = stream.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    return Some(Goodbye {
+                        code: CLOSE_TOO_SLOW,
+                        reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
+                    });
+                }
+                io = self.wire.next() => match io {
+                    Io::Written(false) => return None,
+                    Io::Written(true) => {
+                        if self.due() && !self.flush() {
+                            return None;
+                        }
+                    }
+                    Io::Read(Some(Ok(Message::Text(text)))) => {
                         self.last_heard = Instant::now();
                         match serde_json::from_str::<ClientMsg>(&text) {
                             Ok(msg) => {
-                                if let Err(bye) = self.handle(msg).await {
+                                // Boxed: subscribing reads a snapshot, and that future would
+                                // make every idle session's bigger.
+                                if let Err(bye) = Box::pin(self.handle(msg)).await {
                                     return bye;
                                 }
                             }
@@ -306,17 +526,16 @@ impl Session {
                             }
                         }
                     }
-                    Some(Ok(Message::Binary(_))) => {
+                    Io::Read(Some(Ok(Message::Binary(_)))) => {
                         return Some(Goodbye {
                             code: CLOSE_PROTOCOL_ERROR,
                             reason: "clients send JSON text messages only".into(),
                         });
                     }
-                    Some(Err(e)) => {
+                    Io::Read(Some(Err(e))) => {
                         // The one read error worth telling: a message over the limit (the
                         // socket is still fine); others mean the socket is gone.
-                        let text = e.to_string();
-                        if !text.to_ascii_lowercase().contains("too long") {
+                        if !matches!(e, tungstenite::Error::Capacity(_)) {
                             return None;
                         }
                         let limit = self.state.config.limits.max_client_message_bytes;
@@ -325,8 +544,8 @@ impl Session {
                             reason: format!("a message over {limit} bytes"),
                         });
                     }
-                    Some(Ok(Message::Close(_))) | None => return None,
-                    Some(Ok(_)) => self.last_heard = Instant::now(),
+                    Io::Read(Some(Ok(Message::Close(_))) | None) => return None,
+                    Io::Read(Some(Ok(_))) => self.last_heard = Instant::now(),
                 },
                 _ = heartbeat.tick() => {
                     if !self.subscribed && started.elapsed() >= SUBSCRIBE_TIMEOUT {
@@ -341,38 +560,44 @@ impl Session {
                             reason: format!("nothing heard for {} ms", silence.as_millis()),
                         });
                     }
-                    // Best effort: a writer busy with a frame is proof enough of life.
-                    let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
-                    let _ = self.out.try_send(vec![
-                        Message::Text(beat.to_json().into()),
-                        Message::Ping(Default::default()),
-                    ]);
+                    // Best effort: a batch still in flight is proof enough of life.
+                    if !self.wire.busy() {
+                        let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
+                        self.wire.start([text_frame(&beat), ws_frame(OP_PING, &[])]);
+                    }
                 }
-                _ = self.state.shutdown.cancelled() => {
+                _ = &mut shutdown => {
                     return Some(Goodbye { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() });
                 }
-                _ = self.out.closed() => return None,
             }
         }
     }
 
-    /// When the queue may go out: once the rate allows, or a moment later while the writer
-    /// is still busy with the previous batch. `None` with nothing queued.
+    /// When the queue may go out: once the rate allows. `None` with nothing queued, or while
+    /// a batch is in flight (its end looks again).
     fn next_flush(&self) -> Option<tokio::time::Instant> {
-        let active = self.active.as_ref().filter(|a| !a.queue.is_empty())?;
-        let due = tokio::time::Instant::from_std(active.last_flush + active.wanted.interval);
-        if self.out.capacity() == 0 {
-            return Some(due.max(tokio::time::Instant::now() + WRITER_BUSY_RETRY));
+        if self.wire.busy() {
+            return None;
         }
-        Some(due)
+        let active = self.active.as_ref().filter(|a| !a.queue.is_empty())?;
+        Some(tokio::time::Instant::from_std(
+            active.last_flush + active.wanted.interval,
+        ))
     }
 
-    /// Sends a text message, waiting for the writer; false when the connection is gone.
-    async fn text(&self, msg: &ServerMsg) -> bool {
-        self.out
-            .send(vec![Message::Text(Utf8Bytes::from(msg.to_json()))])
-            .await
-            .is_ok()
+    fn due(&self) -> bool {
+        self.next_flush()
+            .is_some_and(|at| at <= tokio::time::Instant::now())
+    }
+
+    /// Sends a text message after the batch in flight (so a client that asks without reading
+    /// stops being read); false when the connection is gone.
+    async fn text(&mut self, msg: &ServerMsg) -> bool {
+        if !self.wire.drain().await {
+            return false;
+        }
+        self.wire.start([text_frame(msg)]);
+        true
     }
 
     async fn handle(&mut self, msg: ClientMsg) -> Result<(), Option<Goodbye>> {
@@ -547,6 +772,14 @@ impl Session {
         }
     }
 
+    /// Tells the client its place is gone and sends a fresh snapshot.
+    async fn reload(&mut self, reason: String, wanted: Wanted) -> Result<(), Option<Goodbye>> {
+        if !self.text(&ServerMsg::Reload { reason }).await {
+            return Err(None);
+        }
+        self.snapshot(wanted).await
+    }
+
     /// Queues a commit from the hub; on a lagged channel, catches up from the replay buffer
     /// (or reloads the client when that is gone too).
     async fn take(
@@ -575,40 +808,35 @@ impl Session {
                     Err(why) => {
                         let wanted = active.wanted.clone();
                         self.active = None;
-                        let reason = why.to_string();
-                        if !self.text(&ServerMsg::Reload { reason }).await {
-                            return Err(None);
-                        }
-                        return self.snapshot(wanted).await;
+                        // Boxed: rare, and a snapshot's future would make every idle
+                        // session's bigger.
+                        return Box::pin(self.reload(why.to_string(), wanted)).await;
                     }
                 }
             }
         }
-        // Behind: the writer still holds a batch and the queue is past its bound. (A big
+        // Behind: a batch is still in flight and the queue is past its bound. (A big
         // commit to a client that keeps up is sent at the next flush instead.)
         if let Some(active) = self.active.as_mut() {
-            if active.queued_points > active.max_queued_points && self.out.capacity() == 0 {
+            if active.queued_points > active.max_queued_points && self.wire.busy() {
                 active.coarsen();
             }
         }
         Ok(())
     }
 
-    /// Hands the writer one batch: announcements of new series and a frame with the queue's
-    /// oldest entries, up to the queue bound in points (a long replay goes out in several
-    /// frames). Only when the writer is free and the rate allows; false when the connection
-    /// is gone.
-    async fn flush(&mut self) -> bool {
-        let Some(active) = self.active.as_mut() else {
+    /// Sends one batch: announcements of new series and a frame with the queue's oldest
+    /// entries, up to the queue bound in points (a long replay goes out in several frames).
+    /// Only when no batch is in flight and the rate allows; false when the connection is gone.
+    fn flush(&mut self) -> bool {
+        let Session { active, wire, .. } = self;
+        let Some(active) = active.as_mut() else {
             return true;
         };
-        if active.last_flush.elapsed() < active.wanted.interval {
+        if active.last_flush.elapsed() < active.wanted.interval || wire.busy() {
+            // Keep queueing: the next frame takes it all.
             return true;
         }
-        let Ok(permit) = self.out.try_reserve() else {
-            // The writer is still busy: keep queueing, the next frame takes it all.
-            return !self.out.is_closed();
-        };
         // The common case: one commit, every entry wanted, every series known. Its frame
         // was built once by the hub and goes out shared.
         if let [Queued::Commit(p)] = active.queue.make_contiguous() {
@@ -620,7 +848,7 @@ impl Session {
                 active.queue.clear();
                 active.queued_points = 0;
                 active.last_flush = Instant::now();
-                permit.send(vec![Message::Binary(frame)]);
+                wire.start([frame]);
                 return true;
             }
         }
@@ -667,19 +895,17 @@ impl Session {
         }
         active.last_flush = Instant::now();
         // New series first: a frame never names an id the client has not been told.
-        let mut batch: Batch = news
+        let mut batch: Vec<Bytes> = news
             .into_iter()
-            .map(|head| Message::Text(ServerMsg::Series(head).to_json().into()))
+            .map(|head| text_frame(&ServerMsg::Series(head)))
             .collect();
         if entries > 0 {
             let mut frame = Vec::with_capacity(body.len() + 8);
             frame_header(&mut frame, coarsened, entries);
             frame.extend_from_slice(&body);
-            batch.push(Message::Binary(frame.into()));
+            batch.push(ws_frame(OP_BINARY, &frame));
         }
-        if !batch.is_empty() {
-            permit.send(batch);
-        }
+        wire.start(batch);
         true
     }
 }
@@ -730,7 +956,13 @@ impl Active {
             .iter()
             .filter(|e| self.wanted.filter.takes(&e.series))
         {
-            self.through.insert(e.series.clone(), e.last_offset());
+            // No key copy for a series already known (every commit of a busy one).
+            match self.through.get_mut(&e.series) {
+                Some(through) => *through = e.last_offset(),
+                None => {
+                    self.through.insert(e.series.clone(), e.last_offset());
+                }
+            }
             taken = true;
         }
         if taken {
@@ -909,6 +1141,59 @@ mod tests {
         assert!(
             origin_allowed(&h2, None, &allowed).is_err(),
             "no host known: refused"
+        );
+    }
+
+    #[test]
+    fn frames_carry_every_payload_length_form() {
+        use tungstenite::protocol::frame::FrameHeader;
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 200_000] {
+            let payload = vec![7u8; len];
+            let frame = ws_frame(OP_BINARY, &payload);
+            let mut cursor = std::io::Cursor::new(&frame[..]);
+            let (header, size) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert!(header.is_final && header.mask.is_none(), "{len}");
+            assert_eq!(size as usize, len);
+            assert_eq!(&frame[cursor.position() as usize..], &payload[..]);
+        }
+    }
+
+    #[test]
+    fn only_a_websocket_handshake_is_taken_and_its_key_answered() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(
+            handshake(&Method::POST, &h),
+            Err(HandshakeError::NotGet)
+        ));
+        assert!(matches!(
+            handshake(&Method::GET, &h),
+            Err(HandshakeError::NotUpgrade)
+        ));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(matches!(
+            handshake(&Method::GET, &h),
+            Err(HandshakeError::Version)
+        ));
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        assert!(matches!(
+            handshake(&Method::GET, &h),
+            Err(HandshakeError::Key)
+        ));
+        // RFC 6455's own example.
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        assert_eq!(
+            handshake(&Method::GET, &h).unwrap(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
