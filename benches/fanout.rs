@@ -17,13 +17,11 @@
 //! `LIVECHART_BENCH_BINARY` another livechart binary to measure. Run with `make bench`; prints a
 //! Markdown section.
 
-use futures::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Connections per client process: well under the 20 000 open files a process may hold.
 const PER_PROCESS: usize = 4_000;
@@ -357,12 +355,98 @@ fn client_process(spec: &str) {
     std::process::exit(0);
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+/// A subscriber's socket: a bare WebSocket client (handshake, frame parsing, masked sends),
+/// so the load generator spends as little of the shared CPU as it can. Both servers get the
+/// same client.
+struct Ws {
+    stream: tokio::net::TcpStream,
+    /// Bytes read and not yet parsed, from `start`.
+    buf: Vec<u8>,
+    start: usize,
+}
+
+/// What a subscriber does with a frame.
+enum Frame<'a> {
+    Text(&'a [u8]),
+    Binary(&'a [u8]),
+    Ping,
+    Other,
+}
+
+impl Ws {
+    /// Sends one masked text frame (mask 0: the payload is its own masked form).
+    async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.send(0x1, text.as_bytes()).await?;
+        self.stream.flush().await
+    }
+
+    async fn send(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut f = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        self.stream.write_all(&f).await
+    }
+
+    /// The next whole frame's opcode and payload range in `buf`, reading as needed.
+    async fn next(&mut self) -> Option<(u8, std::ops::Range<usize>)> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let b = &self.buf[self.start..];
+            if b.len() >= 2 {
+                let (len, head) = match b[1] & 0x7f {
+                    126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+                    127 if b.len() >= 10 => (
+                        u64::from_be_bytes(b[2..10].try_into().expect("8 bytes")) as usize,
+                        10,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && b.len() >= head + len {
+                    let at = self.start + head;
+                    self.start = at + len;
+                    return Some((b[0] & 0x0f, at..at + len));
+                }
+            }
+            // Keep the unparsed tail at the front, then read more.
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf.reserve(4096);
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Option<Frame<'_>> {
+        let (opcode, range) = self.next().await?;
+        Some(match opcode {
+            0x1 => Frame::Text(&self.buf[range]),
+            0x2 => Frame::Binary(&self.buf[range]),
+            0x9 => Frame::Ping,
+            0x8 => return None,
+            _ => Frame::Other,
+        })
+    }
+}
 
 async fn connect(kind: Kind, addr: &str, source: std::net::IpAddr) -> Ws {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let path = match kind {
-        Kind::Livechart => "/ws".to_string(),
-        Kind::SocketIo => "/socket.io/?EIO=4&transport=websocket".to_string(),
+        Kind::Livechart => "/ws",
+        Kind::SocketIo => "/socket.io/?EIO=4&transport=websocket",
     };
     for attempt in 0.. {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -371,11 +455,31 @@ async fn connect(kind: Kind, addr: &str, source: std::net::IpAddr) -> Ws {
             .expect("bind the source address");
         let target: std::net::SocketAddr = addr.parse().expect("address");
         match socket.connect(target).await {
-            Ok(stream) => {
-                if let Ok((ws, _)) =
-                    tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await
-                {
-                    return ws;
+            Ok(mut stream) => {
+                let _ = stream.set_nodelay(true);
+                let request = format!(
+                    "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                );
+                if stream.write_all(request.as_bytes()).await.is_ok() {
+                    // The answer's head; what follows it is the first frames.
+                    let mut buf = Vec::with_capacity(4096);
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read_buf(&mut buf).await {
+                            Ok(n) if n > 0 => {}
+                            _ => break,
+                        }
+                    }
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        if buf.starts_with(b"HTTP/1.1 101") {
+                            return Ws {
+                                stream,
+                                buf,
+                                start: end + 4,
+                            };
+                        }
+                    }
                 }
             }
             Err(e) if attempt > 50 => panic!("cannot connect: {e}"),
@@ -401,8 +505,11 @@ async fn subscriber(
         }
     };
     if kind == Kind::Livechart {
-        let sub = r#"{"type":"subscribe","series":[{"series":"bench"}],"max_rate":120}"#;
-        if ws.send(Message::Text(sub.into())).await.is_err() {
+        let sub = format!(
+            r#"{{"type":"subscribe","series":[{{"series":"bench"}}],"max_rate":{}}}"#,
+            max_rate()
+        );
+        if ws.send_text(&sub).await.is_err() {
             return;
         }
     }
@@ -413,48 +520,74 @@ async fn subscriber(
         hist[bucket].fetch_add(1, Ordering::Relaxed);
         received.fetch_add(1, Ordering::Relaxed);
     };
-    while let Some(Ok(msg)) = ws.next().await {
-        match (kind, msg) {
-            (Kind::Livechart, Message::Binary(b)) => {
-                if let Ok(d) = livechart::protocol::Delta::decode(&b) {
+    // What to send back after a frame (the borrow of the frame ends first).
+    enum Reply {
+        None,
+        Text(&'static str),
+        Pong,
+    }
+    loop {
+        let reply = match (kind, ws.frame().await) {
+            (_, None) => return,
+            (_, Some(Frame::Ping)) => Reply::Pong,
+            (Kind::Livechart, Some(Frame::Binary(b))) => {
+                if let Ok(d) = livechart::protocol::Delta::decode(b) {
                     for s in &d.series {
                         for p in &s.points {
                             record(p.value);
                         }
                     }
                 }
+                Reply::None
             }
-            (Kind::Livechart, Message::Text(t)) => {
-                if t.contains(r#""type":"snapshot""#) {
+            (Kind::Livechart, Some(Frame::Text(t))) => {
+                if memchr::memmem::find(t, br#""type":"snapshot""#).is_some() {
                     say_ready(&mut permit);
                 }
+                Reply::None
             }
-            (Kind::SocketIo, Message::Text(t)) => {
-                let t = t.as_str();
-                if t.starts_with('0') {
+            (Kind::SocketIo, Some(Frame::Text(t))) => {
+                if t.starts_with(b"0") {
                     // Engine.IO open: join the default namespace.
-                    if ws.send(Message::Text("40".into())).await.is_err() {
-                        return;
-                    }
-                } else if t.starts_with("40") {
+                    Reply::Text("40")
+                } else if t.starts_with(b"40") {
                     say_ready(&mut permit);
-                } else if t == "2" {
-                    if ws.send(Message::Text("3".into())).await.is_err() {
-                        return;
-                    }
-                } else if let Some(json) = t.strip_prefix("42") {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+                    Reply::None
+                } else if t == b"2" {
+                    Reply::Text("3")
+                } else if let Some(json) = t.strip_prefix(b"42") {
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) {
                         for p in v[1]["points"].as_array().into_iter().flatten() {
                             if let Some(value) = p[1].as_f64() {
                                 record(value);
                             }
                         }
                     }
+                    Reply::None
+                } else {
+                    Reply::None
                 }
             }
-            _ => {}
+            _ => Reply::None,
+        };
+        let sent = match reply {
+            Reply::None => Ok(()),
+            Reply::Text(t) => ws.send_text(t).await,
+            Reply::Pong => ws.send(0xA, &[]).await,
+        };
+        if sent.is_err() {
+            return;
         }
     }
+}
+
+/// Updates a second livechart subscribers ask for (`LIVECHART_BENCH_MAX_RATE`, default 120:
+/// more than the feed's 100, so nothing is coalesced).
+fn max_rate() -> u32 {
+    std::env::var("LIVECHART_BENCH_MAX_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120)
 }
 
 /// A latency for the table; the histogram ends at one second.

@@ -356,6 +356,15 @@ impl Wire {
         Poll::Ready(Ok(()))
     }
 
+    /// Writes what the socket takes now, without waiting; false when the connection is gone.
+    async fn write_now(&mut self) -> bool {
+        if !self.busy() {
+            return true;
+        }
+        let now = std::future::poll_fn(|cx| Poll::Ready(self.poll_write(cx))).await;
+        !matches!(now, Poll::Ready(Err(_)))
+    }
+
     /// Waits until the batch in flight is written, at most until its deadline; false when it
     /// cannot be.
     async fn drain(&mut self) -> bool {
@@ -476,26 +485,33 @@ impl Session {
         let shutdown = self.state.shutdown.clone().cancelled_owned();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let listening = self.active.is_some();
             // A queue waits for the rate (or the batch in flight) only as long as it must; an
             // idle session arms no timer at all.
             let next_flush = self.next_flush();
             let deadline = self.wire.sending;
+            // Waiting for its rate, a session does not listen: commits wait on the channel and
+            // the flush collects them, one wake-up per frame rather than per commit. (While a
+            // batch is in flight it listens, so a backlog can be coarsened.)
+            let waiting = next_flush.is_some_and(|at| at > tokio::time::Instant::now());
+            let listening = self.active.is_some() && !waiting;
             tokio::select! {
                 commit = recv(&mut self.active), if listening => {
                     if let Err(bye) = self.take(commit).await {
                         return bye;
                     }
-                    if self.due() && !self.flush() {
+                    if self.due() && !self.flush_now().await {
                         return None;
                     }
                 }
-                _ = tokio::time::sleep_until(next_flush.unwrap_or_else(tokio::time::Instant::now)), if next_flush.is_some() => {
-                    if !self.flush() {
+                _ = sleep_until(next_flush), if next_flush.is_some() => {
+                    if let Err(bye) = self.drain_hub().await {
+                        return bye;
+                    }
+                    if !self.flush_now().await {
                         return None;
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                _ = sleep_until(deadline), if deadline.is_some() => {
                     return Some(Goodbye {
                         code: CLOSE_TOO_SLOW,
                         reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
@@ -504,7 +520,7 @@ impl Session {
                 io = self.wire.next() => match io {
                     Io::Written(false) => return None,
                     Io::Written(true) => {
-                        if self.due() && !self.flush() {
+                        if self.due() && !self.flush_now().await {
                             return None;
                         }
                     }
@@ -564,6 +580,9 @@ impl Session {
                     if !self.wire.busy() {
                         let beat = ServerMsg::Heartbeat { server_time_ns: now_ns() };
                         self.wire.start([text_frame(&beat), ws_frame(OP_PING, &[])]);
+                        if !self.wire.write_now().await {
+                            return None;
+                        }
                     }
                 }
                 _ = &mut shutdown => {
@@ -585,6 +604,29 @@ impl Session {
         ))
     }
 
+    /// Sends the queue when the rate allows and writes what the socket takes at once (most
+    /// frames go out in the turn that made them); false when the connection is gone.
+    async fn flush_now(&mut self) -> bool {
+        self.flush() && self.wire.write_now().await
+    }
+
+    /// Takes every commit waiting on the channel (see `waiting` in [`Self::run`]).
+    async fn drain_hub(&mut self) -> Result<(), Option<Goodbye>> {
+        use tokio::sync::broadcast::error::TryRecvError;
+        loop {
+            let Some(active) = self.active.as_mut() else {
+                return Ok(());
+            };
+            let commit = match active.rx.try_recv() {
+                Ok(published) => Ok(published),
+                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            };
+            self.take(commit).await?;
+        }
+    }
+
     fn due(&self) -> bool {
         self.next_flush()
             .is_some_and(|at| at <= tokio::time::Instant::now())
@@ -597,7 +639,7 @@ impl Session {
             return false;
         }
         self.wire.start([text_frame(msg)]);
-        true
+        self.wire.write_now().await
     }
 
     async fn handle(&mut self, msg: ClientMsg) -> Result<(), Option<Goodbye>> {
@@ -1045,6 +1087,15 @@ impl Active {
                 },
             ));
         }
+    }
+}
+
+/// Sleeps until `at`; never wakes for `None` (the `select!` guard keeps it unpolled, so no
+/// timer is made).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
