@@ -12,8 +12,8 @@
 //! server memory per idle connection (resident set with the subscribers connected, before the
 //! feed, minus the resident set before they connected).
 //!
-//! `LIVECHART_BENCH_FANOUT=1000,5000` picks the subscriber counts (default 1 000, 5 000,
-//! 15 000), `LIVECHART_BENCH_FANOUT_SERVERS=livechart` the servers (default both), and
+//! `LIVECHART_BENCH_FANOUT=1000,5000` picks the subscriber counts (default 250, 500, 1 000,
+//! 5 000, 15 000), `LIVECHART_BENCH_FANOUT_SERVERS=livechart` the servers (default both), and
 //! `LIVECHART_BENCH_BINARY` another livechart binary to measure. Run with `make bench`; prints a
 //! Markdown section.
 
@@ -61,16 +61,22 @@ fn main() {
     let counts: Vec<usize> = std::env::var("LIVECHART_BENCH_FANOUT")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 5_000, 15_000]);
+        .unwrap_or_else(|| vec![250, 500, 1_000, 5_000, 15_000]);
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let binary = std::env::var_os("LIVECHART_BENCH_BINARY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target/release/livechart"));
     let servers = std::env::var("LIVECHART_BENCH_FANOUT_SERVERS").unwrap_or_default();
-    let kinds: Vec<Kind> = [Kind::Livechart, Kind::SocketIo]
-        .into_iter()
-        .filter(|k| servers.is_empty() || servers.split(',').any(|s| s.trim() == k.name()))
-        .collect();
+    // livechart twice: subscribers taking every batch (as socket.io sends them), and
+    // subscribers asking for COALESCED updates a second, each carrying every point since the last.
+    let configs: Vec<(Kind, u32)> = [
+        (Kind::Livechart, EVERY_BATCH),
+        (Kind::Livechart, COALESCED),
+        (Kind::SocketIo, 0),
+    ]
+    .into_iter()
+    .filter(|(k, _)| servers.is_empty() || servers.split(',').any(|s| s.trim() == k.name()))
+    .collect();
     assert!(
         binary.exists(),
         "build the release binary first (scripts/bench.sh does)"
@@ -78,22 +84,25 @@ fn main() {
     println!("### Live fan-out\n");
     println!(
         "One series fed at {RATE} batches/s (one point each) for {} s; N subscribers in client \
-         processes of at most {PER_PROCESS} connections, each from its own 127.0.0.x address. \
-         livechart runs `--durability relaxed` (each batch is committed before it is sent), \
-         subscribers ask for up to 120 updates/s; socket.io 4.8 (Node {}) broadcasts each POST \
-         as one event. Server, subscribers and feeder share the machine's 2 cores.\n",
+         processes of at most {PER_PROCESS} connections, each from its own 127.0.0.x address, \
+         speaking WebSocket directly (no library), the same client for both servers. livechart \
+         runs `--durability relaxed` (each batch is committed before it is sent); its \
+         subscribers ask either for up to {EVERY_BATCH} updates/s (every batch is a frame, as \
+         with socket.io) or for {COALESCED} (each frame carries every point since the last). \
+         socket.io 4.8 (Node {}) broadcasts each POST as one event. Server, subscribers and \
+         feeder share the machine's 2 cores.\n",
         FEED.as_secs(),
         node_version(),
     );
     println!("| subscribers | server | points delivered/s (of expected) | p50 | p99 | server CPU | memory per idle connection |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let mut rows = Vec::new();
+    let mut rows: Vec<(usize, String, Outcome)> = Vec::new();
     for &n in &counts {
-        for &kind in &kinds {
-            let r = run(kind, n, &binary, &root);
+        for &(kind, rate) in &configs {
+            let r = run(kind, rate, n, &binary, &root);
+            let name = label(kind, rate);
             println!(
-                "| {n} | {} | {:.0} ({:.1} %) | {} | {} | {:.0} % | {:.1} KB |",
-                kind.name(),
+                "| {n} | {name} | {:.0} ({:.1} %) | {} | {} | {:.0} % | {:.1} KB |",
                 r.delivered_per_s,
                 r.delivered_share * 100.0,
                 ms(r.p50_ms),
@@ -101,24 +110,31 @@ fn main() {
                 r.cpu_percent,
                 r.kb_per_conn
             );
-            rows.push((n, kind, r));
+            rows.push((n, name, r));
         }
     }
-    println!();
-    for &n in &counts {
-        let get = |k: Kind| {
-            rows.iter()
-                .find(|(m, kind, _)| *m == n && *kind == k)
-                .map(|(_, _, r)| r)
+    // At equal p99: each server's best delivered rate among the runs whose p99 is within a
+    // bound, for a few bounds.
+    println!(
+        "\n| p99 at most | best livechart points/s (run) | best socket.io points/s (run) | ratio |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let best = |bound: f64, socketio: bool| {
+        rows.iter()
+            .filter(|(_, name, r)| (name == "socket.io") == socketio && r.p99_ms <= bound)
+            .max_by(|a, b| a.2.delivered_per_s.total_cmp(&b.2.delivered_per_s))
+    };
+    for bound in [10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0] {
+        let cell = |b: Option<&(usize, String, Outcome)>| match b {
+            Some((n, name, r)) => format!("{:.0} ({n}, {name})", r.delivered_per_s),
+            None => "none".into(),
         };
-        if let (Some(l), Some(s)) = (get(Kind::Livechart), get(Kind::SocketIo)) {
-            println!(
-                "- {n} subscribers: livechart delivers {:.2}× socket.io's points/s; p99 {} vs {}.",
-                l.delivered_per_s / s.delivered_per_s.max(1.0),
-                ms(l.p99_ms),
-                ms(s.p99_ms)
-            );
-        }
+        let (l, s) = (best(bound, false), best(bound, true));
+        let ratio = match (l, s) {
+            (Some(l), Some(s)) => format!("{:.1}×", l.2.delivered_per_s / s.2.delivered_per_s),
+            _ => "–".into(),
+        };
+        println!("| {bound:.0} ms | {} | {} | {ratio} |", cell(l), cell(s));
     }
     println!(
         "\nPoints delivered per second count the feed's {} s; latencies count every point received \
@@ -127,6 +143,20 @@ fn main() {
          delivered rate at equal p99; ≤ 8 KB of server memory per idle connection.",
         FEED.as_secs()
     );
+}
+
+/// Updates a second asked for by subscribers that take every batch (more than the feed's 100).
+const EVERY_BATCH: u32 = 120;
+/// Updates a second asked for by coalescing subscribers: a chart that redraws ten times a
+/// second.
+const COALESCED: u32 = 10;
+
+fn label(kind: Kind, rate: u32) -> String {
+    match kind {
+        Kind::SocketIo => "socket.io".into(),
+        Kind::Livechart if rate >= RATE as u32 => "livechart, every batch".into(),
+        Kind::Livechart => format!("livechart, {rate}/s"),
+    }
 }
 
 struct Outcome {
@@ -139,7 +169,13 @@ struct Outcome {
 }
 
 /// One server, `n` subscribers: start, connect, measure idle memory, feed, collect.
-fn run(kind: Kind, n: usize, binary: &std::path::Path, root: &std::path::Path) -> Outcome {
+fn run(
+    kind: Kind,
+    rate: u32,
+    n: usize,
+    binary: &std::path::Path,
+    root: &std::path::Path,
+) -> Outcome {
     let data = std::env::temp_dir().join(format!("livechart-fanout-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (mut server, port) = match kind {
@@ -185,7 +221,7 @@ fn run(kind: Kind, n: usize, binary: &std::path::Path, root: &std::path::Path) -
     let mut clients: Vec<Child> = (0..n.div_ceil(PER_PROCESS))
         .map(|k| {
             let count = PER_PROCESS.min(n - k * PER_PROCESS);
-            let spec = format!("{}|{addr}|{count}|127.0.0.{}", kind.name(), k + 2);
+            let spec = format!("{}|{addr}|{count}|127.0.0.{}|{rate}", kind.name(), k + 2);
             Command::new(std::env::current_exe().expect("this binary"))
                 .env("LIVECHART_FANOUT_CLIENT", spec)
                 .stdin(Stdio::piped())
@@ -288,12 +324,12 @@ async fn feed(kind: Kind, addr: &str) -> u64 {
     sent
 }
 
-/// A subscriber process: `kind|addr|count|source`; prints "ready" once every connection is
+/// A subscriber process: `kind|addr|count|source|max_rate`; prints "ready" once every connection is
 /// subscribed, then on "stop" from stdin prints the points received and the histogram.
 fn client_process(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
-    let (kind, addr, count, source) = match parts.as_slice() {
-        [k, a, c, s] => (
+    let (kind, addr, count, source, rate) = match parts.as_slice() {
+        [k, a, c, s, r] => (
             if *k == "livechart" {
                 Kind::Livechart
             } else {
@@ -302,6 +338,7 @@ fn client_process(spec: &str) {
             a.to_string(),
             c.parse::<usize>().expect("count"),
             s.parse::<std::net::IpAddr>().expect("source address"),
+            r.parse::<u32>().expect("max rate"),
         ),
         _ => panic!("bad client spec {spec}"),
     };
@@ -327,7 +364,7 @@ fn client_process(spec: &str) {
             tokio::spawn(async move {
                 let permit = limit.acquire_owned().await.expect("open");
                 let ws = connect(kind, &addr, source).await;
-                subscriber(kind, ws, hist, received, ready, permit).await;
+                subscriber(kind, rate, ws, hist, received, ready, permit).await;
             });
         }
         ready
@@ -492,6 +529,7 @@ async fn connect(kind: Kind, addr: &str, source: std::net::IpAddr) -> Ws {
 
 async fn subscriber(
     kind: Kind,
+    max_rate: u32,
     mut ws: Ws,
     hist: Arc<Vec<AtomicU32>>,
     received: Arc<AtomicU64>,
@@ -506,8 +544,7 @@ async fn subscriber(
     };
     if kind == Kind::Livechart {
         let sub = format!(
-            r#"{{"type":"subscribe","series":[{{"series":"bench"}}],"max_rate":{}}}"#,
-            max_rate()
+            r#"{{"type":"subscribe","series":[{{"series":"bench"}}],"max_rate":{max_rate}}}"#
         );
         if ws.send_text(&sub).await.is_err() {
             return;
@@ -579,15 +616,6 @@ async fn subscriber(
             return;
         }
     }
-}
-
-/// Updates a second livechart subscribers ask for (`LIVECHART_BENCH_MAX_RATE`, default 120:
-/// more than the feed's 100, so nothing is coalesced).
-fn max_rate() -> u32 {
-    std::env::var("LIVECHART_BENCH_MAX_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(120)
 }
 
 /// A latency for the table; the histogram ends at one second.

@@ -491,7 +491,8 @@ impl Session {
             let deadline = self.wire.sending;
             // Waiting for its rate, a session does not listen: commits wait on the channel and
             // the flush collects them, one wake-up per frame rather than per commit. (While a
-            // batch is in flight it listens, so a backlog can be coarsened.)
+            // batch is in flight it listens, so a backlog can be coarsened; the channel holds
+            // 1 024 commits, and a session that misses more catches up from the replay buffer.)
             let waiting = next_flush.is_some_and(|at| at > tokio::time::Instant::now());
             let listening = self.active.is_some() && !waiting;
             tokio::select! {
@@ -592,16 +593,18 @@ impl Session {
         }
     }
 
-    /// When the queue may go out: once the rate allows. `None` with nothing queued, or while
-    /// a batch is in flight (its end looks again).
+    /// When the session next looks at its queue: once the rate allows after the last frame,
+    /// also before anything is queued, so a steady stream wakes it once per frame rather than
+    /// once per commit. `None` when idle (it listens, and the next commit goes out at once) or
+    /// while a batch is in flight (its end looks again).
     fn next_flush(&self) -> Option<tokio::time::Instant> {
         if self.wire.busy() {
             return None;
         }
-        let active = self.active.as_ref().filter(|a| !a.queue.is_empty())?;
-        Some(tokio::time::Instant::from_std(
-            active.last_flush + active.wanted.interval,
-        ))
+        let active = self.active.as_ref()?;
+        let due = active.last_flush + active.wanted.interval;
+        (!active.queue.is_empty() || due > Instant::now())
+            .then(|| tokio::time::Instant::from_std(due))
     }
 
     /// Sends the queue when the rate allows and writes what the socket takes at once (most
@@ -875,6 +878,10 @@ impl Session {
         let Some(active) = active.as_mut() else {
             return true;
         };
+        if active.queue.is_empty() {
+            // Nothing to send, and no frame: the rate counts frames sent.
+            return true;
+        }
         if active.last_flush.elapsed() < active.wanted.interval || wire.busy() {
             // Keep queueing: the next frame takes it all.
             return true;
