@@ -2,13 +2,14 @@
 //!
 //! One crate, two builds: with `ssr` it is the server (axum + leptos_axum), with `hydrate` the
 //! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
-//! protocol, chunk, decimate, history, view, backoff) are pure and shared by both and tested natively.
+//! protocol, chunk, decimate, gaps, history, view, backoff) are pure and shared by both and tested natively.
 
 pub mod app;
 pub mod backoff;
 pub mod chunk;
 pub mod decimate;
 pub mod feed;
+pub mod gaps;
 pub mod history;
 pub mod model;
 pub mod parse;

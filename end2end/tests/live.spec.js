@@ -32,6 +32,25 @@ test('points pushed over HTTP are drawn where they belong', async ({ page, serve
   expect(off.ok).toBe(false);
 });
 
+test('a hole in the data is drawn as a break, not bridged', async ({ page, server }) => {
+  await openLive(page, server);
+  const now = Date.now();
+  // One point a second, then nothing for 12 s, then one a second again.
+  const early = [0, 1, 2, 3, 4].map((i) => ({ series: 'holed', value: 20, timestamp: now - 30000 + 1000 * i }));
+  const late = [0, 1, 2, 3, 4].map((i) => ({ series: 'holed', value: 60, timestamp: now - 14000 + 1000 * i }));
+  await server.post([...early, ...late]);
+  await expect(legendValue(page, 'holed')).toHaveText('60');
+  const canvas = page.locator('canvas.chart-canvas');
+  await expect(canvas).toHaveAttribute('data-segments', '2');
+  const rgb = await seriesColor(page, 'holed');
+  for (const p of [...early, ...late]) {
+    await expect.poll(() => drawnNear(page, p.timestamp, p.value, rgb)).toMatchObject({ ok: true });
+  }
+  // Halfway across the hole, where a bridging line would pass: nothing.
+  const across = await drawnNear(page, now - 20500, 40, rgb, 3);
+  expect(across.ok).toBe(false);
+});
+
 test('every series gets its own line and legend entry', async ({ page, server }) => {
   await openLive(page, server);
   const now = Date.now();

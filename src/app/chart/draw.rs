@@ -6,11 +6,13 @@
 //! every length drawn is scaled by the same ratio.
 //!
 //! After each frame the canvas carries its geometry as data attributes (`data-plot`,
-//! `data-x-range`, `data-y-range`, `data-frames`, `data-points` held), which the end-to-end
-//! tests use to find the pixel where a point must appear.
+//! `data-x-range`, `data-y-range`, `data-frames`, `data-points` held, `data-segments` drawn
+//! lines and dots), which the end-to-end tests use to find the pixel where a point must appear.
+//! A line breaks where its data has a hole ([`crate::gaps`]).
 
 use super::super::live::{client_now_ns, LiveFeed};
 use crate::decimate::{clip_to_range, m4};
+use crate::gaps;
 use crate::model::NANOS_PER_SEC;
 use crate::view::{format_clock, format_value, live_window, series_color, y_range};
 use leptos::html::Canvas;
@@ -170,18 +172,27 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
         let span_s = (to - from) as f64 / NANOS_PER_SEC as f64;
         let secs = |t: i64| t as f64 / NANOS_PER_SEC as f64;
 
-        // Decimate to the canvas width first (an upper bound of the plot width), then clip.
-        let lines: Vec<Vec<(f64, f64)>> = state
+        // Decimate to the canvas width first (an upper bound of the plot width), then clip,
+        // then break each line where its data has a hole.
+        let column_ns = ((to - from) / i64::from(w)).max(1);
+        let lines: Vec<Vec<Vec<(f64, f64)>>> = state
             .series
             .values()
             .map(|ring| {
+                let usual = gaps::usual_step(ring.iter().map(|p| p.ts_ns));
                 let mut pts = m4(ring.iter().copied(), from, to, w as usize);
                 clip_to_range(&mut pts, from, to);
-                pts.into_iter().map(|p| (secs(p.ts_ns), p.value)).collect()
+                let ts: Vec<i64> = pts.iter().map(|p| p.ts_ns).collect();
+                gaps::segments(&ts, gaps::threshold(usual, column_ns))
+                    .into_iter()
+                    .map(|run| pts[run].iter().map(|p| (secs(p.ts_ns), p.value)).collect())
+                    .collect()
             })
             .collect();
+        let segments: usize = lines.iter().map(Vec::len).sum();
         let (lo, hi) = lines
             .iter()
+            .flatten()
             .flatten()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
                 (lo.min(v), hi.max(v))
@@ -218,33 +229,33 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
             .map_err(|e| e.to_string())?;
 
         let stroke = (1.75 * dpr).round().max(1.0) as u32;
-        for (i, line) in lines.into_iter().enumerate() {
-            if line.is_empty() {
-                continue;
-            }
+        for (i, runs) in lines.into_iter().enumerate() {
             let (r, g, b) = series_color(i);
             let style = RGBColor(r, g, b).stroke_width(stroke);
-            if line.len() == 1 {
-                chart
-                    .draw_series(std::iter::once(Circle::new(
-                        line[0],
-                        stroke * 2,
-                        style.filled(),
-                    )))
-                    .map_err(|e| e.to_string())?;
-            } else {
-                chart
-                    .draw_series(LineSeries::new(line, style))
-                    .map_err(|e| e.to_string())?;
+            for line in runs {
+                // A lone point between holes is a dot: a line needs two.
+                if line.len() == 1 {
+                    chart
+                        .draw_series(std::iter::once(Circle::new(
+                            line[0],
+                            stroke * 2,
+                            style.filled(),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(line, style))
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
         let (xr, yr) = chart.plotting_area().get_pixel_range();
         let held: usize = state.series.values().map(|r| r.len()).sum();
-        Ok((xr, yr, (from, to), (y0, y1), held))
+        Ok((xr, yr, (from, to), (y0, y1), held, segments))
     })?;
     root.present().map_err(|e| e.to_string())?;
 
-    let (xr, yr, (from, to), (y0, y1), held) = geometry;
+    let (xr, yr, (from, to), (y0, y1), held, segments) = geometry;
     let attrs = [
         (
             "data-plot",
@@ -257,6 +268,7 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
         ("data-y-range", format!("{y0},{y1}")),
         ("data-frames", frame.to_string()),
         ("data-points", held.to_string()),
+        ("data-segments", segments.to_string()),
     ];
     for (name, value) in attrs {
         let _ = el.set_attribute(name, &value);
