@@ -585,6 +585,27 @@ async fn a_viewer_token_guards_reading_when_configured() {
         cookie.starts_with("livechart_token=v-secret;") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    // A browser opening the page with the token is sent to the same page without it (out of
+    // the address bar and history), the cookie set; behind a TLS proxy the cookie is Secure.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = browser
+        .get(server.url("/?window=5m&token=v-secret"))
+        .header("accept", "text/html,*/*")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/?window=5m");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("v-secret") && cookie.contains("Secure"),
+        "{cookie}"
+    );
     let res = get(
         "/api/v1/series",
         Some(("cookie", "livechart_token=v-secret")),

@@ -271,20 +271,109 @@ pub async fn require_viewer_token(
     // Only a viewer token is remembered: an ingest token given as `?token=` reads, but does
     // not stay in the browser.
     let remember = query_token(&req)
-        .filter(|t| valid && given.as_deref() == Some(t.as_str()) && viewers.accepts(t));
-    let mut res = next.run(req).await;
-    if let Some(token) = remember.filter(|t| cookie_safe(t)) {
-        let cookie = format!("{VIEWER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
-        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
+        .filter(|t| valid && given.as_deref() == Some(t.as_str()) && viewers.accepts(t))
+        .filter(|t| cookie_safe(t));
+    let Some(token) = remember else {
+        return next.run(req).await;
+    };
+    // `Secure` when the browser reached us over TLS (a proxy in front says so): the token then
+    // never travels in clear.
+    let secure = if over_tls(&req) { "; Secure" } else { "" };
+    let cookie = format!("{VIEWER_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let Ok(cookie) = header::HeaderValue::from_str(&cookie) else {
+        return next.run(req).await;
+    };
+    // A page opened with `?token=` is sent to the same address without it, now that the cookie
+    // carries it: the token leaves the address bar, the history and shared links.
+    let mut res = match page_without_token(&req) {
+        Some(location) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, location),
+                (header::CACHE_CONTROL, "no-store".into()),
+            ],
+        )
+            .into_response(),
+        None => next.run(req).await,
+    };
+    res.headers_mut().append(header::SET_COOKIE, cookie);
     res
+}
+
+/// Whether the browser's connection was TLS: the URI says so, or a proxy in front does
+/// (`X-Forwarded-Proto`, `Forwarded: proto=`).
+fn over_tls(req: &Request) -> bool {
+    let h = req.headers();
+    let says_https = |name: &str, value_of: fn(&str) -> Option<&str>| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str()
+                .ok()
+                .and_then(value_of)
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+        })
+    };
+    req.uri().scheme_str() == Some("https")
+        || says_https("x-forwarded-proto", |v| v.split(',').next())
+        || says_https("forwarded", |v| {
+            v.split([';', ',']).find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("proto").then(|| v.trim_matches('"'))
+            })
+        })
+}
+
+/// For a browser asking for a page (GET, HTML accepted): where it is without `token`.
+fn page_without_token(req: &Request) -> Option<String> {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if req.method() != axum::http::Method::GET || !wants_html {
+        return None;
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).ok()?;
+    let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "token").collect();
+    let path = req.uri().path();
+    if rest.is_empty() {
+        return Some(path.to_string());
+    }
+    Some(format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(rest).ok()?
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_known_from_the_uri_or_the_proxy_in_front() {
+        let req = |h: &[(&str, &str)]| {
+            let mut b = axum::http::Request::builder().uri("/");
+            for (k, v) in h {
+                b = b.header(*k, *v);
+            }
+            b.body(axum::body::Body::empty()).unwrap()
+        };
+        assert!(!over_tls(&req(&[])));
+        assert!(over_tls(&req(&[("x-forwarded-proto", "https")])));
+        assert!(over_tls(&req(&[("x-forwarded-proto", "HTTPS, http")])));
+        assert!(!over_tls(&req(&[("x-forwarded-proto", "http")])));
+        assert!(over_tls(&req(&[(
+            "forwarded",
+            "for=1.2.3.4;proto=https;by=x"
+        )])));
+        assert!(over_tls(&req(&[("forwarded", "proto=\"https\"")])));
+        assert!(!over_tls(&req(&[("forwarded", "for=1.2.3.4;proto=http")])));
+        let tls = axum::http::Request::builder()
+            .uri("https://a.example/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(over_tls(&tls));
+    }
 
     #[test]
     fn tokens_compare_and_hide() {
