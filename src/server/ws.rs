@@ -356,6 +356,18 @@ impl Wire {
         Poll::Ready(Ok(()))
     }
 
+    /// A message the client already sent, without waiting; only between our frames.
+    async fn read_now(&mut self) -> Option<Option<Result<Message, tungstenite::Error>>> {
+        if self.written > 0 {
+            return None;
+        }
+        std::future::poll_fn(|cx| match self.socket.poll_next_unpin(cx) {
+            Poll::Ready(read) => Poll::Ready(Some(read)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+    }
+
     /// Writes what the socket takes now, without waiting; false when the connection is gone.
     async fn write_now(&mut self) -> bool {
         if !self.busy() {
@@ -365,16 +377,20 @@ impl Wire {
         !matches!(now, Poll::Ready(Err(_)))
     }
 
-    /// Waits until the batch in flight is written, at most until its deadline; false when it
-    /// cannot be.
-    async fn drain(&mut self) -> bool {
+    /// Waits until the batch in flight is written, at most until its deadline; `Err` says how
+    /// the session ends when it cannot be (too slow, or gone).
+    async fn drain(&mut self) -> Result<(), Option<Goodbye>> {
         let Some(deadline) = self.sending else {
-            return true;
+            return Ok(());
         };
         let written =
             tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| self.poll_write(cx))).await;
         self.sending = None;
-        matches!(written, Ok(Ok(())))
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(None),
+            Err(_) => Err(Some(too_slow())),
+        }
     }
 
     /// The next thing the socket has to say: a message from the client, or the batch in
@@ -513,56 +529,28 @@ impl Session {
                     }
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    return Some(Goodbye {
-                        code: CLOSE_TOO_SLOW,
-                        reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
-                    });
+                    return Some(too_slow());
                 }
                 io = self.wire.next() => match io {
                     Io::Written(false) => return None,
                     Io::Written(true) => {
+                        // Between batches the client can be read without a pong landing
+                        // inside one of our frames: take what it sent before the next batch,
+                        // or a client kept busy would never be heard.
+                        while let Some(read) = self.wire.read_now().await {
+                            if let Err(bye) = self.on_read(read).await {
+                                return bye;
+                            }
+                        }
                         if self.due() && !self.flush_now().await {
                             return None;
                         }
                     }
-                    Io::Read(Some(Ok(Message::Text(text)))) => {
-                        self.last_heard = Instant::now();
-                        match serde_json::from_str::<ClientMsg>(&text) {
-                            Ok(msg) => {
-                                // Boxed: subscribing reads a snapshot, and that future would
-                                // make every idle session's bigger.
-                                if let Err(bye) = Box::pin(self.handle(msg)).await {
-                                    return bye;
-                                }
-                            }
-                            Err(e) => {
-                                return Some(Goodbye {
-                                    code: CLOSE_PROTOCOL_ERROR,
-                                    reason: truncate(format!("unreadable message: {e}")),
-                                });
-                            }
+                    Io::Read(read) => {
+                        if let Err(bye) = self.on_read(read).await {
+                            return bye;
                         }
                     }
-                    Io::Read(Some(Ok(Message::Binary(_)))) => {
-                        return Some(Goodbye {
-                            code: CLOSE_PROTOCOL_ERROR,
-                            reason: "clients send JSON text messages only".into(),
-                        });
-                    }
-                    Io::Read(Some(Err(e))) => {
-                        // The one read error worth telling: a message over the limit (the
-                        // socket is still fine); others mean the socket is gone.
-                        if !matches!(e, tungstenite::Error::Capacity(_)) {
-                            return None;
-                        }
-                        let limit = self.state.config.limits.max_client_message_bytes;
-                        return Some(Goodbye {
-                            code: CLOSE_MESSAGE_TOO_BIG,
-                            reason: format!("a message over {limit} bytes"),
-                        });
-                    }
-                    Io::Read(Some(Ok(Message::Close(_))) | None) => return None,
-                    Io::Read(Some(Ok(_))) => self.last_heard = Instant::now(),
                 },
                 _ = heartbeat.tick() => {
                     if !self.subscribed && started.elapsed() >= SUBSCRIBE_TIMEOUT {
@@ -571,7 +559,8 @@ impl Session {
                             reason: format!("no subscribe message within {} s", SUBSCRIBE_TIMEOUT.as_secs()),
                         });
                     }
-                    if self.last_heard.elapsed() >= silence {
+                    // A batch in flight has the send timeout watching the peer instead.
+                    if self.last_heard.elapsed() >= silence && !self.wire.busy() {
                         return Some(Goodbye {
                             code: CLOSE_SILENT,
                             reason: format!("nothing heard for {} ms", silence.as_millis()),
@@ -589,6 +578,53 @@ impl Session {
                 _ = &mut shutdown => {
                     return Some(Goodbye { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() });
                 }
+            }
+        }
+    }
+
+    /// What the client sent (or that it is gone). `Err` ends the session, with a goodbye
+    /// when the socket still takes one.
+    async fn on_read(
+        &mut self,
+        read: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<(), Option<Goodbye>> {
+        match read {
+            Some(Ok(Message::Text(text))) => {
+                self.last_heard = Instant::now();
+                match serde_json::from_str::<ClientMsg>(&text) {
+                    // Boxed: subscribing reads a snapshot, and that future would make every
+                    // idle session's bigger.
+                    Ok(msg) => Box::pin(self.handle(msg)).await,
+                    Err(e) => Err(Some(Goodbye {
+                        code: CLOSE_PROTOCOL_ERROR,
+                        reason: truncate(format!("unreadable message: {e}")),
+                    })),
+                }
+            }
+            Some(Ok(Message::Binary(_))) => Err(Some(Goodbye {
+                code: CLOSE_PROTOCOL_ERROR,
+                reason: "clients send JSON text messages only".into(),
+            })),
+            // The one read error worth telling: a message over the limit (the socket is still
+            // fine); others mean the socket is gone.
+            Some(Err(tungstenite::Error::Capacity(_))) => {
+                let limit = self.state.config.limits.max_client_message_bytes;
+                Err(Some(Goodbye {
+                    code: CLOSE_MESSAGE_TOO_BIG,
+                    reason: format!("a message over {limit} bytes"),
+                }))
+            }
+            Some(Err(_)) | None => Err(None),
+            Some(Ok(Message::Close(_))) => {
+                // Tungstenite has queued its close reply: nothing of ours may follow it. (A
+                // close is only read between our frames, so none is cut short.)
+                self.wire.out.clear();
+                self.wire.sending = None;
+                Err(None)
+            }
+            Some(Ok(_)) => {
+                self.last_heard = Instant::now();
+                Ok(())
             }
         }
     }
@@ -636,13 +672,15 @@ impl Session {
     }
 
     /// Sends a text message after the batch in flight (so a client that asks without reading
-    /// stops being read); false when the connection is gone.
-    async fn text(&mut self, msg: &ServerMsg) -> bool {
-        if !self.wire.drain().await {
-            return false;
-        }
+    /// stops being read); `Err` ends the session.
+    async fn text(&mut self, msg: &ServerMsg) -> Result<(), Option<Goodbye>> {
+        self.wire.drain().await?;
         self.wire.start([text_frame(msg)]);
-        self.wire.write_now().await
+        if self.wire.write_now().await {
+            Ok(())
+        } else {
+            Err(None)
+        }
     }
 
     async fn handle(&mut self, msg: ClientMsg) -> Result<(), Option<Goodbye>> {
@@ -655,13 +693,7 @@ impl Session {
                 Ok(())
             }
             ClientMsg::Subscribe(sub) => match check(&sub, &self.state) {
-                Err(message) => {
-                    if self.text(&ServerMsg::Error { message }).await {
-                        Ok(())
-                    } else {
-                        Err(None)
-                    }
-                }
+                Err(message) => self.text(&ServerMsg::Error { message }).await,
                 Ok(()) => {
                     self.subscribed = true;
                     self.subscribe(sub).await
@@ -723,9 +755,7 @@ impl Session {
                         server_time_ns: now_ns(),
                         series: told.clone(),
                     };
-                    if !self.text(&msg).await {
-                        return Err(None);
-                    }
+                    self.text(&msg).await?;
                     let mut active = self.activate(subscription, wanted, &told);
                     for m in missed {
                         active.queue_missed(m);
@@ -736,9 +766,7 @@ impl Session {
                 Err(why) => {
                     let reason = why.to_string();
                     tracing::debug!(%reason, "live resume refused; the client reloads");
-                    if !self.text(&ServerMsg::Reload { reason }).await {
-                        return Err(None);
-                    }
+                    self.text(&ServerMsg::Reload { reason }).await?;
                 }
             }
         }
@@ -785,9 +813,7 @@ impl Session {
             width: wanted.width,
             series,
         };
-        if !self.text(&msg).await {
-            return Err(None);
-        }
+        self.text(&msg).await?;
         self.active = Some(self.activate(subscription, wanted, &heads));
         Ok(())
     }
@@ -819,9 +845,7 @@ impl Session {
 
     /// Tells the client its place is gone and sends a fresh snapshot.
     async fn reload(&mut self, reason: String, wanted: Wanted) -> Result<(), Option<Goodbye>> {
-        if !self.text(&ServerMsg::Reload { reason }).await {
-            return Err(None);
-        }
+        self.text(&ServerMsg::Reload { reason }).await?;
         self.snapshot(wanted).await
     }
 
@@ -1094,6 +1118,13 @@ impl Active {
                 },
             ));
         }
+    }
+}
+
+fn too_slow() -> Goodbye {
+    Goodbye {
+        code: CLOSE_TOO_SLOW,
+        reason: "too slow: nothing was taken for the send timeout; reconnect and resume".into(),
     }
 }
 
