@@ -329,15 +329,23 @@ fn page_without_token(req: &Request) -> Option<String> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    if req.method() != axum::http::Method::GET || !wants_html {
+    let path = req.uri().path();
+    // Pages only: an API link opened from another site must keep working, and the cookie
+    // (SameSite=Strict) would not follow a redirect started there.
+    if req.method() != axum::http::Method::GET
+        || !wants_html
+        || is_read(path)
+        || path.starts_with("/api/")
+    {
         return None;
     }
+    // `//evil.example` is another host to a browser: never send one there.
+    let path = format!("/{}", path.trim_start_matches(['/', '\\']));
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).ok()?;
     let rest: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "token").collect();
-    let path = req.uri().path();
     if rest.is_empty() {
-        return Some(path.to_string());
+        return Some(path);
     }
     Some(format!(
         "{path}?{}",
@@ -348,6 +356,30 @@ fn page_without_token(req: &Request) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_is_sent_to_itself_without_the_token_and_never_elsewhere() {
+        let req = |uri: &str| {
+            axum::http::Request::builder()
+                .uri(uri)
+                .header(header::ACCEPT, "text/html")
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let to = |uri: &str| page_without_token(&req(uri));
+        assert_eq!(to("/?token=t").as_deref(), Some("/"));
+        assert_eq!(to("/?a=1&token=t&b=2").as_deref(), Some("/?a=1&b=2"));
+        assert_eq!(
+            to("//evil.example/?token=t").as_deref(),
+            Some("/evil.example/")
+        );
+        assert_eq!(
+            to("/\\evil.example?token=t").as_deref(),
+            Some("/evil.example")
+        );
+        assert_eq!(to("/api/v1/query?series=a&token=t"), None);
+        assert_eq!(to("/ws?token=t"), None);
+    }
 
     #[test]
     fn tls_is_known_from_the_uri_or_the_proxy_in_front() {
