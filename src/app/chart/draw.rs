@@ -180,12 +180,18 @@ fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String
             .values()
             .map(|ring| {
                 let usual = gaps::usual_step(ring.iter().map(|p| p.ts_ns));
-                let mut pts = m4(ring.iter().copied(), from, to, w as usize);
-                clip_to_range(&mut pts, from, to);
+                let pts = m4(ring.iter().copied(), from, to, w as usize);
                 let ts: Vec<i64> = pts.iter().map(|p| p.ts_ns).collect();
+                // Split first, then clip each run: a hole across the window's edge must not
+                // be bridged by the point clipping puts on the edge.
                 gaps::segments(&ts, gaps::threshold(usual, column_ns))
                     .into_iter()
-                    .map(|run| pts[run].iter().map(|p| (secs(p.ts_ns), p.value)).collect())
+                    .filter_map(|run| {
+                        let mut part = pts[run].to_vec();
+                        clip_to_range(&mut part, from, to);
+                        (!part.is_empty())
+                            .then(|| part.iter().map(|p| (secs(p.ts_ns), p.value)).collect())
+                    })
                     .collect()
             })
             .collect();
