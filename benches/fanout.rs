@@ -113,6 +113,25 @@ fn main() {
             rows.push((n, name, r));
         }
     }
+    // Memory per idle connection without what any server holds once (runtime, allocator
+    // arenas): the growth between two subscriber counts of the same server, per connection.
+    println!("\n| server | memory per idle connection, marginal |");
+    println!("| --- | --- |");
+    for &(kind, rate) in &configs {
+        let name = label(kind, rate);
+        let mine: Vec<&(usize, String, Outcome)> =
+            rows.iter().filter(|(_, n, _)| *n == name).collect();
+        let steps: Vec<String> = mine
+            .windows(2)
+            .map(|w| {
+                let (n1, _, a) = w[0];
+                let (n2, _, b) = w[1];
+                let grown = b.kb_per_conn * *n2 as f64 - a.kb_per_conn * *n1 as f64;
+                format!("{:.1} KB ({n1} → {n2})", grown / (*n2 as f64 - *n1 as f64))
+            })
+            .collect();
+        println!("| {name} | {} |", steps.join(", "));
+    }
     // At equal p99: each server's best delivered rate among the runs whose p99 is within a
     // bound, for a few bounds.
     println!(
