@@ -194,6 +194,13 @@ pub async fn run(
             token.cancel();
         }
     };
+    // No Nagle: a live frame is small and must not wait for the ACK of the one before it
+    // (with the peer's delayed ACKs, up to 40 ms a frame).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await?;
