@@ -690,8 +690,8 @@ async fn pings_answered_while_big_frames_are_written_never_cut_into_them() {
     push(&server, "big", now_ms() - 1_000, 0..50).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (mut pongs, mut snapshot_bytes) = (Vec::new(), 0);
+    // The last point of the `push` above (values 0..50, after everything else) has arrived.
     let has_last = |c: &Client| c.feed.latest().iter().any(|(_, p)| p.value == 49.0);
-    // (`push` below adds 0..50 to `big`, after everything else.)
     while pongs.last() != Some(&19) || !has_last(&client) {
         let frame = tokio::time::timeout(PATIENCE, client.ws.next())
             .await
