@@ -4,6 +4,7 @@
 //! only points inside two windows back from the newest time are kept (plus each series' latest
 //! point, for the legend), and never more than [`MAX_POINTS_PER_SERIES`] per series.
 
+use crate::history_cache::LiveCoverage;
 use crate::model::{merge_points, Point, SeriesKey};
 use crate::protocol::{Delta, Resume, SeriesHead, SeriesOffset, ServerMsg};
 use crate::view::{live_window, DEFAULT_WINDOW_NS};
@@ -31,6 +32,13 @@ pub struct FeedState {
     /// page shows both (tests read them; a user can tell a gap-free recovery from a reload).
     pub resumes: u32,
     pub reloads: u32,
+    /// From when on the feed holds every point of every series (`None` before a snapshot):
+    /// the snapshot's window start, moving up as old points are dropped.
+    covered_from_ns: Option<i64>,
+    /// The snapshot's server time: points after it arrived as deltas, at full resolution.
+    raw_from_ns: i64,
+    /// The snapshot's column width: how coarse the feed's oldest part may be.
+    snapshot_column_ns: i64,
 }
 
 impl Default for FeedState {
@@ -45,6 +53,9 @@ impl Default for FeedState {
             ids: HashMap::new(),
             resumes: 0,
             reloads: 0,
+            covered_from_ns: None,
+            raw_from_ns: 0,
+            snapshot_column_ns: 1,
         }
     }
 }
@@ -73,13 +84,17 @@ impl FeedState {
                 epoch,
                 server_time_ns,
                 window_ns,
+                width,
                 series,
-                ..
             } => {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
                 if window_ns > 0 {
                     self.window_ns = window_ns;
                 }
+                self.covered_from_ns = Some(server_time_ns.saturating_sub(self.window_ns));
+                self.raw_from_ns = server_time_ns;
+                self.snapshot_column_ns =
+                    (self.window_ns / i64::try_from(width.max(1)).unwrap_or(i64::MAX)).max(1);
                 // A snapshot is the whole truth: series that vanished (restart of an
                 // in-memory server) must vanish here too.
                 self.series.clear();
@@ -112,6 +127,7 @@ impl FeedState {
                 self.offsets.clear();
                 self.ids.clear();
                 self.epoch = None;
+                self.covered_from_ns = None;
                 self.reloads = self.reloads.wrapping_add(1);
             }
             ServerMsg::Heartbeat { server_time_ns } => {
@@ -216,11 +232,21 @@ impl FeedState {
             self.window_ns,
         );
         let keep_from = end.saturating_sub(self.window_ns.saturating_mul(2));
+        self.covered_from_ns = self.covered_from_ns.map(|c| c.max(keep_from));
         for ring in self.series.values_mut() {
             while ring.len() > 1 && ring.front().is_some_and(|p| p.ts_ns < keep_from) {
                 ring.pop_front();
             }
         }
+    }
+
+    /// What the feed can draw without help from history (`None` before the first snapshot).
+    pub fn coverage(&self) -> Option<LiveCoverage> {
+        Some(LiveCoverage {
+            full_from: self.covered_from_ns?,
+            raw_from: self.raw_from_ns,
+            column_ns: self.snapshot_column_ns,
+        })
     }
 
     /// Latest point per series in legend order.
@@ -308,6 +334,34 @@ mod tests {
         assert_eq!(f.series.len(), 1);
         assert_eq!(f.latest()[0].1.value, 2.0);
         assert_eq!(f.resume().unwrap().offsets[0].offset, 1);
+    }
+
+    #[test]
+    fn coverage_starts_at_the_snapshot_window_and_follows_pruning() {
+        let mut f = FeedState::default();
+        assert_eq!(f.coverage(), None);
+        f.apply(
+            snap(1000 * S, 60 * S, &[("a", 0, 0, &[(990 * S, 1.0)])]),
+            1000 * S,
+        );
+        let c = f.coverage().unwrap();
+        assert_eq!((c.full_from, c.raw_from), (940 * S, 1000 * S));
+        assert_eq!(c.column_ns, 60 * S / 100);
+        // Two windows later the oldest minute is dropped, and so is its coverage.
+        f.apply(
+            ServerMsg::Heartbeat {
+                server_time_ns: 1100 * S,
+            },
+            1100 * S,
+        );
+        assert_eq!(f.coverage().unwrap().full_from, 980 * S);
+        f.apply(
+            ServerMsg::Reload {
+                reason: "test".into(),
+            },
+            1100 * S,
+        );
+        assert_eq!(f.coverage(), None);
     }
 
     #[test]

@@ -85,6 +85,34 @@ impl HistoryResult {
     }
 }
 
+/// Several series as one long-format CSV, `series,time,timestamp_ns,value`, for the chart's
+/// export: long rather than wide because series rarely share timestamps. Times are UTC to the
+/// millisecond for people; `timestamp_ns` is exact.
+pub fn long_csv(series: &[(String, Vec<Point>)]) -> String {
+    use std::fmt::Write as _;
+    let rows: usize = series.iter().map(|(_, p)| p.len()).sum();
+    let mut out = String::with_capacity(rows * 64 + 32);
+    out.push_str("series,time,timestamp_ns,value\n");
+    for (name, points) in series {
+        let name = csv_field(name);
+        for p in points {
+            let time = crate::ticks::format_instant(p.ts_ns, 0).replace(' ', "T");
+            let _ = writeln!(out, "{name},{time}Z,{},{}", p.ts_ns, p.value);
+        }
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (series names may:
+/// `cpu{host=a,core=0}`).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +142,25 @@ mod tests {
         assert_eq!((r.truncated, r.width), (false, Some(10)));
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<HistoryResult>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn long_csv_quotes_names_and_keeps_exact_timestamps() {
+        let p = |t: i64, v: f64| Point::new(t, v).unwrap();
+        let csv = long_csv(&[
+            (
+                "cpu{core=0,host=a}".into(),
+                vec![p(1_764_230_405_123_456_789, 1.5)],
+            ),
+            ("plain".into(), vec![p(0, -2.0)]),
+            ("say \"hi\"".into(), vec![]),
+        ]);
+        assert_eq!(
+            csv,
+            "series,time,timestamp_ns,value\n\
+             \"cpu{core=0,host=a}\",2025-11-27T08:00:05.123Z,1764230405123456789,1.5\n\
+             plain,1970-01-01T00:00:00.000Z,0,-2\n"
+        );
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

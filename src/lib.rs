@@ -2,7 +2,7 @@
 //!
 //! One crate, two builds: with `ssr` it is the server (axum + leptos_axum), with `hydrate` the
 //! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
-//! protocol, chunk, decimate, gaps, history, view, backoff) are pure and shared by both and tested natively.
+//! protocol, chunk, decimate, gaps, history, history_cache, view, viewport, ticks, backoff) are pure and shared by both and tested natively.
 
 pub mod app;
 pub mod backoff;
@@ -11,10 +11,13 @@ pub mod decimate;
 pub mod feed;
 pub mod gaps;
 pub mod history;
+pub mod history_cache;
 pub mod model;
 pub mod parse;
 pub mod protocol;
+pub mod ticks;
 pub mod view;
+pub mod viewport;
 
 #[cfg(feature = "ssr")]
 pub mod server;

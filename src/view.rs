@@ -53,19 +53,6 @@ pub fn live_window(server_now_ns: i64, newest_ns: Option<i64>, span_ns: i64) -> 
     (end.saturating_sub(span_ns), end)
 }
 
-/// Clock label for an x tick: local wall time, seconds shown when the window is short enough
-/// for them to matter.
-pub fn format_clock(epoch_secs: f64, utc_offset_minutes: i32, span_secs: f64) -> String {
-    let local = epoch_secs.floor() as i64 + i64::from(utc_offset_minutes) * 60;
-    let day_secs = local.rem_euclid(86_400);
-    let (h, m, s) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
-    if span_secs <= 3.0 * 3600.0 {
-        format!("{h:02}:{m:02}:{s:02}")
-    } else {
-        format!("{h:02}:{m:02}")
-    }
-}
-
 /// A value as a person reads it in a legend: at most four significant decimals, no trailing
 /// zeros, scientific only for the very large or very small.
 pub fn format_value(v: f64) -> String {
@@ -130,16 +117,6 @@ mod tests {
         assert_eq!(live_window(now, Some(ahead), 10), (ahead - 10, ahead));
         let far = now + 3_000_000 * NANOS_PER_SEC;
         assert_eq!(live_window(now, Some(far), 10).1, now + MAX_AHEAD_NS);
-    }
-
-    #[test]
-    fn clock_labels_are_local_time() {
-        // 2025-11-27T08:00:05Z
-        let t = 1_764_230_405.0;
-        assert_eq!(format_clock(t, 0, 60.0), "08:00:05");
-        assert_eq!(format_clock(t, 60, 60.0), "09:00:05");
-        assert_eq!(format_clock(t, -9 * 60, 60.0), "23:00:05");
-        assert_eq!(format_clock(t, 0, 24.0 * 3600.0), "08:00");
     }
 
     #[test]

@@ -58,6 +58,16 @@ class Server {
     return this.start();
   }
 
+  /** Pushes [[timestamp_ms, value], …] to one series in one batch request. */
+  async push(series, points) {
+    const res = await fetch(`${this.url}/api/v1/points`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ series, points }),
+    });
+    if (res.status !== 200) throw new Error(`POST /api/v1/points answered ${res.status}: ${await res.text()}`);
+  }
+
   /** Posts demo-shaped points: [{series, value, timestamp}], one request each. */
   async post(points) {
     for (const p of points) {

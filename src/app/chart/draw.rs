@@ -8,18 +8,25 @@
 //! After each frame the canvas carries its geometry as data attributes (`data-plot`,
 //! `data-x-range`, `data-y-range`, `data-frames`, `data-points` held, `data-segments` drawn
 //! lines and dots), which the end-to-end tests use to find the pixel where a point must appear.
-//! A line breaks where its data has a hole ([`crate::gaps`]).
+//! A line breaks where its data has a hole ([`crate::gaps`]). Each series is held history
+//! joined with the live feed ([`crate::history_cache`]), decimated to the canvas's pixel
+//! columns (M4) before anything is drawn, so the cost follows the pixels, not the data.
+//! While paused, nothing but a change of view, data shown or size redraws.
 
 use super::super::live::{client_now_ns, LiveFeed};
+use super::ChartCtl;
 use crate::decimate::{clip_to_range, m4};
 use crate::gaps;
-use crate::model::NANOS_PER_SEC;
-use crate::view::{format_clock, format_value, live_window, series_color, y_range};
+use crate::model::{Point, NANOS_PER_SEC};
+use crate::ticks::{format_time_tick, time_ticks, value_ticks};
+use crate::view::{format_value, live_window, series_color, y_range};
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::closure::Closure;
@@ -37,22 +44,48 @@ struct Frames {
     drawn: Cell<u64>,
 }
 
-pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed) {
+/// What the last frame showed, for the crosshair and gestures: the plot area in CSS pixels
+/// relative to the canvas, the time and value ranges, and each shown series decimated.
+#[derive(Debug, Default, Clone)]
+pub struct Drawn {
+    pub plot: (f64, f64, f64, f64),
+    pub from_ns: i64,
+    pub to_ns: i64,
+    pub series: Vec<DrawnSeries>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DrawnSeries {
+    pub name: String,
+    pub color: (u8, u8, u8),
+    pub points: Vec<Point>,
+    /// Points further apart than this are not joined by the line (a hole).
+    pub max_gap_ns: i64,
+}
+
+pub type SharedDrawn = Rc<RefCell<Drawn>>;
+
+pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) -> SharedDrawn {
     let frames = Rc::new(Frames::default());
+    let drawn = SharedDrawn::default();
     let schedule = {
         let frames = frames.clone();
+        let drawn = drawn.clone();
         move || {
             if frames.pending.replace(true) {
                 return;
             }
             let frames = frames.clone();
+            let drawn = drawn.clone();
             request_animation_frame(move || {
                 frames.pending.set(false);
                 if let Some(el) = canvas.get_untracked() {
                     let n = frames.drawn.get() + 1;
                     frames.drawn.set(n);
-                    if let Err(e) = draw(&el, feed, n) {
-                        leptos::logging::warn!("livechart: drawing failed: {e}");
+                    match draw(&el, feed, ctl, n) {
+                        Ok(Some(d)) => *drawn.borrow_mut() = d,
+                        Ok(None) => {}
+                        Err(e) => leptos::logging::warn!("livechart: drawing failed: {e}"),
                     }
                 }
             });
@@ -61,8 +94,22 @@ pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed) {
 
     {
         let schedule = schedule.clone();
+        // New data moves a live view; a paused one redraws only when its own range changes,
+        // which the view effect below covers, or when held history arrives.
         Effect::new(move |_| {
             feed.data.track();
+            if ctl.view.get_untracked().is_live() {
+                schedule();
+            }
+        });
+    }
+    {
+        let schedule = schedule.clone();
+        Effect::new(move |_| {
+            ctl.view.track();
+            ctl.hidden.track();
+            ctl.history.track();
+            ctl.log_scale.track();
             schedule();
         });
     }
@@ -74,9 +121,15 @@ pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed) {
             }
         });
     }
-    if let Ok(handle) = set_interval_with_handle(schedule, IDLE_TICK) {
+    let tick = move || {
+        if ctl.view.get_untracked().is_live() {
+            schedule();
+        }
+    };
+    if let Ok(handle) = set_interval_with_handle(tick, IDLE_TICK) {
         on_cleanup(move || handle.clear());
     }
+    drawn
 }
 
 /// Keeps the canvas backing store at CSS size × devicePixelRatio, on resize, rotation and
@@ -149,135 +202,279 @@ fn theme() -> Theme {
     }
 }
 
-fn draw(el: &HtmlCanvasElement, feed: LiveFeed, frame: u64) -> Result<(), String> {
+/// The device pixel ratio: how many canvas pixels one CSS pixel is.
+pub fn device_pixel_ratio() -> f64 {
+    web_sys::window()
+        .map_or(1.0, |w| w.device_pixel_ratio())
+        .max(1.0)
+}
+
+/// A linear axis with our ticks ([`crate::ticks`]) instead of plotters' own choice.
+struct Ticked {
+    inner: RangedCoordf64,
+    keys: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: std::ops::Range<f64>, keys: Vec<f64>) -> Self {
+        Self {
+            inner: range.into(),
+            keys,
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        // Grid lines and labels at our ticks only; no minor lines.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.keys.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// One series' line, ready to draw: runs between holes, in plot coordinates.
+struct Line {
+    name: String,
+    index: usize,
+    runs: Vec<Vec<(f64, f64)>>,
+    decimated: Vec<Point>,
+    max_gap_ns: i64,
+}
+
+fn draw(
+    el: &HtmlCanvasElement,
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    frame: u64,
+) -> Result<Option<Drawn>, String> {
     let (w, h) = (el.width(), el.height());
     if w < 50 || h < 50 {
-        return Ok(());
+        return Ok(None);
     }
-    let dpr = web_sys::window()
-        .map_or(1.0, |w| w.device_pixel_ratio())
-        .max(1.0);
+    let dpr = device_pixel_ratio();
     let px = |css: f64| (css * dpr).round() as i32;
     let theme = theme();
+    let view = ctl.view.get_untracked();
+    let log = ctl.log_scale.get_untracked();
     let backend = CanvasBackend::with_canvas_object(el.clone()).ok_or("no 2d context")?;
     let root = backend.into_drawing_area();
     root.fill(&theme.background).map_err(|e| e.to_string())?;
 
-    let geometry = feed.data.with_untracked(|state| -> Result<_, String> {
-        let (from, to) = live_window(
-            state.server_now(client_now_ns()),
-            state.newest_ns(),
-            state.window_ns,
-        );
-        let span_s = (to - from) as f64 / NANOS_PER_SEC as f64;
-        let secs = |t: i64| t as f64 / NANOS_PER_SEC as f64;
+    let result = ctl.history.with_untracked(|history| {
+        ctl.hidden.with_untracked(|hidden| {
+            feed.data.with_untracked(|state| -> Result<_, String> {
+                let live_end =
+                    live_window(state.server_now(client_now_ns()), state.newest_ns(), 0).1;
+                let (from, to) = view.range(live_end);
+                let span_ns = (to - from).max(1);
+                let secs = |t: i64| (t - from) as f64 / NANOS_PER_SEC as f64;
+                // Values as drawn: log10 on a log axis (points at or below zero cannot be
+                // shown there and are left out).
+                let y_of = |v: f64| if log { v.log10() } else { v };
 
-        // Decimate to the canvas width first (an upper bound of the plot width), then clip,
-        // then break each line where its data has a hole.
-        let column_ns = ((to - from) / i64::from(w)).max(1);
-        let lines: Vec<Vec<Vec<(f64, f64)>>> = state
-            .series
-            .values()
-            .map(|ring| {
-                let usual = gaps::usual_step(ring.iter().map(|p| p.ts_ns));
-                let pts = m4(ring.iter().copied(), from, to, w as usize);
-                let ts: Vec<i64> = pts.iter().map(|p| p.ts_ns).collect();
-                // Split first, then clip each run: a hole across the window's edge must not
-                // be bridged by the point clipping puts on the edge.
-                gaps::segments(&ts, gaps::threshold(usual, column_ns))
-                    .into_iter()
-                    .filter_map(|run| {
-                        let mut part = pts[run].to_vec();
-                        clip_to_range(&mut part, from, to);
-                        (!part.is_empty())
-                            .then(|| part.iter().map(|p| (secs(p.ts_ns), p.value)).collect())
+                // Decimate to the canvas width first (an upper bound of the plot width), then
+                // clip, then break each line where its data has a hole.
+                let column_ns = (span_ns / i64::from(w)).max(1);
+                let mut history_points = 0usize;
+                let lines: Vec<Line> = state
+                    .series
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (key, _))| !hidden.contains(&key.to_string()))
+                    .map(|(index, (key, ring))| {
+                        history_points += history.series.get(key).map_or(0, Vec::len);
+                        let joined = history.joined(key, ring);
+                        let usual =
+                            gaps::usual_step(ring.iter().map(|p| p.ts_ns).filter(|&t| t >= from))
+                                .or_else(|| {
+                                    history
+                                        .series
+                                        .get(key)
+                                        .and_then(|h| gaps::usual_step(h.iter().map(|p| p.ts_ns)))
+                                });
+                        let mut pts = m4(joined, from, to, w as usize);
+                        if log {
+                            pts.retain(|p| p.value > 0.0);
+                        }
+                        let ts: Vec<i64> = pts.iter().map(|p| p.ts_ns).collect();
+                        let max_gap_ns = gaps::threshold(usual, column_ns);
+                        // Split first, then clip each run: a hole across the window's edge
+                        // must not be bridged by the point clipping puts on the edge.
+                        let runs = gaps::segments(&ts, max_gap_ns)
+                            .into_iter()
+                            .filter_map(|run| {
+                                let mut part = pts[run].to_vec();
+                                clip_to_range(&mut part, from, to);
+                                (!part.is_empty()).then(|| {
+                                    part.iter()
+                                        .map(|p| (secs(p.ts_ns), y_of(p.value)))
+                                        .collect()
+                                })
+                            })
+                            .collect();
+                        Line {
+                            name: key.to_string(),
+                            index,
+                            runs,
+                            decimated: pts,
+                            max_gap_ns,
+                        }
                     })
-                    .collect()
-            })
-            .collect();
-        let segments: usize = lines.iter().map(Vec::len).sum();
-        let (lo, hi) = lines
-            .iter()
-            .flatten()
-            .flatten()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
-                (lo.min(v), hi.max(v))
-            });
-        let (y0, y1) = y_range(lo, hi);
-
-        let label_font = ("sans-serif", FONT_CSS_PX * dpr)
-            .into_font()
-            .color(&theme.text);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(px(10.0))
-            .margin_left(px(4.0))
-            // Room for half of the last time label, which is centred on the right edge.
-            .margin_right(px(28.0))
-            .x_label_area_size(px(26.0))
-            .y_label_area_size(px(52.0))
-            .build_cartesian_2d(secs(from)..secs(to), y0..y1)
-            .map_err(|e| e.to_string())?;
-
-        let tz = utc_offset_minutes();
-        let css_w = f64::from(w) / dpr;
-        let css_h = f64::from(h) / dpr;
-        chart
-            .configure_mesh()
-            .x_labels(((css_w / 90.0) as usize).clamp(2, 12))
-            .y_labels(((css_h / 45.0) as usize).clamp(3, 10))
-            .x_label_formatter(&|x| format_clock(*x, tz, span_s))
-            .y_label_formatter(&|y| format_value(*y))
-            .label_style(label_font)
-            .axis_style(ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32))
-            .bold_line_style(ShapeStyle::from(theme.grid).stroke_width(px(1.0).max(1) as u32))
-            .light_line_style(ShapeStyle::from(theme.background))
-            .draw()
-            .map_err(|e| e.to_string())?;
-
-        let stroke = (1.75 * dpr).round().max(1.0) as u32;
-        for (i, runs) in lines.into_iter().enumerate() {
-            let (r, g, b) = series_color(i);
-            let style = RGBColor(r, g, b).stroke_width(stroke);
-            for line in runs {
-                // A lone point between holes is a dot: a line needs two.
-                if line.len() == 1 {
-                    chart
-                        .draw_series(std::iter::once(Circle::new(
-                            line[0],
-                            stroke * 2,
-                            style.filled(),
-                        )))
-                        .map_err(|e| e.to_string())?;
+                    .collect();
+                let segments: usize = lines.iter().map(|l| l.runs.len()).sum();
+                let (lo, hi) = lines
+                    .iter()
+                    .flat_map(|l| l.runs.iter().flatten())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
+                        (lo.min(v), hi.max(v))
+                    });
+                let (y0, y1) = if log && lo.is_finite() {
+                    // Whole decades around the data read best on a log axis.
+                    (lo.floor().min(hi.ceil() - 1.0), hi.ceil())
                 } else {
-                    chart
-                        .draw_series(LineSeries::new(line, style))
-                        .map_err(|e| e.to_string())?;
+                    y_range(lo, hi)
+                };
+
+                let css_w = f64::from(w) / dpr;
+                let css_h = f64::from(h) / dpr;
+                let tz = utc_offset_minutes();
+                let (x_ticks, step) =
+                    time_ticks(from, to, ((css_w / 90.0) as usize).clamp(2, 12), tz);
+                let x_keys: Vec<f64> = x_ticks.iter().map(|&t| secs(t)).collect();
+                let max_y_ticks = ((css_h / 45.0) as usize).clamp(3, 10);
+                let y_keys: Vec<f64> = if log {
+                    crate::ticks::log_ticks(10f64.powf(y0), 10f64.powf(y1), max_y_ticks)
+                        .into_iter()
+                        .map(f64::log10)
+                        .collect()
+                } else {
+                    value_ticks(y0, y1, max_y_ticks)
+                };
+
+                let label_font = ("sans-serif", FONT_CSS_PX * dpr)
+                    .into_font()
+                    .color(&theme.text);
+                let mut chart = ChartBuilder::on(&root)
+                    .margin(px(10.0))
+                    .margin_left(px(4.0))
+                    // Room for half of the last time label, which is centred on the right edge.
+                    .margin_right(px(28.0))
+                    .x_label_area_size(px(26.0))
+                    .y_label_area_size(px(52.0))
+                    .build_cartesian_2d(
+                        Ticked::new(0.0..secs(to), x_keys),
+                        Ticked::new(y0..y1, y_keys),
+                    )
+                    .map_err(|e| e.to_string())?;
+
+                let x_label = |x: &f64| {
+                    let t = from + (x * NANOS_PER_SEC as f64).round() as i64;
+                    format_time_tick(t, step, tz)
+                };
+                let y_label = |y: &f64| {
+                    if log {
+                        format_value(10f64.powf(*y))
+                    } else {
+                        format_value(*y)
+                    }
+                };
+                chart
+                    .configure_mesh()
+                    .x_label_formatter(&x_label)
+                    .y_label_formatter(&y_label)
+                    .label_style(label_font)
+                    .axis_style(ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32))
+                    .bold_line_style(
+                        ShapeStyle::from(theme.grid).stroke_width(px(1.0).max(1) as u32),
+                    )
+                    .light_line_style(ShapeStyle::from(theme.background))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+
+                let stroke = (1.75 * dpr).round().max(1.0) as u32;
+                for line in &lines {
+                    let (r, g, b) = series_color(line.index);
+                    let style = RGBColor(r, g, b).stroke_width(stroke);
+                    for run in &line.runs {
+                        // A lone point between holes is a dot: a line needs two.
+                        if run.len() == 1 {
+                            chart
+                                .draw_series(std::iter::once(Circle::new(
+                                    run[0],
+                                    stroke * 2,
+                                    style.filled(),
+                                )))
+                                .map_err(|e| e.to_string())?;
+                        } else {
+                            chart
+                                .draw_series(LineSeries::new(run.iter().copied(), style))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
                 }
-            }
-        }
-        let (xr, yr) = chart.plotting_area().get_pixel_range();
-        let held: usize = state.series.values().map(|r| r.len()).sum();
-        Ok((xr, yr, (from, to), (y0, y1), held, segments))
+                let (xr, yr) = chart.plotting_area().get_pixel_range();
+                let held: usize = state.series.values().map(|r| r.len()).sum();
+                let drawn = Drawn {
+                    plot: (
+                        f64::from(xr.start) / dpr,
+                        f64::from(yr.start) / dpr,
+                        f64::from(xr.end) / dpr,
+                        f64::from(yr.end) / dpr,
+                    ),
+                    from_ns: from,
+                    to_ns: to,
+                    series: lines
+                        .into_iter()
+                        .map(|l| DrawnSeries {
+                            name: l.name,
+                            color: series_color(l.index),
+                            points: l.decimated,
+                            max_gap_ns: l.max_gap_ns,
+                        })
+                        .collect(),
+                };
+                let attrs = [
+                    (
+                        "data-plot",
+                        format!("{},{},{},{}", xr.start, yr.start, xr.end, yr.end),
+                    ),
+                    (
+                        "data-x-range",
+                        format!("{},{}", from / 1_000_000, to / 1_000_000),
+                    ),
+                    ("data-y-range", format!("{y0},{y1}")),
+                    (
+                        "data-y-scale",
+                        if log { "log" } else { "linear" }.to_string(),
+                    ),
+                    ("data-frames", frame.to_string()),
+                    ("data-points", held.to_string()),
+                    ("data-history-points", history_points.to_string()),
+                    ("data-segments", segments.to_string()),
+                    ("data-shown", drawn.series.len().to_string()),
+                ];
+                Ok((drawn, attrs))
+            })
+        })
     })?;
     root.present().map_err(|e| e.to_string())?;
-
-    let (xr, yr, (from, to), (y0, y1), held, segments) = geometry;
-    let attrs = [
-        (
-            "data-plot",
-            format!("{},{},{},{}", xr.start, yr.start, xr.end, yr.end),
-        ),
-        (
-            "data-x-range",
-            format!("{},{}", from / 1_000_000, to / 1_000_000),
-        ),
-        ("data-y-range", format!("{y0},{y1}")),
-        ("data-frames", frame.to_string()),
-        ("data-points", held.to_string()),
-        ("data-segments", segments.to_string()),
-    ];
+    let (drawn, attrs) = result;
     for (name, value) in attrs {
         let _ = el.set_attribute(name, &value);
     }
-    Ok(())
+    Ok(Some(drawn))
 }

@@ -1,14 +1,106 @@
-//! The live chart: a `<canvas>` drawn by plotters from WASM, with an HTML legend beside it.
+//! The live chart: a `<canvas>` drawn by plotters from WASM, a toolbar for the time range and
+//! export, HTML overlays for the crosshair, tooltip and drag selection, and an HTML legend.
 //!
-//! The legend is HTML rather than pixels so it wraps on a phone, stays crisp, and is read by
-//! screen readers; the canvas carries an `aria-label` summarising the latest value per series.
+//! The legend is HTML rather than pixels so it wraps on a phone, stays crisp, is read by
+//! screen readers and its entries are buttons that hide and show series. Overlays are HTML so
+//! moving the crosshair never redraws the canvas. The canvas carries an `aria-label`
+//! summarising the latest value per series.
+//!
+//! State lives in [`ChartCtl`] signals; the browser-only modules turn gestures into viewport
+//! changes ([`gesture`]), load history for what the live feed cannot draw ([`history`]) and
+//! draw ([`draw`]).
 
 #[cfg(feature = "hydrate")]
 mod draw;
+#[cfg(feature = "hydrate")]
+mod export;
+#[cfg(feature = "hydrate")]
+mod gesture;
+#[cfg(feature = "hydrate")]
+mod history;
 
 use super::live::{client_now_ns, LiveFeed};
+use crate::history_cache::HistoryCache;
 use crate::view::{css_color, format_age, format_value, live_window, series_color};
+use crate::viewport::{preset_name, Viewport, PRESETS};
 use leptos::prelude::*;
+use std::collections::BTreeSet;
+
+/// Everything about one chart that is not the data itself. Copy, like the signals inside.
+#[derive(Clone, Copy)]
+pub struct ChartCtl {
+    pub view: RwSignal<Viewport>,
+    /// Series (by their display name) the user switched off in the legend.
+    pub hidden: RwSignal<BTreeSet<String>>,
+    pub history: RwSignal<HistoryCache>,
+    /// History requests in flight.
+    pub loading: RwSignal<u32>,
+    pub inspect: RwSignal<Option<Inspect>>,
+    /// A drag selection in progress: left and right edge in CSS pixels inside the chart box.
+    pub selection: RwSignal<Option<(f64, f64)>>,
+    /// What a reset (double click, double tap) returns to: the last preset chosen.
+    pub home_span: RwSignal<i64>,
+    /// A logarithmic value axis (points at or below zero are not drawn on it).
+    pub log_scale: RwSignal<bool>,
+}
+
+impl ChartCtl {
+    pub fn new(view: Viewport) -> Self {
+        Self {
+            view: RwSignal::new(view),
+            hidden: RwSignal::new(BTreeSet::new()),
+            history: RwSignal::new(HistoryCache::default()),
+            loading: RwSignal::new(0),
+            inspect: RwSignal::new(None),
+            selection: RwSignal::new(None),
+            home_span: RwSignal::new(view.span_ns),
+            log_scale: RwSignal::new(false),
+        }
+    }
+
+    /// Back to following the newest data with the span of the last preset.
+    pub fn go_live(&self) {
+        self.view
+            .set(Viewport::live(self.home_span.get_untracked()));
+        self.inspect.set(None);
+    }
+
+    pub fn choose_span(&self, span_ns: i64) {
+        self.home_span.set(span_ns);
+        self.view.update(|v| {
+            *v = match v.paused_end {
+                // A paused view keeps its end and takes the new span, as Grafana does.
+                Some(end) => Viewport {
+                    span_ns,
+                    paused_end: Some(end),
+                },
+                None => Viewport::live(span_ns),
+            }
+        });
+    }
+}
+
+/// The crosshair's place and the tooltip's text, in CSS pixels inside the chart box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspect {
+    pub x: f64,
+    pub top: f64,
+    pub bottom: f64,
+    /// Where the tooltip goes (its top-left corner).
+    pub tip_left: f64,
+    pub tip_top: f64,
+    pub time: String,
+    pub rows: Vec<InspectRow>,
+    /// `right` or `left` of the cursor, or `above` a finger (a CSS hook).
+    pub placement: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectRow {
+    pub name: String,
+    pub color: String,
+    pub value: String,
+}
 
 /// One legend row: name, colour, latest value, and how stale it is when off the chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,14 +113,21 @@ struct LegendItem {
 
 #[component]
 pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
+    let ctl = ChartCtl::new(Viewport::default());
     let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let chart_box = NodeRef::<leptos::html::Div>::new();
     #[cfg(feature = "hydrate")]
-    draw::attach(canvas, feed);
+    {
+        let drawn = draw::attach(canvas, feed, ctl);
+        gesture::attach(chart_box, feed, ctl, drawn);
+        history::attach(canvas, feed, ctl);
+    }
 
     let legend = Memo::new(move |_| {
+        let view = ctl.view.get();
         feed.data.with(|d| {
-            let (start, end) =
-                live_window(d.server_now(client_now_ns()), d.newest_ns(), d.window_ns);
+            let live_end = live_window(d.server_now(client_now_ns()), d.newest_ns(), 0).1;
+            let (start, end) = view.range(live_end);
             d.latest()
                 .into_iter()
                 .enumerate()
@@ -54,30 +153,201 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
             }
         })
     };
+    let mode = move || {
+        if ctl.view.get().is_live() {
+            "live"
+        } else {
+            "paused"
+        }
+    };
+    let live_label = move || {
+        if ctl.view.get().is_live() {
+            "Live"
+        } else {
+            "Paused · back to live"
+        }
+    };
+    let presets = PRESETS
+        .iter()
+        .map(|&(name, span)| {
+            let pressed = move || {
+                let v = ctl.view.get();
+                (v.span_ns == span).to_string()
+            };
+            view! {
+                <button
+                    class="preset"
+                    type="button"
+                    data-span=name
+                    aria-pressed=pressed
+                    on:click=move |_| ctl.choose_span(span)
+                >
+                    {name}
+                </button>
+            }
+        })
+        .collect_view();
+    let span_text = move || {
+        let span = ctl.view.get().span_ns;
+        preset_name(span).map_or_else(|| crate::viewport::format_span(span), str::to_string)
+    };
 
     view! {
-        <figure class="chart">
-            <div class="chart-box">
+        <figure class="chart" data-mode=mode>
+            <div class="chart-toolbar" role="toolbar" aria-label="Time range and export">
+                <div class="presets" role="group" aria-label="Window">
+                    {presets}
+                </div>
+                <span class="span-now" aria-live="polite">{span_text}</span>
+                <button
+                    class="live-toggle"
+                    type="button"
+                    data-live=move || ctl.view.get().is_live().to_string()
+                    aria-pressed=move || ctl.view.get().is_live().to_string()
+                    title="Follow the newest data (L)"
+                    on:click=move |_| ctl.go_live()
+                >
+                    <span class="dot" aria-hidden="true"></span>
+                    {live_label}
+                </button>
+                <span class="toolbar-gap"></span>
+                <button
+                    class="log-toggle"
+                    type="button"
+                    title="Logarithmic value axis"
+                    aria-pressed=move || ctl.log_scale.get().to_string()
+                    on:click=move |_| ctl.log_scale.update(|l| *l = !*l)
+                >
+                    "log"
+                </button>
+                <button
+                    class="export-csv"
+                    type="button"
+                    title="The visible range as CSV, raw points from the server"
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        export::csv(feed, ctl);
+                    }
+                >
+                    "CSV"
+                </button>
+                <button
+                    class="export-png"
+                    type="button"
+                    title="The chart as a PNG image"
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        export::png(canvas);
+                    }
+                >
+                    "PNG"
+                </button>
+            </div>
+            <div
+                node_ref=chart_box
+                class="chart-box"
+                tabindex="0"
+                aria-label="Chart. Arrows pan, plus and minus zoom, L returns to live, Escape closes the tooltip."
+                aria-keyshortcuts="ArrowLeft ArrowRight + - L Escape"
+                data-loading=move || (ctl.loading.get() > 0).to_string()
+            >
                 <canvas node_ref=canvas class="chart-canvas" role="img" aria-label=summary></canvas>
+                {move || {
+                    ctl.selection
+                        .get()
+                        .map(|(a, b)| {
+                            view! {
+                                <div
+                                    class="selection"
+                                    style:left=format!("{}px", a.min(b))
+                                    style:width=format!("{}px", (b - a).abs())
+                                ></div>
+                            }
+                        })
+                }}
+                {move || {
+                    ctl.inspect
+                        .get()
+                        .map(|i| {
+                            view! {
+                                <div
+                                    class="crosshair"
+                                    style:left=format!("{}px", i.x)
+                                    style:top=format!("{}px", i.top)
+                                    style:height=format!("{}px", (i.bottom - i.top).max(0.0))
+                                ></div>
+                                <div
+                                    class="tooltip"
+                                    role="tooltip"
+                                    data-placement=i.placement
+                                    style:left=format!("{}px", i.tip_left)
+                                    style:top=format!("{}px", i.tip_top)
+                                >
+                                    <div class="tooltip-time">{i.time}</div>
+                                    {i
+                                        .rows
+                                        .into_iter()
+                                        .map(|r| {
+                                            let key = r.name.clone();
+                                            view! {
+                                                <div class="tooltip-row" data-series=key>
+                                                    <span
+                                                        class="swatch"
+                                                        style:background-color=r.color
+                                                        aria-hidden="true"
+                                                    ></span>
+                                                    <span class="series-name">{r.name}</span>
+                                                    <span class="series-value">{r.value}</span>
+                                                </div>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </div>
+                            }
+                        })
+                }}
+                <div class="loading" aria-hidden="true">"loading history…"</div>
             </div>
             <figcaption>
-                <ul class="legend" aria-label="Latest value per series">
+                <ul class="legend" aria-label="Series: press to hide or show">
                     {move || {
                         legend
                             .get()
                             .into_iter()
                             .map(|item| {
                                 let key = item.name.clone();
+                                let toggle_key = key.clone();
+                                let shown_key = key.clone();
+                                let shown = move || {
+                                    ctl.hidden.with(|h| !h.contains(&shown_key)).to_string()
+                                };
                                 view! {
                                     <li class="legend-item" data-series=key>
-                                        <span
-                                            class="swatch"
-                                            style:background-color=item.color
-                                            aria-hidden="true"
-                                        ></span>
-                                        <span class="series-name">{item.name}</span>
-                                        <span class="series-value">{item.value}</span>
-                                        {item.age.map(|a| view! { <span class="series-age">{a}</span> })}
+                                        <button
+                                            type="button"
+                                            class="legend-toggle"
+                                            aria-pressed=shown
+                                            on:click=move |_| {
+                                                let k = toggle_key.clone();
+                                                ctl.hidden
+                                                    .update(|h| {
+                                                        if !h.remove(&k) {
+                                                            h.insert(k);
+                                                        }
+                                                    });
+                                            }
+                                        >
+                                            <span
+                                                class="swatch"
+                                                style:background-color=item.color
+                                                aria-hidden="true"
+                                            ></span>
+                                            <span class="series-name">{item.name}</span>
+                                            <span class="series-value">{item.value}</span>
+                                            {item
+                                                .age
+                                                .map(|a| view! { <span class="series-age">{a}</span> })}
+                                        </button>
                                     </li>
                                 }
                             })
@@ -87,4 +357,7 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
             </figcaption>
         </figure>
     }
+    // Erased: the full static type of this view is deep enough to hit the compiler's limit
+    // when the page around it is typed too.
+    .into_any()
 }

@@ -1,0 +1,255 @@
+// The chart as a user handles it: zoom, pan, pause and back to live, inspect, hide series,
+// export. Desktop uses mouse, wheel and keys; the phone project uses touch (through CDP, the
+// way a finger reaches Chromium), with vertical page scrolling left alone.
+const { test, expect } = require('./fixtures');
+const { waitForFrames, drawnNear, seriesColor } = require('./chart');
+const fs = require('node:fs');
+
+const canvas = (page) => page.locator('canvas.chart-canvas');
+const chart = (page) => page.locator('figure.chart');
+const legendValue = (page, name) => page.locator(`.legend-item[data-series="${name}"] .series-value`);
+
+/** The visible time range [from, to] in ms, as last drawn. */
+async function xRange(page) {
+  const r = await canvas(page).getAttribute('data-x-range');
+  return r.split(',').map(Number);
+}
+
+/** The plot area in CSS pixels relative to the page: {left, top, right, bottom}. */
+async function plotBox(page) {
+  return canvas(page).evaluate((c) => {
+    const [x0, y0, x1, y1] = c.dataset.plot.split(',').map(Number);
+    const r = c.getBoundingClientRect();
+    const k = r.width / c.width;
+    return { left: r.left + x0 * k, top: r.top + y0 * k, right: r.left + x1 * k, bottom: r.top + y1 * k };
+  });
+}
+
+async function openWith(page, server, series, points) {
+  await server.push(series, points);
+  await page.goto(server.url);
+  await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live');
+  await waitForFrames(page);
+  await expect(legendValue(page, series)).toBeVisible();
+}
+
+/** Touch through CDP: a list of [x, y] per finger per step, from down to up. */
+async function touchPath(page, steps) {
+  const cdp = await page.context().newCDPSession(page);
+  const points = (xy) => xy.map(([x, y], id) => ({ x, y, id }));
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(steps[0]) });
+  for (const s of steps.slice(1)) {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points(s) });
+  }
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await cdp.detach();
+}
+
+function lerpSteps(from, to, n) {
+  const out = [];
+  for (let i = 0; i <= n; i++) {
+    out.push(from.map(([x, y], f) => [x + ((to[f][0] - x) * i) / n, y + ((to[f][1] - y) * i) / n]));
+  }
+  return out;
+}
+
+const isPhone = (testInfo) => testInfo.project.name === 'phone';
+
+test('zooming pauses the chart, data keeps arriving, and Live returns', async ({ page, server }, testInfo) => {
+  const now = Date.now();
+  await openWith(page, server, 'z', [[now - 30000, 1], [now - 20000, 2], [now - 10000, 3]]);
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+  const [from0, to0] = await xRange(page);
+  const box = await plotBox(page);
+  const mid = [(box.left + box.right) / 2, (box.top + box.bottom) / 2];
+
+  if (isPhone(testInfo)) {
+    // Fingers apart: zoom in about their middle.
+    await touchPath(page, lerpSteps([[mid[0] - 30, mid[1]], [mid[0] + 30, mid[1]]], [[mid[0] - 120, mid[1]], [mid[0] + 120, mid[1]]], 8));
+  } else {
+    await page.mouse.move(mid[0], mid[1]);
+    await page.mouse.wheel(0, -400);
+  }
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  await expect(page.locator('.live-toggle')).toHaveAttribute('data-live', 'false');
+  await expect.poll(async () => { const [a, b] = await xRange(page); return b - a; }).toBeLessThan((to0 - from0) * 0.7);
+
+  // Paused, a new point still reaches the legend, but the view stays where it was.
+  const [pf, pt] = await xRange(page);
+  await server.push('z', [[Date.now(), 42]]);
+  await expect(legendValue(page, 'z')).toHaveText('42');
+  expect(await xRange(page)).toEqual([pf, pt]);
+
+  await page.locator('.live-toggle').click();
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+  await expect.poll(async () => { const [a, b] = await xRange(page); return b - a; }).toBe(60000);
+  const rgb = await seriesColor(page, 'z');
+  const last = Date.now();
+  await server.push('z', [[last, 7]]);
+  await expect.poll(() => drawnNear(page, last, 7, rgb)).toMatchObject({ ok: true });
+});
+
+test('panning into the past loads history from the server and draws it', async ({ page, server }, testInfo) => {
+  const now = Date.now();
+  // A bump 20 to 17 minutes ago, one point a second (the live feed holds only two minutes),
+  // and a recent point.
+  const old = [];
+  for (let t = now - 20 * 60000; t <= now - 17 * 60000; t += 1000) old.push([t, t < now - 18.5 * 60000 ? 10 : 90]);
+  await server.push('h', old);
+  await openWith(page, server, 'h', [[now - 1000, 50]]);
+
+  await page.locator('.preset[data-span="15m"]').click();
+  await expect.poll(async () => { const [a, b] = await xRange(page); return b - a; }).toBe(15 * 60000);
+  // The bump is outside the view: nothing of it is held yet beyond what the view needs.
+  const box = await plotBox(page);
+  const y = (box.top + box.bottom) / 2;
+  const dx = (box.right - box.left) * 0.6;
+  if (isPhone(testInfo)) {
+    await touchPath(page, lerpSteps([[box.left + 20, y]], [[box.left + 20 + dx, y]], 10));
+  } else {
+    await page.mouse.move(box.left + 20, y);
+    await page.mouse.down();
+    await page.mouse.move(box.left + 20 + dx / 2, y, { steps: 5 });
+    await page.mouse.move(box.left + 20 + dx, y, { steps: 5 });
+    await page.mouse.up();
+  }
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  const [from, to] = await xRange(page);
+  expect(to).toBeLessThan(now - 5 * 60000);
+  expect(from).toBeLessThan(now - 20 * 60000);
+  await expect.poll(async () => Number(await canvas(page).getAttribute('data-history-points'))).toBeGreaterThan(10);
+  const rgb = await seriesColor(page, 'h');
+  await expect.poll(() => drawnNear(page, now - 19.5 * 60000, 10, rgb)).toMatchObject({ ok: true });
+  await expect.poll(() => drawnNear(page, now - 17.5 * 60000, 90, rgb)).toMatchObject({ ok: true });
+});
+
+test('a wide preset shows history from before the page opened', async ({ page, server }) => {
+  const now = Date.now();
+  const pts = [];
+  for (let i = 0; i < 60; i++) pts.push([now - 3 * 3600000 + i * 60000, i % 2 ? 30 : 70]);
+  await openWith(page, server, 'wide', [...pts, [now - 2000, 50]]);
+  await page.locator('.preset[data-span="6h"]').click();
+  // Still live: a preset changes the window, not the mode.
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+  const rgb = await seriesColor(page, 'wide');
+  await expect.poll(() => drawnNear(page, pts[10][0], pts[10][1], rgb)).toMatchObject({ ok: true });
+  await expect(page.locator('.preset[data-span="6h"]')).toHaveAttribute('aria-pressed', 'true');
+});
+
+test('inspecting shows every series at that time; on touch it pauses and sits above the finger', async ({ page, server }, testInfo) => {
+  const now = Date.now();
+  const pts = (v) => [0, 1, 2, 3, 4, 5].map((i) => [now - 30000 + i * 5000, v + i]);
+  await server.push('one', pts(10));
+  await openWith(page, server, 'two', pts(100));
+  const box = await plotBox(page);
+  const [from, to] = await xRange(page);
+  const x = box.left + ((now - 20000 - from) / (to - from)) * (box.right - box.left);
+  const y = (box.top + box.bottom) / 2;
+  const tooltip = page.locator('.tooltip');
+  if (isPhone(testInfo)) {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x, y, id: 0 }] });
+    await expect(tooltip).toBeVisible();
+    await expect(tooltip).toHaveAttribute('data-placement', 'above');
+    const tip = await tooltip.boundingBox();
+    expect(tip.y + tip.height).toBeLessThanOrEqual(y);
+    await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    await cdp.detach();
+  } else {
+    await page.mouse.move(x, y);
+    await expect(tooltip).toBeVisible();
+    // Hovering is not a reason to stop following the data.
+    await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+  }
+  await expect(tooltip.locator('.tooltip-row[data-series="one"] .series-value')).toHaveText(/^1[0-5]$/);
+  await expect(tooltip.locator('.tooltip-row[data-series="two"] .series-value')).toHaveText(/^10[0-5]$/);
+  await expect(page.locator('.crosshair')).toBeVisible();
+});
+
+test('legend entries hide and show their series', async ({ page, server }) => {
+  const now = Date.now();
+  await server.push('keep', [[now - 20000, 5], [now - 10000, 5]]);
+  await openWith(page, server, 'drop', [[now - 20000, 80], [now - 10000, 80]]);
+  const rgb = await seriesColor(page, 'drop');
+  await expect.poll(() => drawnNear(page, now - 15000, 80, rgb)).toMatchObject({ ok: true });
+  const toggle = page.locator('.legend-item[data-series="drop"] .legend-toggle');
+  await expect(toggle).toHaveAttribute('aria-pressed', 'true');
+  await toggle.click();
+  await expect(toggle).toHaveAttribute('aria-pressed', 'false');
+  await expect(canvas(page)).toHaveAttribute('data-shown', '1');
+  // The y axis now fits the series left, so 80 is off the chart.
+  await expect.poll(async () => (await canvas(page).getAttribute('data-y-range')).split(',').map(Number)[1]).toBeLessThan(80);
+  await toggle.click();
+  await expect(canvas(page)).toHaveAttribute('data-shown', '2');
+  await expect.poll(() => drawnNear(page, now - 15000, 80, rgb)).toMatchObject({ ok: true });
+});
+
+test('keys pan, zoom and return to live; double click resets', async ({ page, server }, testInfo) => {
+  test.skip(isPhone(testInfo), 'keyboard and double click are the desktop gestures');
+  const now = Date.now();
+  await openWith(page, server, 'k', [[now - 5000, 1], [now - 1000, 2]]);
+  await page.locator('.chart-box').focus();
+  await page.keyboard.press('ArrowLeft');
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  const [, to] = await xRange(page);
+  expect(to).toBeLessThan(Date.now() - 4000);
+  await page.keyboard.press('+');
+  await expect.poll(async () => { const [a, b] = await xRange(page); return b - a; }).toBeLessThan(60000);
+  await page.keyboard.press('l');
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+
+  // Shift+drag selects a range to zoom to.
+  const box = await plotBox(page);
+  const y = (box.top + box.bottom) / 2;
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.left + 100, y);
+  await page.mouse.down();
+  await page.mouse.move(box.left + 300, y, { steps: 4 });
+  await expect(page.locator('.selection')).toBeVisible();
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await expect(page.locator('.selection')).toHaveCount(0);
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  const [a, b] = await xRange(page);
+  const expected = (200 / (box.right - box.left)) * 60000;
+  expect(Math.abs(b - a - expected)).toBeLessThan(expected * 0.1);
+
+  await page.mouse.dblclick((box.left + box.right) / 2, y);
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+});
+
+test('a vertical swipe on the chart scrolls the page instead of panning', async ({ page, server }, testInfo) => {
+  test.skip(!isPhone(testInfo), 'touch scrolling is a phone matter');
+  const now = Date.now();
+  await openWith(page, server, 'v', [[now - 5000, 1], [now - 1000, 2]]);
+  // Make the page taller than the screen so there is somewhere to scroll.
+  await page.evaluate(() => { document.body.style.paddingBottom = '2000px'; });
+  const box = await plotBox(page);
+  const x = (box.left + box.right) / 2;
+  await touchPath(page, lerpSteps([[x, box.bottom - 10]], [[x, box.top + 10]], 10));
+  await expect.poll(() => page.evaluate(() => window.scrollY)).toBeGreaterThan(20);
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+});
+
+test('the visible range downloads as CSV from the server and the chart as PNG', async ({ page, server }) => {
+  const now = Date.now();
+  await server.push('cpu', [[now - 20000, 1.5], [now - 10000, 2.5]]);
+  await openWith(page, server, 'mem', [[now - 15000, 7]]);
+
+  const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.locator('.export-csv').click()]);
+  expect(csvDownload.suggestedFilename()).toMatch(/^livechart-\d+-\d+\.csv$/);
+  const csv = fs.readFileSync(await csvDownload.path(), 'utf8').trim().split('\n');
+  expect(csv[0]).toBe('series,time,timestamp_ns,value');
+  expect(csv).toContain(`cpu,${new Date(now - 20000).toISOString()},${BigInt(now - 20000) * 1000000n},1.5`);
+  expect(csv).toContain(`mem,${new Date(now - 15000).toISOString()},${BigInt(now - 15000) * 1000000n},7`);
+  expect(csv.length).toBe(4);
+
+  const [pngDownload] = await Promise.all([page.waitForEvent('download'), page.locator('.export-png').click()]);
+  expect(pngDownload.suggestedFilename()).toBe('livechart.png');
+  const png = fs.readFileSync(await pngDownload.path());
+  expect(png.subarray(1, 4).toString()).toBe('PNG');
+  const size = await canvas(page).evaluate((c) => [c.width, c.height]);
+  expect(png.readUInt32BE(16)).toBe(size[0]);
+  expect(png.readUInt32BE(20)).toBe(size[1]);
+});
