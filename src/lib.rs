@@ -2,7 +2,7 @@
 //!
 //! One crate, two builds: with `ssr` it is the server (axum + leptos_axum), with `hydrate` the
 //! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
-//! protocol, chunk, decimate, gaps, history, history_cache, view, viewport, ticks, backoff) are pure and shared by both and tested natively.
+//! protocol, chunk, decimate, gaps, history, history_cache, layout, view, viewport, ticks, backoff) are pure and shared by both and tested natively.
 
 pub mod app;
 pub mod backoff;
@@ -12,6 +12,7 @@ pub mod feed;
 pub mod gaps;
 pub mod history;
 pub mod history_cache;
+pub mod layout;
 pub mod model;
 pub mod parse;
 pub mod protocol;

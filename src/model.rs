@@ -453,6 +453,26 @@ fn find_ts(points: &[Point], ts: i64) -> Result<usize, usize> {
         .map_err(|i| lo + i)
 }
 
+/// What `GET /api/v1/series` reports per series; the chart's series picker reads it too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesInfo {
+    #[serde(flatten)]
+    pub series: SeriesKey,
+    /// Points held for this series.
+    pub points: usize,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub last_value: f64,
+    /// Points per second over the last minute of the server's clock.
+    pub rate: f64,
+}
+
+/// The body of `GET /api/v1/series`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesList {
+    pub series: Vec<SeriesInfo>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,59 @@
-//! The page: a header with the connection state, the live chart, and a hint for pushing the
-//! first point when there is nothing to show yet.
+//! The page: a header with the connection state, a responsive grid of charts (one column on
+//! a phone), and a hint for pushing the first point when there is nothing to show yet.
+//!
+//! The charts and their settings live in the address ([`crate::layout`]): read once when the
+//! page is rendered (on the server and again in the browser, so both agree), and rewritten in
+//! place (no new history entry) shortly after any change, so a copied link reproduces the view.
 
-use super::chart::LiveChart;
+use super::chart::{ChartCtl, LiveChart};
 use super::live::{use_live_feed, ConnState};
+use crate::layout::{self, ChartSpec, MAX_CHARTS};
+use crate::model::SeriesInfo;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// How long the address waits after the last change before it is rewritten: a drag changes
+/// the view every frame, and browsers throttle address updates.
+#[cfg(feature = "hydrate")]
+const ADDRESS_SETTLE_MS: u32 = 300;
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let feed = use_live_feed();
+    let query = use_query_map();
+    let specs = query.with_untracked(|q| layout::read(|k| q.get_all(k).unwrap_or_default()));
+    let next_id = StoredValue::new(specs.len());
+    let charts: RwSignal<Vec<(usize, ChartCtl)>> = RwSignal::new(
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, ChartCtl::new(s)))
+            .collect(),
+    );
+    let known: RwSignal<Vec<SeriesInfo>> = RwSignal::new(Vec::new());
+    let add = move |_| {
+        if charts.with_untracked(Vec::len) >= MAX_CHARTS {
+            return;
+        }
+        let id = next_id.get_value();
+        next_id.set_value(id + 1);
+        charts.update(|c| c.push((id, ChartCtl::new(&ChartSpec::default()))));
+    };
+    let full = move || charts.with(Vec::len) >= MAX_CHARTS;
+    #[cfg(feature = "hydrate")]
+    {
+        let timer: std::rc::Rc<std::cell::RefCell<Option<gloo_timers::callback::Timeout>>> =
+            Default::default();
+        Effect::new(move |_| {
+            let specs: Vec<ChartSpec> =
+                charts.with(|c| c.iter().map(|(_, ctl)| ctl.spec()).collect());
+            let pairs = layout::write(&specs);
+            *timer.borrow_mut() = Some(gloo_timers::callback::Timeout::new(
+                ADDRESS_SETTLE_MS,
+                move || write_address(&pairs),
+            ));
+        });
+    }
     let conn = feed.conn;
     let state_name = move || conn.get().as_str();
     let state_text = move || match conn.get() {
@@ -52,8 +98,30 @@ pub fn Dashboard() -> impl IntoView {
                     <span class="dot" aria-hidden="true"></span>
                     <span class="conn-text">{state_text}</span>
                 </span>
+                <button
+                    class="add-chart"
+                    type="button"
+                    disabled=full
+                    title=format!("Add a chart (at most {MAX_CHARTS})")
+                    on:click=add
+                >
+                    "+ Chart"
+                </button>
             </header>
-            <LiveChart feed />
+            <div class="charts">
+                <For
+                    each=move || charts.get()
+                    key=|(id, _)| *id
+                    children=move |(id, ctl)| {
+                        let remove = Callback::new(move |()| {
+                            // Its signals belong to the page; let go of the data they hold.
+                            ctl.history.set(Default::default());
+                            charts.update(|c| c.retain(|(i, _)| *i != id));
+                        });
+                        view! { <LiveChart feed ctl known on_remove=remove /> }
+                    }
+                />
+            </div>
             <Show when=empty>
                 <section class="hint">
                     <p>"No data yet. Push a point and watch it appear:"</p>
@@ -63,5 +131,38 @@ pub fn Dashboard() -> impl IntoView {
                 </section>
             </Show>
         </main>
+    }
+}
+
+/// Rewrites the address's query in place, keeping the path.
+#[cfg(feature = "hydrate")]
+fn write_address(pairs: &[(String, String)]) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Ok(params) = web_sys::UrlSearchParams::new() else {
+        return;
+    };
+    for (k, v) in pairs {
+        params.append(k, v);
+    }
+    let query: String = params.to_string().into();
+    let path = window.location().pathname().unwrap_or_else(|_| "/".into());
+    let url = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    let current = window
+        .location()
+        .href()
+        .ok()
+        .and_then(|h| web_sys::Url::new(&h).ok())
+        .map(|u| format!("{}{}", u.pathname(), u.search()));
+    if current.as_deref() == Some(url.as_str()) {
+        return;
+    }
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
 }

@@ -14,7 +14,7 @@
 //! While paused, nothing but a change of view, data shown or size redraws.
 
 use super::super::live::{client_now_ns, LiveFeed};
-use super::ChartCtl;
+use super::{ChartCtl, Mounted};
 use crate::decimate::{clip_to_range, m4};
 use crate::gaps;
 use crate::model::{Point, NANOS_PER_SEC};
@@ -65,20 +65,28 @@ pub struct DrawnSeries {
 
 pub type SharedDrawn = Rc<RefCell<Drawn>>;
 
-pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) -> SharedDrawn {
+pub fn attach(
+    canvas: NodeRef<Canvas>,
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    mounted: Mounted,
+) -> SharedDrawn {
     let frames = Rc::new(Frames::default());
     let drawn = SharedDrawn::default();
     let schedule = {
         let frames = frames.clone();
         let drawn = drawn.clone();
         move || {
-            if frames.pending.replace(true) {
+            if !mounted.is() || frames.pending.replace(true) {
                 return;
             }
             let frames = frames.clone();
             let drawn = drawn.clone();
             request_animation_frame(move || {
                 frames.pending.set(false);
+                if !mounted.is() {
+                    return;
+                }
                 if let Some(el) = canvas.get_untracked() {
                     let n = frames.drawn.get() + 1;
                     frames.drawn.set(n);
@@ -107,6 +115,7 @@ pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) -> SharedD
         let schedule = schedule.clone();
         Effect::new(move |_| {
             ctl.view.track();
+            ctl.series.track();
             ctl.hidden.track();
             ctl.history.track();
             ctl.log_scale.track();
@@ -294,7 +303,10 @@ fn draw(
                     .series
                     .iter()
                     .enumerate()
-                    .filter(|(_, (key, _))| !hidden.contains(&key.to_string()))
+                    .filter(|(_, (key, _))| {
+                        let name = key.to_string();
+                        ctl.shows(&name) && !hidden.contains(&name)
+                    })
                     .map(|(index, (key, ring))| {
                         history_points += history.series.get(key).map_or(0, Vec::len);
                         let joined = history.joined(key, ring);

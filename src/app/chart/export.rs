@@ -1,7 +1,7 @@
 //! Export: the visible range as CSV (raw points from the server, not the chart's decimated
 //! copy) and the chart as PNG (the canvas as drawn, in device pixels).
 
-use super::ChartCtl;
+use super::{ChartCtl, Mounted};
 use crate::app::api::history;
 use crate::app::live::{client_now_ns, LiveFeed};
 use crate::history::{long_csv, HistoryQuery, MAX_RAW_POINTS};
@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 
 /// Downloads every shown series in the visible range as one long-format CSV:
 /// `series,time,timestamp_ns,value`, times in UTC.
-pub fn csv(feed: LiveFeed, ctl: ChartCtl) {
+pub fn csv(feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
     let (from, to, keys) = feed.data.with_untracked(|d| {
         let live_end = live_window(d.server_now(client_now_ns()), d.newest_ns(), 0).1;
         let (from, to) = ctl.view.get_untracked().range(live_end);
@@ -22,7 +22,10 @@ pub fn csv(feed: LiveFeed, ctl: ChartCtl) {
         let keys: Vec<_> = d
             .series
             .keys()
-            .filter(|k| !hidden.contains(&k.to_string()))
+            .filter(|k| {
+                let name = k.to_string();
+                ctl.shows(&name) && !hidden.contains(&name)
+            })
             .cloned()
             .collect();
         (from, to, keys)
@@ -39,6 +42,9 @@ pub fn csv(feed: LiveFeed, ctl: ChartCtl) {
             })
         }))
         .await;
+        if !mounted.is() {
+            return;
+        }
         ctl.loading.update(|n| *n = n.saturating_sub(1));
         let mut rows = Vec::new();
         for (key, answer) in keys.iter().zip(answers) {

@@ -13,7 +13,7 @@
 //! however many events arrive. Pointer events cover mouse, pen and touch alike.
 
 use super::draw::SharedDrawn;
-use super::{ChartCtl, Inspect, InspectRow};
+use super::{ChartCtl, Inspect, InspectRow, Mounted};
 use crate::app::live::{client_now_ns, LiveFeed};
 use crate::history_cache::value_at;
 use crate::ticks::format_instant;
@@ -75,7 +75,13 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-pub fn attach(chart_box: NodeRef<Div>, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
+pub fn attach(
+    chart_box: NodeRef<Div>,
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    drawn: SharedDrawn,
+    mounted: Mounted,
+) {
     Effect::new(move |prev: Option<bool>| {
         if prev == Some(true) {
             return true;
@@ -83,7 +89,7 @@ pub fn attach(chart_box: NodeRef<Div>, feed: LiveFeed, ctl: ChartCtl, drawn: Sha
         let Some(el) = chart_box.get() else {
             return false;
         };
-        listen(el.into(), feed, ctl, drawn.clone());
+        listen(el.into(), feed, ctl, drawn.clone(), mounted);
         true
     });
 }
@@ -164,7 +170,7 @@ fn inspect_at(drawn: &SharedDrawn, x: f64, y: f64, finger: bool) -> Option<Inspe
     })
 }
 
-fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
+fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mounted: Mounted) {
     let g = Rc::new(RefCell::new(Gesture {
         mode: Mode::Idle,
         pointers: BTreeMap::new(),
@@ -196,7 +202,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, "pointerdown", move |ev: PointerEvent| {
+        on(&el, "pointerdown", mounted, move |ev: PointerEvent| {
             let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             let touch = ev.pointer_type() == "touch";
             if !touch && ev.button() != 0 {
@@ -232,6 +238,9 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
                 let g2 = g.clone();
                 let drawn2 = drawn.clone();
                 let cb = Closure::once_into_js(move || {
+                    if !mounted.is() {
+                        return;
+                    }
                     let mut s = g2.borrow_mut();
                     s.long_press = None;
                     if s.mode == Mode::Press {
@@ -269,7 +278,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, "pointermove", move |ev: PointerEvent| {
+        on(&el, "pointermove", mounted, move |ev: PointerEvent| {
             let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             let touch = ev.pointer_type() == "touch";
             let mut s = g.borrow_mut();
@@ -345,7 +354,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, kind, move |ev: PointerEvent| {
+        on(&el, kind, mounted, move |ev: PointerEvent| {
             let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             let cancelled = ev.type_() == "pointercancel";
             cancel_long_press();
@@ -398,7 +407,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
 
     {
         let g = g.clone();
-        on(&el, "pointerleave", move |ev: PointerEvent| {
+        on(&el, "pointerleave", mounted, move |ev: PointerEvent| {
             if ev.pointer_type() != "touch" && g.borrow().mode == Mode::Idle {
                 ctl.inspect.set(None);
             }
@@ -406,12 +415,14 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
     }
 
     // Double click: back to live, as in Grafana and uPlot.
-    on(&el, "dblclick", move |_: web_sys::MouseEvent| ctl.go_live());
+    on(&el, "dblclick", mounted, move |_: web_sys::MouseEvent| {
+        ctl.go_live()
+    });
 
     // Wheel: zoom about the cursor; sideways (or Shift+wheel) pans.
     {
         let (el2, drawn) = (el.clone(), drawn.clone());
-        on(&el, "wheel", move |ev: WheelEvent| {
+        on(&el, "wheel", mounted, move |ev: WheelEvent| {
             ev.prevent_default();
             let (x, _) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             // deltaMode 1 counts lines, 2 pages: make both pixels.
@@ -435,7 +446,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn) {
     }
 
     // Keys, when the chart has focus.
-    on(&el, "keydown", move |ev: KeyboardEvent| {
+    on(&el, "keydown", mounted, move |ev: KeyboardEvent| {
         let end = live_end(feed);
         let view = ctl.view.get_untracked();
         // Zooming a live view keeps the newest data in sight.
@@ -470,9 +481,15 @@ fn distance(a: (f64, f64), b: (f64, f64)) -> f64 {
 fn on<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
     el: &HtmlElement,
     kind: &str,
-    f: impl FnMut(E) + 'static,
+    mounted: Mounted,
+    mut f: impl FnMut(E) + 'static,
 ) {
-    let cb = Closure::<dyn FnMut(E)>::new(f);
+    // Listeners live as long as the page; the chart may not.
+    let cb = Closure::<dyn FnMut(E)>::new(move |e: E| {
+        if mounted.is() {
+            f(e)
+        }
+    });
     let opts = web_sys::AddEventListenerOptions::new();
     opts.set_passive(false);
     let _ = el.add_event_listener_with_callback_and_add_event_listener_options(

@@ -5,7 +5,7 @@
 //! where it stopped), one batch is in flight at a time, and an answer for a view that has
 //! moved on is still kept: [`HistoryCache::plan`] decides afresh whether it is enough.
 
-use super::ChartCtl;
+use super::{ChartCtl, Mounted};
 use crate::app::api::{history, ApiError};
 use crate::app::live::{client_now_ns, LiveFeed};
 use crate::history::{HistoryQuery, MAX_QUERY_WIDTH};
@@ -24,11 +24,17 @@ const SETTLE_MS: u32 = 120;
 /// After a failed request, wait this long before trying again rather than hammering.
 const RETRY_MS: u32 = 3_000;
 
-pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) {
+pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
     let busy = Rc::new(Cell::new(false));
     let timer: Rc<RefCell<Option<Timeout>>> = Rc::default();
+    // Another choice of series: what is held was fetched for the old one.
+    Effect::new(move |_| {
+        ctl.series.track();
+        ctl.history.set(HistoryCache::default());
+    });
     Effect::new(move |_| {
         ctl.view.track();
+        ctl.series.track();
         feed.data.track();
         ctl.history.track();
         if busy.get() || plan(canvas, feed, ctl).is_none() {
@@ -37,17 +43,23 @@ pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) {
         let (busy, timer2) = (busy.clone(), timer.clone());
         *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
             timer2.borrow_mut().take();
+            if !mounted.is() {
+                return;
+            }
             // The view may have moved while waiting: plan for where it is now.
             let Some(plan) = plan(canvas, feed, ctl) else {
                 return;
             };
             busy.set(true);
             leptos::task::spawn_local(async move {
-                let ok = fetch(feed, ctl, plan).await;
+                let ok = fetch(feed, ctl, plan, mounted).await;
                 if !ok {
                     gloo_timers::future::TimeoutFuture::new(RETRY_MS).await;
                 }
                 busy.set(false);
+                if !mounted.is() {
+                    return;
+                }
                 // Look again: the view may have moved on while this was loading.
                 ctl.history.update(|_| {});
             });
@@ -85,10 +97,14 @@ fn plan(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) -> Option<FetchP
 }
 
 /// Asks for every series of the feed over the plan's range; true when all answered.
-async fn fetch(feed: LiveFeed, ctl: ChartCtl, plan: FetchPlan) -> bool {
-    let keys: Vec<_> = feed
-        .data
-        .with_untracked(|d| d.series.keys().cloned().collect());
+async fn fetch(feed: LiveFeed, ctl: ChartCtl, plan: FetchPlan, mounted: Mounted) -> bool {
+    let keys: Vec<_> = feed.data.with_untracked(|d| {
+        d.series
+            .keys()
+            .filter(|k| ctl.shows(&k.to_string()))
+            .cloned()
+            .collect()
+    });
     ctl.loading.update(|n| *n += 1);
     let answers = join_all(keys.iter().map(|series| {
         history(HistoryQuery {
@@ -100,6 +116,9 @@ async fn fetch(feed: LiveFeed, ctl: ChartCtl, plan: FetchPlan) -> bool {
         })
     }))
     .await;
+    if !mounted.is() {
+        return true;
+    }
     ctl.loading.update(|n| *n = n.saturating_sub(1));
     let mut series = BTreeMap::new();
     let mut ok = true;

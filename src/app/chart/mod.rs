@@ -18,17 +18,23 @@ mod export;
 mod gesture;
 #[cfg(feature = "hydrate")]
 mod history;
+mod picker;
 
 use super::live::{client_now_ns, LiveFeed};
 use crate::history_cache::HistoryCache;
+use crate::layout::ChartSpec;
+use crate::model::SeriesInfo;
 use crate::view::{css_color, format_age, format_value, live_window, series_color};
 use crate::viewport::{preset_name, Viewport, PRESETS};
 use leptos::prelude::*;
+use picker::SeriesPicker;
 use std::collections::BTreeSet;
 
 /// Everything about one chart that is not the data itself. Copy, like the signals inside.
 #[derive(Clone, Copy)]
 pub struct ChartCtl {
+    /// Series this chart shows, by display name; empty: every series.
+    pub series: RwSignal<Vec<String>>,
     pub view: RwSignal<Viewport>,
     /// Series (by their display name) the user switched off in the legend.
     pub hidden: RwSignal<BTreeSet<String>>,
@@ -45,17 +51,35 @@ pub struct ChartCtl {
 }
 
 impl ChartCtl {
-    pub fn new(view: Viewport) -> Self {
+    pub fn new(spec: &ChartSpec) -> Self {
+        let view = spec.view;
         Self {
+            series: RwSignal::new(spec.series.clone()),
             view: RwSignal::new(view),
-            hidden: RwSignal::new(BTreeSet::new()),
+            hidden: RwSignal::new(spec.hidden.iter().cloned().collect()),
             history: RwSignal::new(HistoryCache::default()),
             loading: RwSignal::new(0),
             inspect: RwSignal::new(None),
             selection: RwSignal::new(None),
             home_span: RwSignal::new(view.span_ns),
-            log_scale: RwSignal::new(false),
+            log_scale: RwSignal::new(spec.log),
         }
+    }
+
+    /// The chart as the address records it (tracked: an effect reading it follows changes).
+    pub fn spec(&self) -> ChartSpec {
+        ChartSpec {
+            series: self.series.get(),
+            view: self.view.get(),
+            log: self.log_scale.get(),
+            hidden: self.hidden.get().into_iter().collect(),
+        }
+    }
+
+    /// Whether the series named `name` is on this chart (before legend toggles).
+    pub fn shows(&self, name: &str) -> bool {
+        self.series
+            .with_untracked(|s| s.is_empty() || s.iter().any(|x| x == name))
     }
 
     /// Back to following the newest data with the span of the last preset.
@@ -77,6 +101,23 @@ impl ChartCtl {
                 None => Viewport::live(span_ns),
             }
         });
+    }
+}
+
+/// Whether a chart is still on the page. Callbacks that can outlive it (animation frames,
+/// timers, observers, requests in flight) check this first: a removed chart's signals are
+/// gone, and touching them would panic.
+#[derive(Clone, Copy)]
+pub struct Mounted(StoredValue<()>);
+
+impl Mounted {
+    /// Owned by the component being rendered: disposed with it.
+    fn new() -> Self {
+        Self(StoredValue::new(()))
+    }
+
+    pub fn is(&self) -> bool {
+        self.0.try_get_value().is_some()
     }
 }
 
@@ -111,26 +152,37 @@ struct LegendItem {
     age: Option<String>,
 }
 
+/// One chart of the dashboard. `known` is the server's series list for the picker;
+/// `on_remove` (when given) adds a button that takes the chart off the page.
 #[component]
-pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
-    let ctl = ChartCtl::new(Viewport::default());
+pub fn LiveChart(
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    known: RwSignal<Vec<SeriesInfo>>,
+    #[prop(optional)] on_remove: Option<Callback<()>>,
+) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let chart_box = NodeRef::<leptos::html::Div>::new();
+    let mounted = Mounted::new();
     #[cfg(feature = "hydrate")]
     {
-        let drawn = draw::attach(canvas, feed, ctl);
-        gesture::attach(chart_box, feed, ctl, drawn);
-        history::attach(canvas, feed, ctl);
+        let drawn = draw::attach(canvas, feed, ctl, mounted);
+        gesture::attach(chart_box, feed, ctl, drawn, mounted);
+        history::attach(canvas, feed, ctl, mounted);
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = mounted;
 
     let legend = Memo::new(move |_| {
         let view = ctl.view.get();
+        ctl.series.track();
         feed.data.with(|d| {
             let live_end = live_window(d.server_now(client_now_ns()), d.newest_ns(), 0).1;
             let (start, end) = view.range(live_end);
             d.latest()
                 .into_iter()
                 .enumerate()
+                .filter(|(_, (key, _))| ctl.shows(&key.to_string()))
                 .map(|(i, (key, p))| LegendItem {
                     name: key.to_string(),
                     color: css_color(series_color(i)),
@@ -192,8 +244,36 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
         preset_name(span).map_or_else(|| crate::viewport::format_span(span), str::to_string)
     };
 
+    let title = move || {
+        ctl.series.with(|s| {
+            if s.is_empty() {
+                "All series".to_string()
+            } else {
+                s.join(", ")
+            }
+        })
+    };
+    let remove = on_remove.map(|cb| {
+        view! {
+            <button
+                class="remove-chart"
+                type="button"
+                title="Remove this chart"
+                aria-label="Remove this chart"
+                on:click=move |_| cb.run(())
+            >
+                "×"
+            </button>
+        }
+    });
+
     view! {
         <figure class="chart" data-mode=mode>
+            <div class="chart-head">
+                <h2 class="chart-title">{title}</h2>
+                <SeriesPicker feed ctl known />
+                {remove}
+            </div>
             <div class="chart-toolbar" role="toolbar" aria-label="Time range and export">
                 <div class="presets" role="group" aria-label="Window">
                     {presets}
@@ -226,7 +306,7 @@ pub fn LiveChart(feed: LiveFeed) -> impl IntoView {
                     title="The visible range as CSV, raw points from the server"
                     on:click=move |_| {
                         #[cfg(feature = "hydrate")]
-                        export::csv(feed, ctl);
+                        export::csv(feed, ctl, mounted);
                     }
                 >
                     "CSV"

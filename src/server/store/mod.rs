@@ -13,26 +13,13 @@ pub mod memory;
 pub mod rollup;
 pub mod sqlite;
 
-use crate::model::{Batch, SeriesKey, SeriesPoints};
-use serde::Serialize;
+use crate::model::{Batch, SeriesPoints};
 
 /// The span over which `rate` in [`SeriesInfo`] is measured: recent enough to say "is it
 /// alive", long enough to smooth a once-a-second sender.
 pub const RATE_WINDOW_NS: i64 = 60 * crate::model::NANOS_PER_SEC;
 
-/// What `GET /api/v1/series` reports per series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SeriesInfo {
-    #[serde(flatten)]
-    pub series: SeriesKey,
-    /// Points held for this series.
-    pub points: usize,
-    pub first_ns: i64,
-    pub last_ns: i64,
-    pub last_value: f64,
-    /// Points per second over the last [`RATE_WINDOW_NS`] of the server's clock.
-    pub rate: f64,
-}
+pub use crate::model::SeriesInfo;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
