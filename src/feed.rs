@@ -248,14 +248,6 @@ impl FeedState {
             column_ns: self.snapshot_column_ns,
         })
     }
-
-    /// Latest point per series in legend order.
-    pub fn latest(&self) -> Vec<(SeriesKey, Point)> {
-        self.series
-            .iter()
-            .filter_map(|(k, r)| r.back().map(|p| (k.clone(), *p)))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -332,7 +324,7 @@ mod tests {
         );
         assert_eq!(f.clock_offset_ns, 5 * S);
         assert_eq!(f.series.len(), 1);
-        assert_eq!(f.latest()[0].1.value, 2.0);
+        assert_eq!(f.series[&key("a")].back().unwrap().value, 2.0);
         assert_eq!(f.resume().unwrap().offsets[0].offset, 1);
     }
 

@@ -9,6 +9,7 @@
 //! | `c0.end` | paused at this time (epoch ms); absent: live |
 //! | `c0.log` | `1`: logarithmic value axis |
 //! | `c0.hide` | repeatable: a series switched off in the legend |
+//! | `c0.right` | repeatable: a series drawn against the right-hand value axis |
 //!
 //! Keys and values are plain strings here; the address's percent-encoding is done where the
 //! address is read and written. Anything unreadable is ignored rather than refused: a link
@@ -28,6 +29,8 @@ pub struct ChartSpec {
     pub view: Viewport,
     pub log: bool,
     pub hidden: Vec<String>,
+    /// Series on the second (right-hand) value axis.
+    pub right: Vec<String>,
 }
 
 /// Reads charts from a lookup of query parameters (`get_all(key)`: every value of `key`).
@@ -41,7 +44,8 @@ pub fn read(get_all: impl Fn(&str) -> Vec<String>) -> Vec<ChartSpec> {
         let end = get_all(&key("end"));
         let log = get_all(&key("log"));
         let hidden = get_all(&key("hide"));
-        if [&series, &span, &end, &log, &hidden]
+        let right = get_all(&key("right"));
+        if [&series, &span, &end, &log, &hidden, &right]
             .iter()
             .all(|v| v.is_empty())
         {
@@ -64,6 +68,7 @@ pub fn read(get_all: impl Fn(&str) -> Vec<String>) -> Vec<ChartSpec> {
             view,
             log: log.last().is_some_and(|l| l == "1" || l == "true"),
             hidden: dedup(hidden),
+            right: dedup(right),
         });
     }
     if charts.is_empty() {
@@ -99,6 +104,9 @@ pub fn write(charts: &[ChartSpec]) -> Vec<(String, String)> {
         }
         for h in &c.hidden {
             out.push((key("hide"), h.clone()));
+        }
+        for r in &c.right {
+            out.push((key("right"), r.clone()));
         }
     }
     out
@@ -142,6 +150,7 @@ mod tests {
             ("c1.end", "1764230400000"),
             ("c1.log", "1"),
             ("c1.hide", "temp"),
+            ("c1.right", "beta"),
             ("other", "ignored"),
         ]);
         let charts = read(lookup(&p));
@@ -154,6 +163,7 @@ mod tests {
         );
         assert!(charts[1].log);
         assert_eq!(charts[1].hidden, ["temp"]);
+        assert_eq!(charts[1].right, ["beta"]);
         assert_eq!(read(lookup(&write(&charts))), charts);
     }
 
@@ -197,7 +207,8 @@ mod tests {
                             None => Viewport::live(span),
                         },
                         log,
-                        hidden: dedup(series.into_iter().take(1).collect()),
+                        hidden: dedup(series.iter().take(1).cloned().collect()),
+                        right: dedup(series.into_iter().skip(1).collect()),
                     }
                 })
                 .collect();

@@ -23,6 +23,20 @@ pub fn series_color(index: usize) -> (u8, u8, u8) {
     PALETTE[index % PALETTE.len()]
 }
 
+/// A series' unit, from its `unit` label (`temp{room=lab,unit=°C}`): shown beside its values.
+pub fn unit_of(key: &crate::model::SeriesKey) -> Option<&str> {
+    key.labels().get("unit").map(String::as_str)
+}
+
+/// A value with its unit, as legends and tooltips show it.
+pub fn format_with_unit(v: f64, unit: Option<&str>) -> String {
+    match unit {
+        Some("%") => format!("{}%", format_value(v)),
+        Some(u) => format!("{} {u}", format_value(v)),
+        None => format_value(v),
+    }
+}
+
 pub fn css_color((r, g, b): (u8, u8, u8)) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
@@ -131,6 +145,15 @@ mod tests {
         assert_eq!(format_value(0.0), "0");
         assert_eq!(format_value(-0.00004), "-4.000e-5");
         assert_eq!(format_value(2.5e12), "2.500e12");
+    }
+
+    #[test]
+    fn units_follow_values() {
+        let key = crate::model::SeriesKey::with_labels("t", [("unit", "°C")]).unwrap();
+        assert_eq!(unit_of(&key), Some("°C"));
+        assert_eq!(format_with_unit(21.5, unit_of(&key)), "21.5 °C");
+        assert_eq!(format_with_unit(99.0, Some("%")), "99%");
+        assert_eq!(format_with_unit(1.0, None), "1");
     }
 
     #[test]

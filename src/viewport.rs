@@ -179,6 +179,23 @@ pub fn format_span(span_ns: i64) -> String {
     format!("{}ms", span_ns / NANOS_PER_MILLI)
 }
 
+/// A span as a person reads it beside the presets after a zoom: `37.2 s`, `4.5 min`, `2 h`.
+pub fn describe_span(span_ns: i64) -> String {
+    let (n, unit) = if span_ns < NANOS_PER_SEC {
+        (span_ns as f64 / NANOS_PER_MILLI as f64, "ms")
+    } else if span_ns < 2 * MINUTE_NS {
+        (span_ns as f64 / NANOS_PER_SEC as f64, "s")
+    } else if span_ns < 2 * HOUR_NS {
+        (span_ns as f64 / MINUTE_NS as f64, "min")
+    } else if span_ns < 2 * DAY_NS {
+        (span_ns as f64 / HOUR_NS as f64, "h")
+    } else {
+        (span_ns as f64 / DAY_NS as f64, "d")
+    };
+    let text = format!("{n:.1}");
+    format!("{} {unit}", text.trim_end_matches(".0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +287,15 @@ mod tests {
         assert_eq!(format_span(1500 * NANOS_PER_MILLI), "1500ms");
         assert_eq!(preset_name(5 * 60 * S), Some("5m"));
         assert_eq!(preset_name(7 * S), None);
+    }
+
+    #[test]
+    fn spans_described_for_people() {
+        assert_eq!(describe_span(37_200 * NANOS_PER_MILLI), "37.2 s");
+        assert_eq!(describe_span(270 * S), "4.5 min");
+        assert_eq!(describe_span(2 * 3600 * S), "2 h");
+        assert_eq!(describe_span(250 * NANOS_PER_MILLI), "250 ms");
+        assert_eq!(describe_span(3 * DAY_NS), "3 d");
     }
 
     proptest! {

@@ -691,7 +691,13 @@ async fn pings_answered_while_big_frames_are_written_never_cut_into_them() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (mut pongs, mut snapshot_bytes) = (Vec::new(), 0);
     // The last point of the `push` above (values 0..50, after everything else) has arrived.
-    let has_last = |c: &Client| c.feed.latest().iter().any(|(_, p)| p.value == 49.0);
+    let has_last = |c: &Client| {
+        c.feed
+            .series
+            .values()
+            .filter_map(|r| r.back())
+            .any(|p| p.value == 49.0)
+    };
     while pongs.last() != Some(&19) || !has_last(&client) {
         let frame = tokio::time::timeout(PATIENCE, client.ws.next())
             .await

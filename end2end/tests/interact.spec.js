@@ -127,8 +127,18 @@ test('a wide preset shows history from before the page opened', async ({ page, s
   const now = Date.now();
   const pts = [];
   for (let i = 0; i < 60; i++) pts.push([now - 3 * 3600000 + i * 60000, i % 2 ? 30 : 70]);
+  // A quiet series, last heard two hours ago, sorted before the live one: in the legend with
+  // its age, and its colour matching its line, drawn from history.
+  await server.push('awol', [[now - 3 * 3600000, 20], [now - 2 * 3600000, 25]]);
   await openWith(page, server, 'wide', [...pts, [now - 2000, 50]]);
+  await expect(legendValue(page, 'awol')).toHaveText('25');
+  const age = page.locator('.legend-item[data-series="awol"] .series-age');
+  await expect(age).toHaveText('2 h ago');
   await page.locator('.preset[data-span="6h"]').click();
+  // Inside the view now: no age.
+  await expect(age).toHaveCount(0);
+  const awol = await seriesColor(page, 'awol');
+  await expect.poll(() => drawnNear(page, now - 2.5 * 3600000, 22.5, awol)).toMatchObject({ ok: true });
   // Still live: a preset changes the window, not the mode.
   await expect(chart(page)).toHaveAttribute('data-mode', 'live');
   const rgb = await seriesColor(page, 'wide');
@@ -252,4 +262,31 @@ test('the visible range downloads as CSV from the server and the chart as PNG', 
   const size = await canvas(page).evaluate((c) => [c.width, c.height]);
   expect(png.readUInt32BE(16)).toBe(size[0]);
   expect(png.readUInt32BE(20)).toBe(size[1]);
+});
+
+test('a series moved to the right-hand axis gets its own scale; units show with values', async ({ page, server }) => {
+  const now = Date.now();
+  await server.push('small', [[now - 20000, 1], [now - 10000, 2]]);
+  const res = await fetch(`${server.url}/api/v1/points`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ series: 'big', labels: { unit: '°C' }, points: [[now - 20000, 1000], [now - 10000, 2000]] }),
+  });
+  expect(res.status).toBe(200);
+  await openWith(page, server, 'small', [[now - 5000, 1.5]]);
+  const big = 'big{unit=°C}';
+  await expect(legendValue(page, big)).toHaveText('2000 °C');
+  // Together on one axis the small series is a flat line at the bottom.
+  await expect.poll(async () => (await canvas(page).getAttribute('data-y-range')).split(',').map(Number)[1]).toBeGreaterThan(1000);
+  await page.locator(`.legend-item[data-series="${big}"] .axis-toggle`).click();
+  await expect(page.locator(`.legend-item[data-series="${big}"] .axis-toggle`)).toHaveAttribute('aria-pressed', 'true');
+  await expect.poll(async () => (await canvas(page).getAttribute('data-y-range')).split(',').map(Number)[1]).toBeLessThan(3);
+  const y2 = (await canvas(page).getAttribute('data-y2-range')).split(',').map(Number);
+  expect(y2[0]).toBeLessThan(1000);
+  expect(y2[1]).toBeGreaterThan(2000);
+  // The small series now spans the plot: its two points are drawn at different heights.
+  const rgb = await seriesColor(page, 'small');
+  await expect.poll(() => drawnNear(page, now - 20000, 1, rgb)).toMatchObject({ ok: true });
+  await expect.poll(() => drawnNear(page, now - 10000, 2, rgb)).toMatchObject({ ok: true });
+  await expect.poll(() => new URL(page.url()).searchParams.getAll('c0.right')).toEqual([big]);
 });

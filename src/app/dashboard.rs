@@ -62,10 +62,7 @@ pub fn Dashboard() -> impl IntoView {
         ConnState::Reconnecting { attempt } => format!("reconnecting… (attempt {attempt})"),
         ConnState::Offline { attempt } => format!("offline — retrying (attempt {attempt})"),
     };
-    let empty = move || {
-        feed.data
-            .with(|d| d.series.values().all(|ring| ring.is_empty()))
-    };
+    let empty = move || feed.data.with(|d| d.series.is_empty());
     let resumes = move || feed.data.with(|d| d.resumes);
     let reloads = move || feed.data.with(|d| d.reloads);
     // The server cannot know the address the browser used; fill it in once hydrated.

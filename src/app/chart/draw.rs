@@ -19,7 +19,7 @@ use crate::decimate::{clip_to_range, m4};
 use crate::gaps;
 use crate::model::{Point, NANOS_PER_SEC};
 use crate::ticks::{format_time_tick, time_ticks, value_ticks};
-use crate::view::{format_value, live_window, series_color, y_range};
+use crate::view::{format_value, live_window, series_color, unit_of, y_range};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -61,6 +61,7 @@ pub struct DrawnSeries {
     pub points: Vec<Point>,
     /// Points further apart than this are not joined by the line (a hole).
     pub max_gap_ns: i64,
+    pub unit: Option<String>,
 }
 
 pub type SharedDrawn = Rc<RefCell<Drawn>>;
@@ -117,6 +118,7 @@ pub fn attach(
             ctl.view.track();
             ctl.series.track();
             ctl.hidden.track();
+            ctl.right.track();
             ctl.history.track();
             ctl.log_scale.track();
             schedule();
@@ -259,6 +261,9 @@ impl Ranged for Ticked {
 struct Line {
     name: String,
     index: usize,
+    /// Drawn against the right-hand value axis.
+    right: bool,
+    unit: Option<String>,
     runs: Vec<Vec<(f64, f64)>>,
     decimated: Vec<Point>,
     max_gap_ns: i64,
@@ -283,6 +288,7 @@ fn draw(
     let root = backend.into_drawing_area();
     root.fill(&theme.background).map_err(|e| e.to_string())?;
 
+    let right_set = ctl.right.get_untracked();
     let result = ctl.history.with_untracked(|history| {
         ctl.hidden.with_untracked(|hidden| {
             feed.data.with_untracked(|state| -> Result<_, String> {
@@ -340,6 +346,8 @@ fn draw(
                             .collect();
                         Line {
                             name: key.to_string(),
+                            right: right_set.contains(&key.to_string()),
+                            unit: unit_of(key).map(str::to_string),
                             index,
                             runs,
                             decimated: pts,
@@ -348,18 +356,27 @@ fn draw(
                     })
                     .collect();
                 let segments: usize = lines.iter().map(|l| l.runs.len()).sum();
-                let (lo, hi) = lines
-                    .iter()
-                    .flat_map(|l| l.runs.iter().flatten())
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
-                        (lo.min(v), hi.max(v))
-                    });
-                let (y0, y1) = if log && lo.is_finite() {
-                    // Whole decades around the data read best on a log axis.
-                    (lo.floor().min(hi.ceil() - 1.0), hi.ceil())
-                } else {
-                    y_range(lo, hi)
+                // Each value axis fits the series drawn against it.
+                let extent = |right: bool| {
+                    lines
+                        .iter()
+                        .filter(|l| l.right == right)
+                        .flat_map(|l| l.runs.iter().flatten())
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
+                            (lo.min(v), hi.max(v))
+                        })
                 };
+                let fit = |(lo, hi): (f64, f64)| {
+                    if log && lo.is_finite() {
+                        // Whole decades around the data read best on a log axis.
+                        (lo.floor().min(hi.ceil() - 1.0), hi.ceil())
+                    } else {
+                        y_range(lo, hi)
+                    }
+                };
+                let has_right = lines.iter().any(|l| l.right);
+                let (y0, y1) = fit(extent(false));
+                let (r0, r1) = fit(extent(true));
 
                 let css_w = f64::from(w) / dpr;
                 let css_h = f64::from(h) / dpr;
@@ -368,14 +385,30 @@ fn draw(
                     time_ticks(from, to, ((css_w / 90.0) as usize).clamp(2, 12), tz);
                 let x_keys: Vec<f64> = x_ticks.iter().map(|&t| secs(t)).collect();
                 let max_y_ticks = ((css_h / 45.0) as usize).clamp(3, 10);
-                let y_keys: Vec<f64> = if log {
-                    crate::ticks::log_ticks(10f64.powf(y0), 10f64.powf(y1), max_y_ticks)
-                        .into_iter()
-                        .map(f64::log10)
-                        .collect()
-                } else {
-                    value_ticks(y0, y1, max_y_ticks)
+                let y_keys = |lo: f64, hi: f64| -> Vec<f64> {
+                    if log {
+                        crate::ticks::log_ticks(10f64.powf(lo), 10f64.powf(hi), max_y_ticks)
+                            .into_iter()
+                            .map(f64::log10)
+                            .collect()
+                    } else {
+                        value_ticks(lo, hi, max_y_ticks)
+                    }
                 };
+                // The axes' captions: the unit when every series on that side shares one.
+                let unit = |right: bool| {
+                    let mut units = lines
+                        .iter()
+                        .filter(|l| l.right == right)
+                        .map(|l| l.unit.as_deref());
+                    let first = units.next().flatten();
+                    units
+                        .all(|u| u == first)
+                        .then_some(first)
+                        .flatten()
+                        .map(str::to_string)
+                };
+                let (left_unit, right_unit) = (unit(false), unit(true));
 
                 let label_font = ("sans-serif", FONT_CSS_PX * dpr)
                     .into_font()
@@ -384,14 +417,23 @@ fn draw(
                     .margin(px(10.0))
                     .margin_left(px(4.0))
                     // Room for half of the last time label, which is centred on the right edge.
-                    .margin_right(px(28.0))
+                    .margin_right(px(if has_right { 4.0 } else { 28.0 }))
                     .x_label_area_size(px(26.0))
-                    .y_label_area_size(px(52.0))
+                    .y_label_area_size(px(if left_unit.is_some() { 64.0 } else { 52.0 }))
+                    .right_y_label_area_size(if has_right {
+                        px(if right_unit.is_some() { 64.0 } else { 52.0 })
+                    } else {
+                        0
+                    })
                     .build_cartesian_2d(
-                        Ticked::new(0.0..secs(to), x_keys),
-                        Ticked::new(y0..y1, y_keys),
+                        Ticked::new(0.0..secs(to), x_keys.clone()),
+                        Ticked::new(y0..y1, y_keys(y0, y1)),
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?
+                    .set_secondary_coord(
+                        Ticked::new(0.0..secs(to), x_keys),
+                        Ticked::new(r0..r1, y_keys(r0, r1)),
+                    );
 
                 let x_label = |x: &f64| {
                     let t = from + (x * NANOS_PER_SEC as f64).round() as i64;
@@ -404,38 +446,56 @@ fn draw(
                         format_value(*y)
                     }
                 };
+                let axis_style = ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32);
                 chart
                     .configure_mesh()
                     .x_label_formatter(&x_label)
                     .y_label_formatter(&y_label)
-                    .label_style(label_font)
-                    .axis_style(ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32))
+                    .y_desc(left_unit.clone().unwrap_or_default())
+                    .label_style(label_font.clone())
+                    .axis_desc_style(label_font.clone())
+                    .axis_style(axis_style)
                     .bold_line_style(
                         ShapeStyle::from(theme.grid).stroke_width(px(1.0).max(1) as u32),
                     )
                     .light_line_style(ShapeStyle::from(theme.background))
                     .draw()
                     .map_err(|e| e.to_string())?;
+                if has_right {
+                    chart
+                        .configure_secondary_axes()
+                        .y_label_formatter(&y_label)
+                        .y_desc(right_unit.clone().unwrap_or_default())
+                        .label_style(label_font.clone())
+                        .axis_desc_style(label_font)
+                        .axis_style(axis_style)
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                }
 
                 let stroke = (1.75 * dpr).round().max(1.0) as u32;
                 for line in &lines {
                     let (r, g, b) = series_color(line.index);
-                    let style = RGBColor(r, g, b).stroke_width(stroke);
+                    let solid = RGBColor(r, g, b).stroke_width(stroke);
                     for run in &line.runs {
                         // A lone point between holes is a dot: a line needs two.
-                        if run.len() == 1 {
-                            chart
-                                .draw_series(std::iter::once(Circle::new(
-                                    run[0],
-                                    stroke * 2,
-                                    style.filled(),
-                                )))
-                                .map_err(|e| e.to_string())?;
+                        let drawn = if run.len() == 1 {
+                            let dot =
+                                std::iter::once(Circle::new(run[0], stroke * 2, solid.filled()));
+                            if line.right {
+                                chart.draw_secondary_series(dot).map(|_| ())
+                            } else {
+                                chart.draw_series(dot).map(|_| ())
+                            }
                         } else {
-                            chart
-                                .draw_series(LineSeries::new(run.iter().copied(), style))
-                                .map_err(|e| e.to_string())?;
-                        }
+                            let path = LineSeries::new(run.iter().copied(), solid);
+                            if line.right {
+                                chart.draw_secondary_series(path).map(|_| ())
+                            } else {
+                                chart.draw_series(path).map(|_| ())
+                            }
+                        };
+                        drawn.map_err(|e| e.to_string())?;
                     }
                 }
                 let (xr, yr) = chart.plotting_area().get_pixel_range();
@@ -456,6 +516,7 @@ fn draw(
                             color: series_color(l.index),
                             points: l.decimated,
                             max_gap_ns: l.max_gap_ns,
+                            unit: l.unit,
                         })
                         .collect(),
                 };
@@ -469,6 +530,14 @@ fn draw(
                         format!("{},{}", from / 1_000_000, to / 1_000_000),
                     ),
                     ("data-y-range", format!("{y0},{y1}")),
+                    (
+                        "data-y2-range",
+                        if has_right {
+                            format!("{r0},{r1}")
+                        } else {
+                            String::new()
+                        },
+                    ),
                     (
                         "data-y-scale",
                         if log { "log" } else { "linear" }.to_string(),

@@ -17,7 +17,7 @@ use super::{ChartCtl, Inspect, InspectRow, Mounted};
 use crate::app::live::{client_now_ns, LiveFeed};
 use crate::history_cache::value_at;
 use crate::ticks::format_instant;
-use crate::view::{css_color, format_value, live_window};
+use crate::view::{css_color, format_with_unit, live_window};
 use crate::viewport::{Viewport, PAN_STEP, ZOOM_STEP};
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -140,8 +140,10 @@ fn inspect_at(drawn: &SharedDrawn, x: f64, y: f64, finger: bool) -> Option<Inspe
         .map(|s| InspectRow {
             name: s.name.clone(),
             color: css_color(s.color),
-            value: value_at(&s.points, t, s.max_gap_ns, slack)
-                .map_or_else(|| "–".to_string(), |p| format_value(p.value)),
+            value: value_at(&s.points, t, s.max_gap_ns, slack).map_or_else(
+                || "–".to_string(),
+                |p| format_with_unit(p.value, s.unit.as_deref()),
+            ),
         })
         .collect();
     let (tip_left, tip_top) = if finger {

@@ -24,7 +24,7 @@ use super::live::{client_now_ns, LiveFeed};
 use crate::history_cache::HistoryCache;
 use crate::layout::ChartSpec;
 use crate::model::SeriesInfo;
-use crate::view::{css_color, format_age, format_value, live_window, series_color};
+use crate::view::{css_color, format_age, format_with_unit, live_window, series_color, unit_of};
 use crate::viewport::{preset_name, Viewport, PRESETS};
 use leptos::prelude::*;
 use picker::SeriesPicker;
@@ -48,6 +48,8 @@ pub struct ChartCtl {
     pub home_span: RwSignal<i64>,
     /// A logarithmic value axis (points at or below zero are not drawn on it).
     pub log_scale: RwSignal<bool>,
+    /// Series drawn against the second, right-hand value axis.
+    pub right: RwSignal<BTreeSet<String>>,
 }
 
 impl ChartCtl {
@@ -63,6 +65,7 @@ impl ChartCtl {
             selection: RwSignal::new(None),
             home_span: RwSignal::new(view.span_ns),
             log_scale: RwSignal::new(spec.log),
+            right: RwSignal::new(spec.right.iter().cloned().collect()),
         }
     }
 
@@ -73,6 +76,7 @@ impl ChartCtl {
             view: self.view.get(),
             log: self.log_scale.get(),
             hidden: self.hidden.get().into_iter().collect(),
+            right: self.right.get().into_iter().collect(),
         }
     }
 
@@ -173,23 +177,38 @@ pub fn LiveChart(
     #[cfg(not(feature = "hydrate"))]
     let _ = mounted;
 
+    // Every series on the chart, in the feed's order (which sets its colour everywhere), with
+    // its newest value: from the live feed, or from held history for a series quiet longer
+    // than the feed reaches back.
     let legend = Memo::new(move |_| {
         let view = ctl.view.get();
         ctl.series.track();
-        feed.data.with(|d| {
-            let live_end = live_window(d.server_now(client_now_ns()), d.newest_ns(), 0).1;
-            let (start, end) = view.range(live_end);
-            d.latest()
-                .into_iter()
-                .enumerate()
-                .filter(|(_, (key, _))| ctl.shows(&key.to_string()))
-                .map(|(i, (key, p))| LegendItem {
-                    name: key.to_string(),
-                    color: css_color(series_color(i)),
-                    value: format_value(p.value),
-                    age: (p.ts_ns < start).then(|| format_age(end.saturating_sub(p.ts_ns))),
-                })
-                .collect::<Vec<_>>()
+        ctl.history.with(|history| {
+            feed.data.with(|d| {
+                let live_end = live_window(d.server_now(client_now_ns()), d.newest_ns(), 0).1;
+                let (start, end) = view.range(live_end);
+                d.series
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (key, _))| ctl.shows(&key.to_string()))
+                    .map(|(i, (key, ring))| {
+                        let newest = ring
+                            .back()
+                            .or_else(|| history.series.get(key).and_then(|h| h.last()));
+                        LegendItem {
+                            name: key.to_string(),
+                            color: css_color(series_color(i)),
+                            value: newest.map_or_else(
+                                || "–".to_string(),
+                                |p| format_with_unit(p.value, unit_of(key)),
+                            ),
+                            age: newest
+                                .filter(|p| p.ts_ns < start)
+                                .map(|p| format_age(end.saturating_sub(p.ts_ns))),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
         })
     });
     let summary = move || {
@@ -239,9 +258,10 @@ pub fn LiveChart(
             }
         })
         .collect_view();
+    // A span no preset names (after a zoom) is spelled out beside the presets.
     let span_text = move || {
         let span = ctl.view.get().span_ns;
-        preset_name(span).map_or_else(|| crate::viewport::format_span(span), str::to_string)
+        preset_name(span).map_or_else(|| crate::viewport::describe_span(span), |_| String::new())
     };
 
     let title = move || {
@@ -398,6 +418,11 @@ pub fn LiveChart(
                                 let key = item.name.clone();
                                 let toggle_key = key.clone();
                                 let shown_key = key.clone();
+                                let right_key = key.clone();
+                                let on_right_key = key.clone();
+                                let on_right = move || {
+                                    ctl.right.with(|r| r.contains(&on_right_key)).to_string()
+                                };
                                 let shown = move || {
                                     ctl.hidden.with(|h| !h.contains(&shown_key)).to_string()
                                 };
@@ -427,6 +452,24 @@ pub fn LiveChart(
                                             {item
                                                 .age
                                                 .map(|a| view! { <span class="series-age">{a}</span> })}
+                                        </button>
+                                        <button
+                                            type="button"
+                                            class="axis-toggle"
+                                            title="Draw against the right-hand axis"
+                                            aria-label="Right-hand axis"
+                                            aria-pressed=on_right
+                                            on:click=move |_| {
+                                                let k = right_key.clone();
+                                                ctl.right
+                                                    .update(|r| {
+                                                        if !r.remove(&k) {
+                                                            r.insert(k);
+                                                        }
+                                                    });
+                                            }
+                                        >
+                                            "R"
                                         </button>
                                     </li>
                                 }
