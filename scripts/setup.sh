@@ -126,12 +126,14 @@ npm_ci() { # dir: install from the committed lockfile unless node_modules alread
 npm_ci tools
 "$ROOT/tools/node_modules/.bin/wasm-opt" --version >/dev/null
 
-if [ "$MODE" = test ]; then
+if [ "$MODE" = test ] || [ "$MODE" = bench ]; then
   # --- Chromium from Debian for Playwright (never a downloaded browser) ---------------------
   if [ ! -x /usr/bin/chromium ]; then
     say "installing Chromium from Debian"
     apt_install chromium
   fi
+fi
+if [ "$MODE" = test ]; then
   npm_ci end2end
 fi
 
@@ -141,8 +143,9 @@ if [ "$MODE" = bench ] && ! command -v victoria-metrics >/dev/null; then
   apt_install victoria-metrics
 fi
 if [ "$MODE" = bench ]; then
-  # socket.io from npm: the fan-out baseline.
+  # socket.io from npm: the fan-out baseline; uPlot and Playwright: the chart frame-time one.
   npm_ci bench/socketio
+  npm_ci bench/browser
 fi
 
 say "ready ($MODE)"

@@ -4,6 +4,10 @@
 //! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
 //! protocol, chunk, decimate, gaps, history, history_cache, layout, view, viewport, ticks, backoff) are pure and shared by both and tested natively.
 
+// The page's view types nest deeply; erasing them with `into_any` instead would compile an
+// async hydration path per erased view into the WASM (measured: tens of KB).
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod backoff;
 pub mod chunk;

@@ -24,10 +24,17 @@ async function drawnNear(page, ts, value, rgb, radius = 4, tolerance = 60) {
     const y = Math.round(py1 - ((value - ylo) / (yhi - ylo)) * (py1 - py0));
     const ctx = c.getContext('2d');
     const img = ctx.getImageData(x - radius, y - radius, 2 * radius + 1, 2 * radius + 1).data;
+    // The background, read where nothing is drawn (the plot's top-left corner inside).
+    const bg = ctx.getImageData(px0 + 1, py0 + 1, 1, 1).data;
     for (let i = 0; i < img.length; i += 4) {
-      if (Math.abs(img[i] - rgb[0]) <= tolerance && Math.abs(img[i + 1] - rgb[1]) <= tolerance && Math.abs(img[i + 2] - rgb[2]) <= tolerance) {
-        return { ok: true, x, y };
-      }
+      const px = [img[i], img[i + 1], img[i + 2]];
+      if (px.every((c, k) => Math.abs(c - rgb[k]) <= tolerance)) return { ok: true, x, y };
+      // A thin anti-aliased line blends with the background: accept a pixel at least 60 % of
+      // the way from the background to the series colour on every channel that differs.
+      const coverage = [0, 1, 2]
+        .filter((k) => Math.abs(rgb[k] - bg[k]) >= 40)
+        .map((k) => (px[k] - bg[k]) / (rgb[k] - bg[k]));
+      if (coverage.length && coverage.every((a) => a >= 0.6 && a <= 1.2)) return { ok: true, x, y };
     }
     return { ok: false, why: `no pixel of rgb(${rgb}) near (${x}, ${y})` };
   }, { ts, value, rgb, radius, tolerance });

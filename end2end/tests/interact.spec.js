@@ -290,3 +290,17 @@ test('a series moved to the right-hand axis gets its own scale; units show with 
   await expect.poll(() => drawnNear(page, now - 10000, 2, rgb)).toMatchObject({ ok: true });
   await expect.poll(() => new URL(page.url()).searchParams.getAll('c0.right')).toEqual([big]);
 });
+
+test('a double tap returns a paused chart to live', async ({ page, server }, testInfo) => {
+  test.skip(!isPhone(testInfo), 'double tap is the touch gesture');
+  const now = Date.now();
+  await openWith(page, server, 'dt', [[now - 5000, 1], [now - 1000, 2]]);
+  const box = await plotBox(page);
+  const [x, y] = [(box.left + box.right) / 2, (box.top + box.bottom) / 2];
+  await touchPath(page, lerpSteps([[x - 30, y], [x + 30, y]], [[x - 100, y], [x + 100, y]], 6));
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  await page.waitForTimeout(400);
+  await touchPath(page, [[[x, y]]]);
+  await touchPath(page, [[[x, y]]]);
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+});

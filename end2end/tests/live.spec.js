@@ -235,3 +235,42 @@ test('the canvas follows its container on resize and rotation', async ({ page, s
   await page.setViewportSize(vp);
   await expect.poll(async () => { const s = await size(); return s.w === s.ew && s.h === s.eh && s.w !== rotated.w; }).toBe(true);
 });
+
+test('minutes of 10 Hz data leave the page live without its memory growing', async ({ page, server }, testInfo) => {
+  test.skip(testInfo.project.name === 'phone', 'one long run is enough; the code is the same');
+  test.setTimeout(5 * 60_000);
+  await openLive(page, server);
+  // 10 points a second for the whole test, from outside the page.
+  let stop = false;
+  let sent = 0;
+  const feeder = (async () => {
+    const start = Date.now();
+    while (!stop) {
+      await server.post([{ series: 'hz', value: Math.sin(sent / 10) * 50 + 50 }]);
+      sent += 1;
+      const next = start + sent * 100;
+      await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+    }
+  })();
+  const cdp = await page.context().newCDPSession(page);
+  const sample = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    const { usedSize } = await cdp.send('Runtime.getHeapUsage');
+    const c = page.locator('canvas.chart-canvas');
+    return { js: usedSize, wasm: Number(await c.getAttribute('data-wasm-bytes')), frames: Number(await c.getAttribute('data-frames')) };
+  };
+  // Warm up past the feed's two windows (the ring's steady size), then measure two minutes.
+  await page.waitForTimeout(125_000);
+  const before = await sample();
+  await page.waitForTimeout(120_000);
+  const after = await sample();
+  stop = true;
+  await feeder;
+  expect(await legendValue(page, 'hz').textContent()).not.toBe('');
+  console.log(`10 Hz for ${(sent / 10).toFixed(0)} s: JS heap ${before.js} → ${after.js} bytes, WASM memory ${before.wasm} → ${after.wasm} bytes, ${after.frames - before.frames} frames in the last 120 s`);
+  // Still drawing at the end.
+  expect(after.frames - before.frames).toBeGreaterThan(120 * 4);
+  // No growth with the stream: the JS heap within 10 % (GC noise), WASM memory not grown.
+  expect(after.js).toBeLessThan(before.js * 1.1);
+  expect(after.wasm).toBeLessThanOrEqual(before.wasm);
+});

@@ -11,6 +11,8 @@
 //! draw ([`draw`]).
 
 #[cfg(feature = "hydrate")]
+pub mod bench;
+#[cfg(feature = "hydrate")]
 mod draw;
 #[cfg(feature = "hydrate")]
 mod export;
@@ -209,6 +211,13 @@ pub fn LiveChart(
                     })
                     .collect::<Vec<_>>()
             })
+        })
+    });
+    let rows = Memo::new(move |_| {
+        legend.with(|l| {
+            l.iter()
+                .map(|i| (i.name.clone(), i.color.clone()))
+                .collect::<Vec<_>>()
         })
     });
     let summary = move || {
@@ -410,77 +419,90 @@ pub fn LiveChart(
             </div>
             <figcaption>
                 <ul class="legend" aria-label="Series: press to hide or show">
-                    {move || {
-                        legend
-                            .get()
-                            .into_iter()
-                            .map(|item| {
-                                let key = item.name.clone();
-                                let toggle_key = key.clone();
-                                let shown_key = key.clone();
-                                let right_key = key.clone();
-                                let on_right_key = key.clone();
-                                let on_right = move || {
-                                    ctl.right.with(|r| r.contains(&on_right_key)).to_string()
-                                };
-                                let shown = move || {
-                                    ctl.hidden.with(|h| !h.contains(&shown_key)).to_string()
-                                };
-                                view! {
-                                    <li class="legend-item" data-series=key>
-                                        <button
-                                            type="button"
-                                            class="legend-toggle"
-                                            aria-pressed=shown
-                                            on:click=move |_| {
-                                                let k = toggle_key.clone();
-                                                ctl.hidden
-                                                    .update(|h| {
-                                                        if !h.remove(&k) {
-                                                            h.insert(k);
-                                                        }
-                                                    });
-                                            }
-                                        >
-                                            <span
-                                                class="swatch"
-                                                style:background-color=item.color
-                                                aria-hidden="true"
-                                            ></span>
-                                            <span class="series-name">{item.name}</span>
-                                            <span class="series-value">{item.value}</span>
-                                            {item
-                                                .age
-                                                .map(|a| view! { <span class="series-age">{a}</span> })}
-                                        </button>
-                                        <button
-                                            type="button"
-                                            class="axis-toggle"
-                                            title="Draw against the right-hand axis"
-                                            aria-label="Right-hand axis"
-                                            aria-pressed=on_right
-                                            on:click=move |_| {
-                                                let k = right_key.clone();
-                                                ctl.right
-                                                    .update(|r| {
-                                                        if !r.remove(&k) {
-                                                            r.insert(k);
-                                                        }
-                                                    });
-                                            }
-                                        >
-                                            "R"
-                                        </button>
-                                    </li>
-                                }
-                            })
-                            .collect_view()
-                    }}
+                    // Keyed rows: a new value updates one text node, it does not rebuild the
+                    // legend (at 10 updates a second that churned the WASM heap).
+                    <For
+                        each=move || rows.get()
+                        key=|row| row.clone()
+                        children=move |(name, color)| {
+                            let value_name = name.clone();
+                            let value = move || {
+                                legend
+                                    .with(|l| {
+                                        l.iter()
+                                            .find(|i| i.name == value_name)
+                                            .map(|i| i.value.clone())
+                                            .unwrap_or_default()
+                                    })
+                            };
+                            let age_name = name.clone();
+                            let age = move || {
+                                legend
+                                    .with(|l| {
+                                        l.iter().find(|i| i.name == age_name).and_then(|i| i.age.clone())
+                                    })
+                                    .map(|a| view! { <span class="series-age">{a}</span> })
+                            };
+                            let toggle_key = name.clone();
+                            let shown_key = name.clone();
+                            let right_key = name.clone();
+                            let on_right_key = name.clone();
+                            let row_key = name.clone();
+                            let on_right = move || {
+                                ctl.right.with(|r| r.contains(&on_right_key)).to_string()
+                            };
+                            let shown = move || {
+                                ctl.hidden.with(|h| !h.contains(&shown_key)).to_string()
+                            };
+                            view! {
+                                <li class="legend-item" data-series=row_key>
+                                    <button
+                                        type="button"
+                                        class="legend-toggle"
+                                        aria-pressed=shown
+                                        on:click=move |_| {
+                                            let k = toggle_key.clone();
+                                            ctl.hidden
+                                                .update(|h| {
+                                                    if !h.remove(&k) {
+                                                        h.insert(k);
+                                                    }
+                                                });
+                                        }
+                                    >
+                                        <span
+                                            class="swatch"
+                                            style:background-color=color
+                                            aria-hidden="true"
+                                        ></span>
+                                        <span class="series-name">{name}</span>
+                                        <span class="series-value">{value}</span>
+                                        {age}
+                                    </button>
+                                    <button
+                                        type="button"
+                                        class="axis-toggle"
+                                        title="Draw against the right-hand axis"
+                                        aria-label="Right-hand axis"
+                                        aria-pressed=on_right
+                                        on:click=move |_| {
+                                            let k = right_key.clone();
+                                            ctl.right
+                                                .update(|r| {
+                                                    if !r.remove(&k) {
+                                                        r.insert(k);
+                                                    }
+                                                });
+                                        }
+                                    >
+                                        "R"
+                                    </button>
+                                </li>
+                            }
+                        }
+                    />
                 </ul>
             </figcaption>
         </figure>
     }
-    // Erased: the full static type of this view is deep enough to hit the compiler's limit
-    // when the page around it is typed too.
-    .into_any()
 }

@@ -162,7 +162,6 @@ pub fn SeriesPicker(
             </div>
         </details>
     }
-    .into_any()
 }
 
 #[cfg(feature = "hydrate")]

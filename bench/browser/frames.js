@@ -1,0 +1,139 @@
+// Frame time, data to pixels, in headless Chromium: livechart's WASM drawing (the chart's own
+// draw function, through livechart_bench_frames) against uPlot drawing the same points into a
+// canvas of the same size, in the same page and run. Also the size of what the browser
+// downloads. Prints a Markdown section for BENCHMARKS.md.
+//
+// Usage: node frames.js [path/to/livechart] (run by scripts/bench.sh after `make build`).
+const { chromium } = require('@playwright/test');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const zlib = require('node:zlib');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = process.argv[2] || path.join(ROOT, 'target', 'release', 'livechart');
+const WIDTH = 1000;
+const HEIGHT = 400;
+
+async function startServer() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'livechart-bench-frames-'));
+  const proc = spawn(BIN, ['--addr', '127.0.0.1:0', '--data-dir', dataDir], {
+    cwd: ROOT,
+    env: { ...process.env, LEPTOS_SITE_ROOT: path.join(ROOT, 'target', 'site'), RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[^\s]+)/);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (c) => reject(new Error(`server exited with ${c}`)));
+  });
+  return { url, stop: () => { proc.kill('SIGTERM'); fs.rmSync(dataDir, { recursive: true, force: true }); } };
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function main() {
+  const server = await startServer();
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--js-flags=--max-old-space-size=4096'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
+  await page.goto(server.url);
+  await page.waitForFunction(() => document.querySelector('canvas.chart-canvas')?.dataset.frames);
+  await page.addScriptTag({ path: require.resolve('uplot/dist/uPlot.iife.min.js') });
+  await page.addStyleTag({ path: require.resolve('uplot/dist/uPlot.min.css') });
+
+  const cases = [
+    { name: '10 k points', points: 10_000, frames: 31, stream: 0 },
+    { name: '1 M points', points: 1_000_000, frames: 21, stream: 0 },
+    { name: '10 M points', points: 10_000_000, frames: 7, stream: 0 },
+    { name: '1 M points, streaming 100 per frame', points: 1_000_000, frames: 31, stream: 100 },
+  ];
+  const rows = [];
+  for (const c of cases) {
+    const r = await page.evaluate(async ({ points, frames, stream, W, H }) => {
+      const m = await import('/pkg/livechart.js');
+      const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+      // livechart: the chart's draw on a canvas of W×H device pixels.
+      const canvas = document.createElement('canvas');
+      canvas.width = W; canvas.height = H;
+      canvas.style.width = `${W}px`; canvas.style.height = `${H}px`;
+      document.body.appendChild(canvas);
+      const ours = Array.from(m.livechart_bench_frames(canvas, points, frames, stream)).slice(1);
+      canvas.remove();
+
+      // uPlot: the same points (one a millisecond, same values) into a plot of the same size.
+      const value = (i) => 50 + 30 * Math.sin(i / 50000) + 10 * (((Math.sin(i * 12.9898) * 43758.545) % 1));
+      const total = points + stream * frames;
+      const xs = new Float64Array(total);
+      const ys = new Float64Array(total);
+      const t0 = 1764230400;
+      for (let i = 0; i < total; i++) { xs[i] = t0 + i / 1000; ys[i] = value(i); }
+      const el = document.createElement('div');
+      document.body.appendChild(el);
+      const u = new uPlot({
+        width: W, height: H, pxAlign: 0,
+        legend: { show: false }, cursor: { show: false },
+        scales: { x: { time: true } },
+        series: [{}, { stroke: '#0072b2', width: 1 }],
+      }, [xs.subarray(0, points), ys.subarray(0, points)], el);
+      const theirs = [];
+      for (let f = 0; f < frames; f++) {
+        const start = performance.now();
+        const a = f * stream;
+        u.batch(() => u.setData([xs.subarray(a, a + points), ys.subarray(a, a + points)]));
+        u.ctx.getImageData(0, 0, 1, 1);
+        theirs.push(performance.now() - start);
+      }
+      u.destroy();
+      el.remove();
+      return { ours: median(ours), theirs: median(theirs.slice(1)) };
+    }, { ...c, W: WIDTH, H: HEIGHT });
+    rows.push({ ...c, ...r });
+  }
+  await browser.close();
+  server.stop();
+
+  // What a browser downloads: the wasm, JS and CSS, raw and as served (brotli).
+  const pkg = path.join(ROOT, 'target', 'site', 'pkg');
+  const files = ['livechart.wasm', 'livechart.js', 'livechart.css'];
+  const sizes = files.map((f) => {
+    const raw = fs.readFileSync(path.join(pkg, f));
+    const br = fs.existsSync(path.join(pkg, `${f}.br`))
+      ? fs.statSync(path.join(pkg, `${f}.br`)).size
+      : zlib.brotliCompressSync(raw).length;
+    return { f, raw: raw.length, br };
+  });
+
+  const ms = (x) => x.toFixed(2);
+  const kb = (x) => (x / 1024).toFixed(1);
+  console.log('## Chart frame time (issue 6)');
+  console.log();
+  console.log(`\`node bench/browser/frames.js\`: headless Chromium (${'software canvas, --disable-gpu'}), a`);
+  console.log(`${WIDTH}×${HEIGHT} px canvas at DPR 1, one series, one point a millisecond. livechart: the chart's`);
+  console.log('draw function from the release WASM (M4 to the pixel columns, gap split, plotters);');
+  console.log('uPlot 1.6.32 from npm in the same page and run, `batch(setData)`; both draw 1 px lines. Both timed from data to');
+  console.log('pixels (`getImageData` forces rasterization). Medians; the first frame is left out.');
+  console.log();
+  console.log('| window | livechart ms/frame | uPlot ms/frame | uPlot ÷ livechart |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.name} | ${ms(r.ours)} | ${ms(r.theirs)} | ${(r.theirs / r.ours).toFixed(2)}× |`);
+  console.log();
+  console.log('Targets: ≤ 8 ms per frame at 1 M points; faster than uPlot for the same pixels.');
+  console.log();
+  console.log('| download | raw KB | brotli KB |');
+  console.log('| --- | ---: | ---: |');
+  for (const s of sizes) console.log(`| ${s.f} | ${kb(s.raw)} | ${kb(s.br)} |`);
+  const tot = sizes.reduce((a, s) => ({ raw: a.raw + s.raw, br: a.br + s.br }), { raw: 0, br: 0 });
+  console.log(`| total | ${kb(tot.raw)} | ${kb(tot.br)} |`);
+  console.log();
+  console.log('Target: ≤ 250 KB brotli in total.');
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
