@@ -36,6 +36,7 @@ fmt:
 lint:
 	cargo clippy --features ssr --all-targets -- -D warnings
 	$(WASM_CLIPPY)
+	cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features bench-hook -- -D warnings
 
 unit:
 	cargo test --features ssr

@@ -3,7 +3,8 @@
 // canvas of the same size, in the same page and run. Also the size of what the browser
 // downloads. Prints a Markdown section for BENCHMARKS.md.
 //
-// Usage: node frames.js [path/to/livechart] (run by scripts/bench.sh after `make build`).
+// Usage: node frames.js [path/to/livechart], after scripts/bench.sh has built the shipped
+// client (copied to target/bench-pkg, or LIVECHART_BUNDLE_DIR) and then one with its hook.
 const { chromium } = require('@playwright/test');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -50,10 +51,10 @@ async function main() {
   await page.addStyleTag({ path: require.resolve('uplot/dist/uPlot.min.css') });
 
   const cases = [
-    { name: '10 k points', points: 10_000, frames: 31, stream: 0 },
-    { name: '1 M points', points: 1_000_000, frames: 21, stream: 0 },
-    { name: '10 M points', points: 10_000_000, frames: 7, stream: 0 },
-    { name: '1 M points, streaming 100 per frame', points: 1_000_000, frames: 31, stream: 100 },
+    { name: '10 k points', points: 10_000, frames: 61, stream: 0 },
+    { name: '1 M points', points: 1_000_000, frames: 41, stream: 0 },
+    { name: '10 M points', points: 10_000_000, frames: 9, stream: 0 },
+    { name: '1 M points, streaming 100 per frame', points: 1_000_000, frames: 41, stream: 100 },
   ];
   const rows = [];
   for (const c of cases) {
@@ -101,7 +102,8 @@ async function main() {
   server.stop();
 
   // What a browser downloads: the wasm, JS and CSS, raw and as served (brotli).
-  const pkg = path.join(ROOT, 'target', 'site', 'pkg');
+  // The shipped build's files (scripts/bench.sh copies them aside before building the hook).
+  const pkg = process.env.LIVECHART_BUNDLE_DIR || path.join(ROOT, 'target', 'bench-pkg');
   const files = ['livechart.wasm', 'livechart.js', 'livechart.css'];
   const sizes = files.map((f) => {
     const raw = fs.readFileSync(path.join(pkg, f));
@@ -117,7 +119,8 @@ async function main() {
   console.log();
   console.log(`\`node bench/browser/frames.js\`: headless Chromium (${'software canvas, --disable-gpu'}), a`);
   console.log(`${WIDTH}×${HEIGHT} px canvas at DPR 1, one series, one point a millisecond. livechart: the chart's`);
-  console.log('draw function from the release WASM (M4 to the pixel columns, gap split, plotters);');
+  console.log('draw function from the release WASM built with its bench hook (M4 to the pixel columns, gap');
+  console.log('split, plotters);');
   console.log('uPlot 1.6.32 from npm in the same page and run, `batch(setData)`; both draw 1 px lines. Both timed from data to');
   console.log('pixels (`getImageData` forces rasterization). Medians; the first frame is left out.');
   console.log();

@@ -10,7 +10,6 @@ use super::live::{use_live_feed, ConnState};
 use crate::layout::{self, ChartSpec, MAX_CHARTS};
 use crate::model::SeriesInfo;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// How long the address waits after the last change before it is rewritten: a drag changes
 /// the view every frame, and browsers throttle address updates.
@@ -20,8 +19,14 @@ const ADDRESS_SETTLE_MS: u32 = 300;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let feed = use_live_feed();
-    let query = use_query_map();
-    let specs = query.with_untracked(|q| layout::read(|k| q.get_all(k).unwrap_or_default()));
+    let pairs = query_pairs();
+    let specs = layout::read(|k| {
+        pairs
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    });
     let next_id = StoredValue::new(specs.len());
     let charts: RwSignal<Vec<(usize, ChartCtl)>> = RwSignal::new(
         specs
@@ -161,5 +166,39 @@ fn write_address(pairs: &[(String, String)]) {
     }
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
+/// The page address's query as decoded pairs: from the request on the server, from the
+/// location in the browser, so both render the same charts.
+fn query_pairs() -> Vec<(String, String)> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|p| p.uri.query().map(str::to_string))
+            .and_then(|q| serde_urlencoded::from_str(&q).ok())
+            .unwrap_or_default()
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        let Some(search) = web_sys::window().and_then(|w| w.location().search().ok()) else {
+            return Vec::new();
+        };
+        let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let entries = js_sys::try_iter(&params.entries()).ok().flatten();
+        for entry in entries.into_iter().flatten().flatten() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                out.push((k, v));
+            }
+        }
+        out
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        Vec::new()
     }
 }

@@ -10,7 +10,8 @@
 //! changes ([`gesture`]), load history for what the live feed cannot draw ([`history`]) and
 //! draw ([`draw`]).
 
-#[cfg(feature = "hydrate")]
+/// Only in the benchmark's build (`make bench`): it costs 4.5 KB of the download.
+#[cfg(feature = "bench-hook")]
 pub mod bench;
 #[cfg(feature = "hydrate")]
 mod draw;
