@@ -40,6 +40,14 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 
 async function main() {
   const server = await startServer();
+  try {
+    await run(server);
+  } finally {
+    server.stop();
+  }
+}
+
+async function run(server) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--js-flags=--max-old-space-size=4096'],
@@ -99,7 +107,6 @@ async function main() {
     rows.push({ ...c, ...r });
   }
   await browser.close();
-  server.stop();
 
   // What a browser downloads: the wasm, JS and CSS, raw and as served (brotli).
   // The shipped build's files (scripts/bench.sh copies them aside before building the hook).
