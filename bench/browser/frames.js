@@ -126,10 +126,10 @@ async function run(server) {
   console.log();
   console.log(`\`node bench/browser/frames.js\`: headless Chromium (${'software canvas, --disable-gpu'}), a`);
   console.log(`${WIDTH}×${HEIGHT} px canvas at DPR 1, one series, one point a millisecond. livechart: the chart's`);
-  console.log('draw function from the release WASM built with its bench hook (M4 to the pixel columns, gap');
-  console.log('split, plotters);');
-  console.log('uPlot 1.6.32 from npm in the same page and run, `batch(setData)`; both draw 1 px lines. Both timed from data to');
-  console.log('pixels (`getImageData` forces rasterization). Medians; the first frame is left out.');
+  console.log('draw function from the release WASM built with its bench hook (M4 to the pixel columns,');
+  console.log('gap split, plotters); uPlot 1.6.32 from npm in the same page and run, `batch(setData)`;');
+  console.log('both draw 1 px lines. Both timed from data to pixels (`getImageData` forces');
+  console.log('rasterization). Medians; the first frame is left out.');
   console.log();
   console.log('| window | livechart ms/frame | uPlot ms/frame | uPlot ÷ livechart |');
   console.log('| --- | ---: | ---: | ---: |');
