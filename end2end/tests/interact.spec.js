@@ -304,3 +304,35 @@ test('a double tap returns a paused chart to live', async ({ page, server }, tes
   await touchPath(page, [[[x, y]]]);
   await expect(chart(page)).toHaveAttribute('data-mode', 'live');
 });
+
+test('a custom range pauses the chart on exactly that time; a backwards one is refused', async ({ page, server }) => {
+  const now = Date.now();
+  const pts = [];
+  for (let i = 0; i < 30; i++) pts.push([now - 3 * 3600000 + i * 120000, i % 2 ? 5 : 15]);
+  await openWith(page, server, 'cr', [...pts, [now - 1000, 10]]);
+  const range = page.locator('.range');
+  await range.locator('summary').click();
+  // Prefilled with the view: the last minute, to the second.
+  await expect(range.locator('.range-to')).toHaveValue(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+  // Local wall-clock strings, as the inputs take them.
+  const local = (ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  };
+  const from = Math.floor((now - 3 * 3600000) / 1000) * 1000;
+  const to = Math.floor((now - 2 * 3600000) / 1000) * 1000;
+  await range.locator('.range-from').fill(local(to));
+  await range.locator('.range-to').fill(local(from));
+  await range.locator('button[type="submit"]').click();
+  await expect(range.locator('.range-error')).toHaveText('“From” must be before “To”.');
+  await expect(chart(page)).toHaveAttribute('data-mode', 'live');
+  await range.locator('.range-from').fill(local(from));
+  await range.locator('.range-to').fill(local(to));
+  await range.locator('button[type="submit"]').click();
+  await expect(chart(page)).toHaveAttribute('data-mode', 'paused');
+  await expect(canvas(page)).toHaveAttribute('data-x-range', `${from},${to}`);
+  await expect(range).not.toHaveAttribute('open', '');
+  const rgb = await seriesColor(page, 'cr');
+  await expect.poll(() => drawnNear(page, pts[5][0], pts[5][1], rgb)).toMatchObject({ ok: true });
+});

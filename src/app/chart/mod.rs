@@ -22,6 +22,7 @@ mod gesture;
 #[cfg(feature = "hydrate")]
 mod history;
 mod picker;
+mod range;
 
 use super::live::{client_now_ns, LiveFeed};
 use crate::history_cache::HistoryCache;
@@ -31,6 +32,7 @@ use crate::view::{css_color, format_age, format_with_unit, live_window, series_c
 use crate::viewport::{preset_name, Viewport, PRESETS};
 use leptos::prelude::*;
 use picker::SeriesPicker;
+use range::RangeForm;
 use std::collections::BTreeSet;
 
 /// Everything about one chart that is not the data itself. Copy, like the signals inside.
@@ -308,6 +310,7 @@ pub fn LiveChart(
                 <div class="presets" role="group" aria-label="Window">
                     {presets}
                 </div>
+                <RangeForm ctl feed />
                 <span class="span-now" aria-live="polite">{span_text}</span>
                 <button
                     class="live-toggle"
