@@ -182,6 +182,12 @@ impl FeedState {
             let Some(key) = self.ids.get(&d.id).cloned() else {
                 continue;
             };
+            // A coarsened frame is decimated: the feed is raw again only after it.
+            if delta.coarsened {
+                if let Some(last) = d.points.last() {
+                    self.raw_from_ns = self.raw_from_ns.max(last.ts_ns.saturating_add(1));
+                }
+            }
             let ring = self.series.entry(key.clone()).or_default();
             merge_points(ring, &d.points, MAX_POINTS_PER_SERIES);
             self.offsets.insert(key, d.last_offset);
@@ -232,12 +238,19 @@ impl FeedState {
             self.window_ns,
         );
         let keep_from = end.saturating_sub(self.window_ns.saturating_mul(2));
-        self.covered_from_ns = self.covered_from_ns.map(|c| c.max(keep_from));
+        let mut covered = keep_from;
         for ring in self.series.values_mut() {
             while ring.len() > 1 && ring.front().is_some_and(|p| p.ts_ns < keep_from) {
                 ring.pop_front();
             }
+            // A full ring dropped its oldest points for room: it holds less than the window.
+            if ring.len() >= MAX_POINTS_PER_SERIES {
+                if let Some(front) = ring.front() {
+                    covered = covered.max(front.ts_ns);
+                }
+            }
         }
+        self.covered_from_ns = self.covered_from_ns.map(|c| c.max(covered));
     }
 
     /// What the feed can draw without help from history (`None` before the first snapshot).
@@ -346,6 +359,11 @@ mod tests {
             },
             1100 * S,
         );
+        // A coarsened frame: the feed is raw only after its last point.
+        let mut d = delta(&[(0, 1, &[(1090 * S, 2.0)])]);
+        d.coarsened = true;
+        f.apply_delta(d, 1100 * S).unwrap();
+        assert_eq!(f.coverage().unwrap().raw_from, 1090 * S + 1);
         assert_eq!(f.coverage().unwrap().full_from, 980 * S);
         f.apply(
             ServerMsg::Reload {

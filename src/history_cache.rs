@@ -17,6 +17,9 @@ pub const COARSEST_OK: f64 = 1.5;
 /// from what is held.
 pub const FETCH_MARGIN: f64 = 0.5;
 
+/// The widest answer the server gives ([`crate::history::MAX_QUERY_WIDTH`]).
+pub const MAX_FETCH_WIDTH: usize = crate::history::MAX_QUERY_WIDTH;
+
 /// History held for one chart: every series' points in `[from_ns, to_ns]` at `column_ns`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistoryCache {
@@ -68,7 +71,10 @@ impl HistoryCache {
     ) -> Option<FetchPlan> {
         let width = width.max(1);
         let span = to_ns.saturating_sub(from_ns).max(1);
-        let column_ns = (span / width as i64).max(1);
+        // No finer than the server answers over this span (a canvas wider than its limit).
+        let column_ns = (span / width as i64)
+            .max(span / MAX_FETCH_WIDTH as i64)
+            .max(1);
         let need_to = live.map_or(to_ns, |l| to_ns.min(l.from_at(column_ns)));
         if need_to <= from_ns {
             return None;
@@ -78,14 +84,18 @@ impl HistoryCache {
         if held && fine_enough && self.from_ns <= from_ns && self.to_ns >= need_to {
             return None;
         }
-        let margin = (span as f64 * FETCH_MARGIN) as i64;
+        // The margin shrinks when the server's width limit would otherwise coarsen the answer.
+        let room = (MAX_FETCH_WIDTH as i64).saturating_mul(column_ns) - span;
+        let margin = ((span as f64 * FETCH_MARGIN) as i64).min((room / 2).max(0));
         let fetch_from = from_ns.saturating_sub(margin).max(0);
         let fetch_to = to_ns.saturating_add(margin).min(server_now_ns.max(need_to));
         let fetch_width = ((fetch_to - fetch_from) / column_ns).max(1);
         Some(FetchPlan {
             from_ns: fetch_from,
             to_ns: fetch_to,
-            width: usize::try_from(fetch_width).unwrap_or(usize::MAX),
+            width: usize::try_from(fetch_width)
+                .unwrap_or(usize::MAX)
+                .min(MAX_FETCH_WIDTH),
         })
     }
 
@@ -98,13 +108,11 @@ impl HistoryCache {
         key: &SeriesKey,
         live: &'a VecDeque<Point>,
         from_ns: i64,
+        live_from: Option<i64>,
     ) -> [&'a [Point]; 3] {
+        let cut = self.cut(live_from);
         let hist: &[Point] = self.series.get(key).map_or(&[], Vec::as_slice);
-        let cut = if hist.is_empty() && self.series.is_empty() {
-            i64::MIN
-        } else {
-            self.to_ns
-        };
+        let hist = &hist[..hist.partition_point(|p| p.ts_ns <= cut)];
         let (a, b) = live.as_slices();
         let after_cut = |s: &'a [Point]| &s[s.partition_point(|p| p.ts_ns <= cut)..];
         let mut parts = [hist, after_cut(a), after_cut(b)];
@@ -130,16 +138,25 @@ impl HistoryCache {
         &'a self,
         key: &SeriesKey,
         live: &'a VecDeque<Point>,
+        live_from: Option<i64>,
     ) -> impl Iterator<Item = Point> + Clone + 'a {
+        let cut = self.cut(live_from);
         let hist: &[Point] = self.series.get(key).map_or(&[], Vec::as_slice);
-        let cut = if hist.is_empty() && self.series.is_empty() {
-            i64::MIN
-        } else {
-            self.to_ns
-        };
         hist.iter()
             .copied()
+            .filter(move |p| p.ts_ns <= cut)
             .chain(live.iter().copied().filter(move |p| p.ts_ns > cut))
+    }
+
+    /// Where history hands over to the live feed: the end of what is held, or earlier where
+    /// the feed already holds everything at the view's resolution (`live_from`), since the
+    /// feed is finer and has late arrivals.
+    fn cut(&self, live_from: Option<i64>) -> i64 {
+        let held = !self.series.is_empty() || self.to_ns > self.from_ns;
+        if !held {
+            return i64::MIN;
+        }
+        live_from.map_or(self.to_ns, |l| l.min(self.to_ns))
     }
 }
 
@@ -260,6 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn a_canvas_wider_than_the_server_answers_does_not_refetch_forever() {
+        let c = HistoryCache::default();
+        let (from, to) = (NOW - 100 * S, NOW - 50 * S);
+        let plan = c.plan(from, to, 20_000, None, NOW).unwrap();
+        assert!(plan.width <= MAX_FETCH_WIDTH);
+        // Held as answered, the same view needs nothing more.
+        let held = HistoryCache {
+            from_ns: plan.from_ns,
+            to_ns: plan.to_ns,
+            column_ns: (plan.to_ns - plan.from_ns) / plan.width as i64,
+            series: BTreeMap::from([(key("a"), Vec::new())]),
+        };
+        assert_eq!(held.plan(from, to, 20_000, None, NOW), None);
+    }
+
+    #[test]
     fn without_a_feed_everything_is_history() {
         let c = HistoryCache::default();
         let plan = c.plan(NOW - 100 * S, NOW - 50 * S, 100, None, NOW).unwrap();
@@ -275,12 +308,23 @@ mod tests {
             series: BTreeMap::from([(key("a"), vec![p(5, 1.0), p(10, 2.0)])]),
         };
         let ring: VecDeque<Point> = [p(9, 9.0), p(10, 9.0), p(11, 3.0)].into();
-        let got: Vec<i64> = c.joined(&key("a"), &ring).map(|p| p.ts_ns).collect();
+        let got: Vec<i64> = c.joined(&key("a"), &ring, None).map(|p| p.ts_ns).collect();
         assert_eq!(got, [5, 10, 11]);
         // A series history has nothing of: only what the feed has after the held range.
-        assert_eq!(c.joined(&key("b"), &ring).count(), 1);
+        assert_eq!(c.joined(&key("b"), &ring, None).count(), 1);
         // No history at all: the feed alone.
-        assert_eq!(HistoryCache::default().joined(&key("a"), &ring).count(), 3);
+        assert_eq!(
+            HistoryCache::default()
+                .joined(&key("a"), &ring, None)
+                .count(),
+            3
+        );
+        // The feed holds everything from 8 on: it wins from there (finer, and late points).
+        let got: Vec<i64> = c
+            .joined(&key("a"), &ring, Some(8))
+            .map(|p| p.ts_ns)
+            .collect();
+        assert_eq!(got, [5, 9, 10, 11]);
     }
 
     #[test]
@@ -316,17 +360,23 @@ mod tests {
         ring.pop_front();
         ring.push_back(p(12, 3.0));
         ring.push_back(p(13, 3.0));
-        for from in [0, 3, 6, 11, 12, 20] {
+        for (from, live_from) in [0, 3, 6, 11, 12, 20]
+            .into_iter()
+            .flat_map(|f| [(f, None), (f, Some(4)), (f, Some(10))])
+        {
             let flat: Vec<i64> = c
-                .joined_slices(&key("a"), &ring, from)
+                .joined_slices(&key("a"), &ring, from, live_from)
                 .concat()
                 .iter()
                 .map(|p| p.ts_ns)
                 .collect();
-            let all: Vec<i64> = c.joined(&key("a"), &ring).map(|p| p.ts_ns).collect();
+            let all: Vec<i64> = c
+                .joined(&key("a"), &ring, live_from)
+                .map(|p| p.ts_ns)
+                .collect();
             // The same points from the last one before `from` on.
             let start = all.partition_point(|&t| t < from).saturating_sub(1);
-            assert_eq!(flat, all[start..], "from {from}");
+            assert_eq!(flat, all[start..], "from {from}, live from {live_from:?}");
         }
     }
 

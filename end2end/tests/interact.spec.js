@@ -336,3 +336,28 @@ test('a custom range pauses the chart on exactly that time; a backwards one is r
   const rgb = await seriesColor(page, 'cr');
   await expect.poll(() => drawnNear(page, pts[5][0], pts[5][1], rgb)).toMatchObject({ ok: true });
 });
+
+test('history still loads while data streams in fast', async ({ page, server }) => {
+  const now = Date.now();
+  const old = [];
+  for (let t = now - 40 * 60000; t <= now - 30 * 60000; t += 10000) old.push([t, 80]);
+  await openWith(page, server, 'busy', [...old, [now - 1000, 20]]);
+  // 25 points a second for the rest of the test: the feed changes far faster than history
+  // requests settle.
+  let stop = false;
+  const feeder = (async () => {
+    while (!stop) {
+      await server.post([{ series: 'busy', value: 20 }]);
+      await new Promise((r) => setTimeout(r, 40));
+    }
+  })();
+  try {
+    await page.locator('.preset[data-span="1h"]').click();
+    await expect.poll(async () => Number(await canvas(page).getAttribute('data-history-points'))).toBeGreaterThan(10);
+    const rgb = await seriesColor(page, 'busy');
+    await expect.poll(() => drawnNear(page, now - 35 * 60000, 80, rgb)).toMatchObject({ ok: true });
+  } finally {
+    stop = true;
+    await feeder;
+  }
+});

@@ -320,6 +320,8 @@ pub(super) fn draw(
                 // Decimate to the canvas width first (an upper bound of the plot width), then
                 // clip, then break each line where its data has a hole.
                 let column_ns = (span_ns / i64::from(w)).max(1);
+                // From here on the feed holds every point at this resolution.
+                let live_from = state.coverage().map(|c| c.from_at(column_ns));
                 let mut history_points = 0usize;
                 let lines: Vec<Line> = state
                     .series
@@ -331,7 +333,7 @@ pub(super) fn draw(
                     })
                     .map(|(index, (key, ring))| {
                         history_points += history.series.get(key).map_or(0, Vec::len);
-                        let parts = history.joined_slices(key, ring, from);
+                        let parts = history.joined_slices(key, ring, from, live_from);
                         let usual =
                             gaps::usual_step(ring.iter().map(|p| p.ts_ns).filter(|&t| t >= from))
                                 .or_else(|| {
@@ -457,8 +459,15 @@ pub(super) fn draw(
                         Ticked::new(r0..r1, y_keys(r0, r1)),
                     );
 
+                // The tick itself, not the time rebuilt from its float position: over a year
+                // that loses nanoseconds and a midnight would be named by the day before.
                 let x_label = |x: &f64| {
-                    let t = from + (x * NANOS_PER_SEC as f64).round() as i64;
+                    let approx = from + (x * NANOS_PER_SEC as f64).round() as i64;
+                    let t = x_ticks
+                        .iter()
+                        .copied()
+                        .min_by_key(|t| t.abs_diff(approx))
+                        .unwrap_or(approx);
                     format_time_tick(t, step, tz)
                 };
                 let y_label = |y: &f64| {

@@ -214,6 +214,10 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
             let end = live_end(feed);
             let mut s = g.borrow_mut();
             s.pointers.insert(ev.pointer_id(), (x, y));
+            // A third finger joins nothing: the pinch goes on with the first two.
+            if s.pointers.len() > 2 {
+                return;
+            }
             s.live_end = end;
             // The gesture works on the view as it stands now, frozen.
             let (from, to) = ctl.view.get_untracked().range(end);
@@ -227,9 +231,6 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
                 let mid = (pts[0].0 + pts[1].0) / 2.0;
                 s.mode = Mode::Pinch { dist, mid };
                 ctl.inspect.set(None);
-                return;
-            }
-            if s.pointers.len() > 2 {
                 return;
             }
             s.x0 = x;
@@ -390,6 +391,16 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
                     // A tap elsewhere closes an open tooltip.
                     ctl.inspect.set(None);
                 }
+                Mode::Pinch { .. } if s.pointers.len() == 2 => {
+                    // One of three fingers lifted: pinch on from here with the two left.
+                    let pts: Vec<(f64, f64)> = s.pointers.values().copied().collect();
+                    s.start = ctl.view.get_untracked();
+                    s.mode = Mode::Pinch {
+                        dist: distance(pts[0], pts[1]),
+                        mid: (pts[0].0 + pts[1].0) / 2.0,
+                    };
+                    return;
+                }
                 Mode::Pinch { .. } if s.pointers.len() == 1 => {
                     // One finger lifted: the other pans on from here.
                     let (px, py) = s.pointers.values().next().copied().unwrap_or((x, y));
@@ -449,6 +460,10 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
 
     // Keys, when the chart has focus.
     on(&el, "keydown", mounted, move |ev: KeyboardEvent| {
+        // Ctrl/Cmd + and - zoom the page, Ctrl/Cmd+L is the address bar: not ours.
+        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+            return;
+        }
         let end = live_end(feed);
         let view = ctl.view.get_untracked();
         // Zooming a live view keeps the newest data in sight.

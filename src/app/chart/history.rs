@@ -27,20 +27,27 @@ const RETRY_MS: u32 = 3_000;
 pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
     let busy = Rc::new(Cell::new(false));
     let timer: Rc<RefCell<Option<Timeout>>> = Rc::default();
-    // Another choice of series: what is held was fetched for the old one.
-    Effect::new(move |_| {
-        ctl.series.track();
-        ctl.history.set(HistoryCache::default());
-    });
+    // Bumped when the choice of series changes: an answer for the old choice is dropped.
+    let generation = Rc::new(Cell::new(0u64));
+    {
+        let generation = generation.clone();
+        Effect::new(move |_| {
+            ctl.series.track();
+            generation.set(generation.get() + 1);
+            ctl.history.set(HistoryCache::default());
+        });
+    }
     Effect::new(move |_| {
         ctl.view.track();
         ctl.series.track();
         feed.data.track();
         ctl.history.track();
-        if busy.get() || plan(canvas, feed, ctl).is_none() {
+        // A pending timer stays: it plans afresh when it fires. Replacing it on every feed
+        // update would starve it while data streams faster than it waits.
+        if busy.get() || timer.borrow().is_some() || plan(canvas, feed, ctl).is_none() {
             return;
         }
-        let (busy, timer2) = (busy.clone(), timer.clone());
+        let (busy, timer2, generation) = (busy.clone(), timer.clone(), generation.clone());
         *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
             timer2.borrow_mut().take();
             if !mounted.is() {
@@ -51,8 +58,9 @@ pub fn attach(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl, mounted: M
                 return;
             };
             busy.set(true);
+            let asked = generation.get();
             leptos::task::spawn_local(async move {
-                let ok = fetch(feed, ctl, plan, mounted).await;
+                let ok = fetch(feed, ctl, plan, mounted, move || generation.get() == asked).await;
                 if !ok {
                     gloo_timers::future::TimeoutFuture::new(RETRY_MS).await;
                 }
@@ -97,7 +105,13 @@ fn plan(canvas: NodeRef<Canvas>, feed: LiveFeed, ctl: ChartCtl) -> Option<FetchP
 }
 
 /// Asks for every series of the feed over the plan's range; true when all answered.
-async fn fetch(feed: LiveFeed, ctl: ChartCtl, plan: FetchPlan, mounted: Mounted) -> bool {
+async fn fetch(
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    plan: FetchPlan,
+    mounted: Mounted,
+    still_wanted: impl Fn() -> bool,
+) -> bool {
     let keys: Vec<_> = feed.data.with_untracked(|d| {
         d.series
             .keys()
@@ -138,7 +152,7 @@ async fn fetch(feed: LiveFeed, ctl: ChartCtl, plan: FetchPlan, mounted: Mounted)
             }
         }
     }
-    if ok {
+    if ok && still_wanted() {
         let span = (plan.to_ns - plan.from_ns).max(1);
         ctl.history.set(HistoryCache {
             from_ns: plan.from_ns,

@@ -64,7 +64,10 @@ pub fn SeriesPicker(
                 // From "all": keep every other series.
                 *s = everything.into_iter().filter(|n| *n != name).collect();
             } else if let Some(i) = s.iter().position(|n| *n == name) {
-                s.remove(i);
+                // The last one stays: an empty choice would mean every series.
+                if s.len() > 1 {
+                    s.remove(i);
+                }
             } else {
                 s.push(name);
             }
