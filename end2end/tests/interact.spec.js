@@ -312,8 +312,8 @@ test('a custom range pauses the chart on exactly that time; a backwards one is r
   await openWith(page, server, 'cr', [...pts, [now - 1000, 10]]);
   const range = page.locator('.range');
   await range.locator('summary').click();
-  // Prefilled with the view: the last minute, to the second.
-  await expect(range.locator('.range-to')).toHaveValue(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+  // Prefilled with the view: the last minute, to the second (Chromium drops ":00").
+  await expect(range.locator('.range-to')).toHaveValue(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/);
   // Local wall-clock strings, as the inputs take them.
   const local = (ms) => {
     const d = new Date(ms);

@@ -34,12 +34,27 @@ pub enum ApiError {
     /// The request was refused; the text says why. Answered with status 400.
     #[error("{0}")]
     BadRequest(String),
+    /// The server cannot answer now (its store is unavailable: shutting down, disk trouble);
+    /// nothing was done, try again. Answered with status 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// The call itself failed (network, encoding, server trouble).
     #[error("{0}")]
     Call(String),
 }
 
 impl ApiError {
+    /// An error the server answers with `status`: a 5xx is "try again", anything else a
+    /// refusal. Sets the status when running on the server.
+    pub fn from_status(status: u16, message: String) -> Self {
+        set_status(status);
+        if status >= 500 {
+            Self::Unavailable(message)
+        } else {
+            Self::BadRequest(message)
+        }
+    }
+
     /// A refusal: sets the HTTP status to 400 when running on the server.
     pub fn bad_request(message: impl Into<String>) -> Self {
         set_status(400);
@@ -110,8 +125,7 @@ pub async fn push_points(series: String, points: Vec<PushPoint>) -> Result<PushA
     }
     let ack = accept(&state, batch).await.map_err(|e| {
         // Limits keep their own status (413 too many points, 422 too many series).
-        set_status(e.status().as_u16());
-        ApiError::BadRequest(e.to_string())
+        ApiError::from_status(e.status().as_u16(), e.to_string())
     })?;
     Ok(PushAck {
         points: ack.points,
@@ -144,8 +158,27 @@ pub async fn history(query: HistoryQuery) -> Result<HistoryResult, ApiError> {
     if query.from_ns >= query.to_ns {
         return Err(ApiError::bad_request("from_ns must be before to_ns"));
     }
-    state.store.history(query).await.map_err(|e| {
-        set_status(e.status().as_u16());
-        ApiError::BadRequest(e.to_string())
-    })
+    state
+        .store
+        .history(query)
+        .await
+        .map_err(|e| ApiError::from_status(e.status().as_u16(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+
+    #[test]
+    fn server_trouble_is_told_apart_from_a_refusal() {
+        // The chart retries the first and shows "no history" for the second.
+        assert_eq!(
+            ApiError::from_status(503, "store unavailable".into()),
+            ApiError::Unavailable("store unavailable".into())
+        );
+        assert_eq!(
+            ApiError::from_status(404, "no such series".into()),
+            ApiError::BadRequest("no such series".into())
+        );
+    }
 }
