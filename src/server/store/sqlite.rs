@@ -2005,9 +2005,11 @@ mod tests {
         let mut writer = test_writer();
         let key = SeriesKey::new("r").unwrap();
         let s = crate::model::NANOS_PER_SEC;
-        // On a 6-hour boundary, so both hours share their 6-hour and day buckets.
-        let six = 6 * CHUNK_SPAN_NS;
-        let base = (now_ns() - 30 * CHUNK_SPAN_NS).div_euclid(six) * six;
+        // On a day boundary three days back, so both hours share their 6-hour and day buckets
+        // and the whole queried range is in the past whatever the time of day (it reached
+        // past now when the test ran just after midnight, and failed).
+        let day = 24 * CHUNK_SPAN_NS;
+        let base = (now_ns() - 3 * day).div_euclid(day) * day;
         let p = |sec: i64, v: f64| Point::new(base + sec * s, v).unwrap();
         let mut commit = |points: Vec<Point>| {
             let mut batch = Batch::new();
