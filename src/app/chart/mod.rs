@@ -113,6 +113,15 @@ impl ChartCtl {
     }
 }
 
+/// Puts `key` in the set if it is not there, takes it out if it is (legend buttons).
+fn toggle(set: RwSignal<BTreeSet<String>>, key: String) {
+    set.update(|s| {
+        if !s.remove(&key) {
+            s.insert(key);
+        }
+    });
+}
+
 /// Whether a chart is still on the page. Callbacks that can outlive it (animation frames,
 /// timers, observers, requests in flight) check this first: a removed chart's signals are
 /// gone, and touching them would panic.
@@ -464,15 +473,7 @@ pub fn LiveChart(
                                         type="button"
                                         class="legend-toggle"
                                         aria-pressed=shown
-                                        on:click=move |_| {
-                                            let k = toggle_key.clone();
-                                            ctl.hidden
-                                                .update(|h| {
-                                                    if !h.remove(&k) {
-                                                        h.insert(k);
-                                                    }
-                                                });
-                                        }
+                                        on:click=move |_| toggle(ctl.hidden, toggle_key.clone())
                                     >
                                         <span
                                             class="swatch"
@@ -489,15 +490,7 @@ pub fn LiveChart(
                                         title="Draw against the right-hand axis"
                                         aria-label="Right-hand axis"
                                         aria-pressed=on_right
-                                        on:click=move |_| {
-                                            let k = right_key.clone();
-                                            ctl.right
-                                                .update(|r| {
-                                                    if !r.remove(&k) {
-                                                        r.insert(k);
-                                                    }
-                                                });
-                                        }
+                                        on:click=move |_| toggle(ctl.right, right_key.clone())
                                     >
                                         "R"
                                     </button>
