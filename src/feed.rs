@@ -133,7 +133,7 @@ impl FeedState {
             ServerMsg::Heartbeat { server_time_ns } => {
                 self.clock_offset_ns = server_time_ns.saturating_sub(client_now_ns);
             }
-            ServerMsg::Error { .. } => return,
+            ServerMsg::Error { .. } | ServerMsg::Status { .. } => return,
         }
         self.prune(client_now_ns);
         self.version = self.version.wrapping_add(1);

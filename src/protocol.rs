@@ -145,6 +145,12 @@ pub enum ServerMsg {
     Heartbeat {
         server_time_ns: i64,
     },
+    /// Whether live data can flow: `degraded` names why not (the shared store is away), and
+    /// is `None` again once it recovers. Sent on change, and after subscribing while degraded.
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        degraded: Option<String>,
+    },
 }
 
 impl ServerMsg {

@@ -66,6 +66,7 @@ pub fn Dashboard() -> impl IntoView {
         ConnState::Live => "live".to_string(),
         ConnState::Reconnecting { attempt } => format!("reconnecting… (attempt {attempt})"),
         ConnState::Offline { attempt } => format!("offline — retrying (attempt {attempt})"),
+        ConnState::Degraded => "store unavailable — live updates paused".to_string(),
     };
     let empty = move || feed.data.with(|d| d.series.is_empty());
     let resumes = move || feed.data.with(|d| d.resumes);

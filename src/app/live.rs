@@ -30,6 +30,9 @@ pub enum ConnState {
     Offline {
         attempt: u32,
     },
+    /// Connected, but the server's store is away (Redis mode): no new points arrive until it
+    /// is back, and the page says so instead of looking live.
+    Degraded,
 }
 
 impl ConnState {
@@ -39,6 +42,7 @@ impl ConnState {
             Self::Live => "live",
             Self::Reconnecting { .. } => "reconnecting",
             Self::Offline { .. } => "offline",
+            Self::Degraded => "degraded",
         }
     }
 
@@ -223,6 +227,13 @@ mod client {
                         ServerMsg::Snapshot { .. } | ServerMsg::Resumed { .. } => {
                             got_data = true;
                             feed.conn.set(ConnState::Live);
+                        }
+                        ServerMsg::Status { degraded } => {
+                            feed.conn.set(if degraded.is_some() {
+                                ConnState::Degraded
+                            } else {
+                                ConnState::Live
+                            });
                         }
                         ServerMsg::Error { message } => {
                             leptos::logging::warn!(

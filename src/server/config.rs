@@ -95,6 +95,18 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub in_memory: bool,
 
+    /// Keep points in Redis (`redis://[:password@]host:6379[/db]`, `rediss://` for TLS), so
+    /// several instances behind a load balancer share history and live updates. Replaces
+    /// the embedded store; --retention applies, --data-dir and --durability do not (Redis's
+    /// own `appendfsync` decides, see docs/GUARANTEES.md).
+    #[arg(
+        long,
+        env = "LIVECHART_REDIS_URL",
+        hide_env_values = true,
+        conflicts_with = "in_memory"
+    )]
+    pub redis_url: Option<String>,
+
     /// What a 2xx promises: `fsync` (committed points survive a power loss) or `relaxed`
     /// (they survive a killed process; a power loss may take the last second or so).
     #[arg(
@@ -239,6 +251,8 @@ pub enum Storage {
         /// Bytes of live database pages allowed; `None`: no cap.
         max_disk_bytes: Option<u64>,
     },
+    /// Redis, shared by every instance given the same URL (`--redis-url`).
+    Redis { url: String, retention: Duration },
 }
 
 /// `1048576`, `512K`, `500M`, `10G`, `1T` (binary multiples).
@@ -374,7 +388,12 @@ impl Config {
             ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
             viewer_tokens: Tokens::new(cli.viewer_token.into_iter().chain(cli.viewer_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,
-            storage: if cli.in_memory {
+            storage: if let Some(url) = cli.redis_url {
+                Storage::Redis {
+                    url,
+                    retention: cli.retention,
+                }
+            } else if cli.in_memory {
                 Storage::Memory
             } else {
                 Storage::Sqlite {

@@ -180,6 +180,36 @@ impl Hub {
         }
     }
 
+    /// Starts the stream over at a new position (a shared store that restarted, or a place
+    /// in its log this instance lost): the buffer is dropped and every series' floor is its
+    /// next offset, so sessions reload rather than continue from offsets that no longer
+    /// follow. Series keep their ids. `next` is complete: a series it lacks was emptied.
+    pub fn restart(&self, epoch: String, next: impl IntoIterator<Item = (SeriesKey, i64)>) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.epoch = epoch;
+        inner.buffer.clear();
+        inner.buffered_points = 0;
+        for track in inner.series.values_mut() {
+            track.next = 0;
+            track.floor = 0;
+        }
+        for (key, next) in next {
+            let next_id = &mut inner.next_id;
+            let track = inner.series.entry(key).or_insert_with(|| {
+                let id = *next_id;
+                *next_id += 1;
+                Track {
+                    id,
+                    next: 0,
+                    floor: 0,
+                }
+            });
+            track.next = next;
+            track.floor = next;
+        }
+    }
+
     pub fn epoch(&self) -> String {
         self.lock().epoch.clone()
     }

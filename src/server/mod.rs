@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod ops;
 pub mod query;
 pub mod series;
+pub mod status;
 pub mod store;
 pub mod ws;
 
@@ -54,6 +55,10 @@ pub struct AppState {
     pub series_keys: Arc<ingest::key_cache::KeyCache>,
     /// One permit per open live connection (`--max-connections`).
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// Whether the live feed is whole (see [`status`]); sessions and `/healthz` watch it.
+    pub status: status::StatusTx,
+    /// In Redis mode, the store whose feeder `run` starts.
+    pub redis: Option<Arc<store::redis::RedisStore>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -76,6 +81,8 @@ impl AppState {
     pub fn new(config: Config, addr: SocketAddr) -> Result<Self, store::StoreError> {
         let limits = &config.limits;
         let hub = Hub::new(limits.hub_capacity, limits.replay_points);
+        let status = status::channel();
+        let mut redis = None;
         let store: Arc<dyn Store> = match &config.storage {
             config::Storage::Memory => Arc::new(
                 MemoryStore::new(limits.ring_capacity, limits.max_series).with_hub(hub.clone()),
@@ -97,6 +104,21 @@ impl AppState {
                     hub: Some(hub.clone()),
                 },
             )?),
+            config::Storage::Redis { url, retention } => {
+                let store = Arc::new(store::redis::RedisStore::open(
+                    store::redis::RedisOptions {
+                        url: url.clone(),
+                        retention: *retention,
+                        max_series: limits.max_series,
+                        ring_capacity: limits.ring_capacity,
+                        warm: config.window,
+                        hub: hub.clone(),
+                        status: status.clone(),
+                    },
+                )?);
+                redis = Some(store.clone());
+                store
+            }
         };
         Ok(Self {
             ingest_auth: auth::IngestAuth::decide(
@@ -110,6 +132,8 @@ impl AppState {
             series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
             connections: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             config: Arc::new(config),
+            status,
+            redis,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -176,6 +200,11 @@ pub async fn run(
     );
     if let auth::IngestAuth::Closed { addr } = &state.ingest_auth {
         tracing::warn!(%addr, "ingest refuses every request: no --ingest-token on a non-loopback address (see --allow-anonymous-ingest)");
+    }
+    if let Some(redis) = &state.redis {
+        state
+            .tasks
+            .spawn(redis.clone().feed(state.shutdown.clone()));
     }
     if state.config.demo {
         state.tasks.spawn(demo::run(state.clone()));

@@ -4,9 +4,25 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// `GET /healthz`: answers while the server accepts requests; for load balancers and scripts
-/// that wait for start-up.
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// that wait for start-up. In Redis mode it also says whether Redis is reachable, and
+/// answers 503 while it is not: this instance can then neither take nor show new points.
+pub async fn health(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    use axum::http::StatusCode;
+    if state.redis.is_none() {
+        return (StatusCode::OK, Json(json!({"status": "ok"})));
+    }
+    match state.status.borrow().degraded.clone() {
+        None => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "redis": {"connected": true}})),
+        ),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "degraded", "redis": {"connected": false, "error": why}})),
+        ),
+    }
 }
 
 /// `GET|HEAD /ping` as InfluxDB answers it: clients (Telegraf, Vector, the Influx libraries)

@@ -109,6 +109,8 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
             Some(config),
         )
         .await;
+        let status = state.status.subscribe();
+        let generation = status.borrow().generation;
         let session = Session {
             wire: Wire {
                 socket,
@@ -117,6 +119,9 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
                 sending: None,
                 send_timeout: state.config.limits.send_timeout,
             },
+            status,
+            generation,
+            told_degraded: false,
             state,
             active: None,
             last_heard: Instant::now(),
@@ -454,6 +459,10 @@ struct Session {
     /// Whether the client ever subscribed (a paused one is not the one the subscribe timeout
     /// is for).
     subscribed: bool,
+    /// The live feed's state ([`super::status`]), and what of it this session acted on.
+    status: tokio::sync::watch::Receiver<super::status::LiveStatus>,
+    generation: u64,
+    told_degraded: bool,
 }
 
 impl Session {
@@ -575,6 +584,14 @@ impl Session {
                         }
                     }
                 }
+                changed = self.status.changed() => {
+                    // The sender lives as long as the server's state, which this session holds.
+                    if changed.is_ok() {
+                        if let Err(bye) = self.on_status().await {
+                            return bye;
+                        }
+                    }
+                }
                 _ = &mut shutdown => {
                     return Some(Goodbye { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() });
                 }
@@ -683,6 +700,29 @@ impl Session {
         }
     }
 
+    /// The live feed restarted (reload the client) or its health changed (tell the client).
+    async fn on_status(&mut self) -> Result<(), Option<Goodbye>> {
+        let generation = self.status.borrow_and_update().generation;
+        if generation != self.generation {
+            self.generation = generation;
+            if let Some(active) = self.active.take() {
+                let reason = "the live stream restarted from the shared store".to_string();
+                self.reload(reason, active.wanted).await?;
+            }
+        }
+        self.tell_status().await
+    }
+
+    /// Says whether live data can flow, when the subscribed client's view of it is stale.
+    async fn tell_status(&mut self) -> Result<(), Option<Goodbye>> {
+        let degraded = self.status.borrow().degraded.clone();
+        if !self.subscribed || degraded.is_some() == self.told_degraded {
+            return Ok(());
+        }
+        self.told_degraded = degraded.is_some();
+        self.text(&ServerMsg::Status { degraded }).await
+    }
+
     async fn handle(&mut self, msg: ClientMsg) -> Result<(), Option<Goodbye>> {
         match msg {
             ClientMsg::Heartbeat => Ok(()),
@@ -696,7 +736,10 @@ impl Session {
                 Err(message) => self.text(&ServerMsg::Error { message }).await,
                 Ok(()) => {
                     self.subscribed = true;
-                    self.subscribe(sub).await
+                    self.subscribe(sub).await?;
+                    // A page that connects while the store is away learns it at once.
+                    self.told_degraded = false;
+                    self.tell_status().await
                 }
             },
         }

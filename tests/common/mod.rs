@@ -243,3 +243,143 @@ impl Drop for DataDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A `redis-server` of its own on a free loopback port, with its data in a fresh directory
+/// (append-only file, `appendfsync always`: what a 2xx promises is then on disk). Killed
+/// when dropped. Needs `redis-server` (`scripts/setup.sh test` installs it).
+pub struct RedisServer {
+    pub port: u16,
+    dir: DataDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = DataDir::new();
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A livechart configuration that keeps its points here.
+    pub fn config(&self) -> Config {
+        let mut config = Config::new();
+        config.storage = Storage::Redis {
+            url: self.url(),
+            retention: Duration::from_secs(30 * 86_400),
+        };
+        config
+    }
+
+    async fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .args(["--logfile", "redis.log"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh test installs it)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.answers() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether it answers PING (redis-cli comes with redis-server).
+    fn answers(&self) -> bool {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "ping"])
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            let status = std::process::Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {sig}");
+        }
+    }
+
+    /// SIGKILL, as a crash: only what its append-only file holds comes back.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// SIGSTOP: connections stay open and nothing answers, like a hung host.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.resume();
+        self.kill();
+    }
+}
+
+impl TestServer {
+    /// Waits until `/healthz` answers `status` (200: Redis reachable, 503: not).
+    pub async fn wait_health(&self, status: u16) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let got = self
+                .http
+                .get(self.url("/healthz"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if got.as_ref().is_ok_and(|&s| s == status) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/healthz never answered {status} (last: {got:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -41,6 +41,15 @@ impl MemoryStore {
         self
     }
 
+    /// Forgets every point: for a live window whose source started over.
+    pub fn clear(&self) {
+        self.lock().clear();
+        self.next_offsets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// A poisoned lock only means another request panicked mid-append; the rings themselves
     /// are always in a consistent state between single insertions, so keep serving.
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SeriesKey, VecDeque<Point>>> {

@@ -10,6 +10,7 @@
 /// The chunk codec is shared: the live feed's binary deltas use it too.
 pub use crate::chunk;
 pub mod memory;
+pub mod redis;
 pub mod rollup;
 pub mod sqlite;
 
@@ -44,6 +45,25 @@ pub enum StoreError {
         retention: String,
         horizon: String,
     },
+}
+
+/// Refuses a batch holding a point already past `retention`: storing it would acknowledge
+/// what the store drops at once.
+pub fn check_retention(batch: &Batch, retention: std::time::Duration) -> Result<(), StoreError> {
+    let horizon = crate::server::now_ns()
+        .saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX));
+    let too_old = batch
+        .iter()
+        .find_map(|(k, pts)| pts.iter().find(|p| p.ts_ns < horizon).map(|p| (k, p)));
+    match too_old {
+        Some((key, p)) => Err(StoreError::TooOld {
+            series: key.to_string(),
+            at: rfc3339(p.ts_ns),
+            retention: duration_flag(retention),
+            horizon: rfc3339(horizon),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `ts_ns` as RFC 3339 (UTC), for messages and exports; the number itself if out of range.

@@ -1620,18 +1620,7 @@ impl Writer {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn append(&self, batch: Batch) -> Result<Stored, StoreError> {
-        let horizon = now_ns().saturating_sub(duration_ns(self.retention));
-        let too_old = batch
-            .iter()
-            .find_map(|(k, pts)| pts.iter().find(|p| p.ts_ns < horizon).map(|p| (k, p)));
-        if let Some((key, p)) = too_old {
-            return Err(StoreError::TooOld {
-                series: key.to_string(),
-                at: super::rfc3339(p.ts_ns),
-                retention: super::duration_flag(self.retention),
-                horizon: super::rfc3339(horizon),
-            });
-        }
+        super::check_retention(&batch, self.retention)?;
         let (reply, done) = oneshot::channel();
         let job = Job { batch, reply };
         self.jobs

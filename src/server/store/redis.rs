@@ -1,0 +1,736 @@
+//! The shared store: Redis (or Valkey), so several livechart instances behind a load balancer
+//! keep one history and show one live view (`--redis-url`).
+//!
+//! # Keys
+//! ```text
+//! {livechart}:meta        hash   epoch (this data's name for live resumes), seq (commits so far)
+//! {livechart}:next        hash   series → its next offset (also the set of series)
+//! {livechart}:count       hash   series → points written
+//! {livechart}:first       hash   series → earliest timestamp   (sortable text, see `ts_text`)
+//! {livechart}:last        hash   series → latest timestamp     (sortable text)
+//! {livechart}:lastv       hash   series → value at the latest timestamp
+//! {livechart}:log         stream one entry per commit: g (seq), o (first offsets), k (series), d (points)
+//! {livechart}:s:<series>  stream one entry per commit of that series: o (first offset), p (points)
+//! ```
+//! A series is named by its JSON key (`{"series":"cpu","labels":{"host":"a"}}`, labels in
+//! order), which Redis keys and hash fields hold as is.
+//!
+//! Every key carries the hash tag `{livechart}`, so a Redis Cluster keeps them in one slot:
+//! a request is atomic (all its points or none) and an atomic write over several keys needs
+//! them in one slot. The price is that a cluster serves livechart from one shard; one Redis
+//! takes the write rate `make bench` reports (BENCHMARKS.md).
+//!
+//! # Writes
+//! A request is one Lua script ([`APPEND`]), which Redis runs atomically: it checks the series
+//! cap, takes each series' offsets, appends to the series' streams and to the log, and keeps
+//! the per-series figures `/api/v1/series` shows. The request is answered 2xx only after the
+//! script returned, that is after Redis applied it; what survives a Redis crash then depends
+//! on its `appendfsync` (docs/GUARANTEES.md). A Redis that does not answer within
+//! [`COMMAND_TIMEOUT`] gets the request a 503: nothing is acknowledged that was not stored.
+//!
+//! # Live
+//! Each instance runs a feeder ([`RedisStore::feed`]) that reads the log from where it stopped
+//! (`XREAD BLOCK`) and publishes every commit to its own hub with the offsets Redis gave
+//! it, its own writes included. So every instance publishes the same commits in the same
+//! order with the same offsets, and a viewer can resume on any instance from what another
+//! one sent it. When Redis is away the feeder marks the feed degraded (viewers are told,
+//! `/healthz` says so) and reconnects with backoff; it then continues from its place in the
+//! log, so sessions get what they missed without a reload. Only when the stream cannot
+//! continue (Redis came back empty, so the epoch changed, or the log was trimmed past this
+//! instance's place, seen as a jump in `g`) does it restart the stream, and sessions reload.
+//!
+//! # Reads
+//! The live window is an in-memory ring per series, warmed from the series' streams when the
+//! feeder (re)starts the stream and filled from the log, so the live path never waits on
+//! Redis. History reads a series' stream and decimates it; its cost grows with the points the
+//! series holds (the embedded store keeps summaries for that, this backend does not yet).
+//!
+//! # Retention
+//! Series streams are trimmed with `MINID` at every write, by the time points were written
+//! (stream IDs are Redis's clock at the write); points older than retention are refused, as
+//! by the embedded store. The log keeps the newest [`LOG_COMMITS`] commits: how far an
+//! instance that lost Redis can fall behind and still continue without reloading viewers.
+
+use super::memory::MemoryStore;
+use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
+use crate::chunk;
+use crate::model::{last_write_wins, Batch, SeriesKey, SeriesPoints};
+use crate::server::hub::Hub;
+use crate::server::now_ns;
+use crate::server::status::{self, StatusTx};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncConnectionConfig, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The hash tag and prefix of every key.
+pub const PREFIX: &str = "{livechart}";
+/// How long a command may take before the request gets a 503: long enough for a busy Redis,
+/// short enough that a sender's retry comes while it still holds the data.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting may take (a dead host must not hold requests for the OS's minutes).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One `XREAD BLOCK` of the feeder: also how soon it notices a Redis that stopped answering.
+const BLOCK: Duration = Duration::from_millis(1_000);
+/// Commits a feeder reads at once.
+const READ_COUNT: usize = 512;
+/// Commits the log keeps (about: trimmed with `~`). At a hundred commits a second, a minute
+/// and a half an instance may lose Redis for and still continue without reloading viewers;
+/// each commit's points are also in their series' streams, so this is the price of that.
+pub const LOG_COMMITS: usize = 10_000;
+/// Stream entries read per round trip by history and warm-up.
+const PAGE: usize = 1_000;
+
+/// A request, atomically: see the module doc.
+///
+/// KEYS: meta, next, count, first, last, lastv, log, then each series' stream.
+/// ARGV: max series, MINID for series streams, log MAXLEN, log `d`, log `k`, then per series
+/// six: its name, point count, lowest and highest timestamp (as `ts_text`), the value at the
+/// highest, its points. Returns `{1, log id, first offset per series}`, or `{0, series held,
+/// series the request adds}` past the cap (nothing written).
+const APPEND: &str = r"
+local nseries = (#ARGV - 5) / 6
+local adding = 0
+for i = 0, nseries - 1 do
+  if redis.call('HEXISTS', KEYS[2], ARGV[6 + i * 6]) == 0 then adding = adding + 1 end
+end
+if adding > 0 then
+  local have = redis.call('HLEN', KEYS[2])
+  if have + adding > tonumber(ARGV[1]) then return {0, have, adding} end
+end
+local firsts = {}
+for i = 0, nseries - 1 do
+  local b = 6 + i * 6
+  local name, n = ARGV[b], tonumber(ARGV[b + 1])
+  local first = redis.call('HINCRBY', KEYS[2], name, n) - n
+  firsts[#firsts + 1] = string.format('%d', first)
+  redis.call('HINCRBY', KEYS[3], name, n)
+  local lo = redis.call('HGET', KEYS[4], name)
+  if (not lo) or ARGV[b + 2] < lo then redis.call('HSET', KEYS[4], name, ARGV[b + 2]) end
+  local hi = redis.call('HGET', KEYS[5], name)
+  if (not hi) or ARGV[b + 3] >= hi then
+    redis.call('HSET', KEYS[5], name, ARGV[b + 3])
+    redis.call('HSET', KEYS[6], name, ARGV[b + 4])
+  end
+  redis.call('XADD', KEYS[8 + i], 'MINID', '~', ARGV[2], '*', 'o', firsts[#firsts], 'p', ARGV[b + 5])
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local id = redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*',
+  'g', seq, 'o', table.concat(firsts, ','), 'k', ARGV[5], 'd', ARGV[4])
+local out = {1, id}
+for _, f in ipairs(firsts) do out[#out + 1] = tonumber(f) end
+return out
+";
+
+/// Where the stream stands, read atomically: the epoch (set to ARGV[1] when there is none:
+/// a fresh or emptied Redis), commits so far, the log's newest id, and every series' next
+/// offset. KEYS: meta, log, next.
+const SYNC: &str = r"
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local last = '0-0'
+if #newest > 0 then last = newest[1][1] end
+return {epoch, seq, last, redis.call('HGETALL', KEYS[3])}
+";
+
+fn key(part: &str) -> String {
+    format!("{PREFIX}:{part}")
+}
+
+fn stream_key(name: &str) -> String {
+    format!("{PREFIX}:s:{name}")
+}
+
+/// A series' name in Redis: its JSON key, labels in order (so one series has one name).
+fn name_of(series: &SeriesKey) -> String {
+    serde_json::to_string(series).unwrap_or_default()
+}
+
+/// A timestamp as text that sorts like the number (the script compares text: Lua's numbers
+/// are doubles and lose nanoseconds): shifted to unsigned, zero-padded to 20 digits.
+fn ts_text(ts_ns: i64) -> String {
+    format!("{:020}", (ts_ns as u64) ^ (1 << 63))
+}
+
+fn ts_from_text(text: &str) -> Option<i64> {
+    text.parse::<u64>().ok().map(|u| (u ^ (1 << 63)) as i64)
+}
+
+/// The failure every unreachable, slow or confused Redis becomes: a 503, nothing stored.
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("redis holds data this version cannot read: {what}"))
+}
+
+pub struct RedisOptions {
+    pub url: String,
+    pub retention: Duration,
+    pub max_series: usize,
+    pub ring_capacity: usize,
+    /// Span of the live window warmed from Redis when the stream (re)starts.
+    pub warm: Duration,
+    pub hub: Hub,
+    pub status: StatusTx,
+}
+
+pub struct RedisStore {
+    client: redis::Client,
+    con: ConnectionManager,
+    append: redis::Script,
+    sync: redis::Script,
+    retention: Duration,
+    max_series: usize,
+    warm: Duration,
+    /// The live window: filled only by the feeder, in log order.
+    live: MemoryStore,
+    hub: Hub,
+    status: StatusTx,
+}
+
+impl RedisStore {
+    /// Checks the URL and prepares the connection; connecting waits for the first command, so
+    /// the server starts (degraded) while Redis is still away, and the feeder says so.
+    pub fn open(options: RedisOptions) -> Result<Self, StoreError> {
+        let client = redis::Client::open(options.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("--redis-url {:?}: {e}", options.url)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1);
+        let con =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        status::degrade(&options.status, "connecting to redis".into());
+        Ok(Self {
+            client,
+            con,
+            append: redis::Script::new(APPEND),
+            sync: redis::Script::new(SYNC),
+            retention: options.retention,
+            max_series: options.max_series,
+            warm: options.warm,
+            live: MemoryStore::new(options.ring_capacity, usize::MAX),
+            hub: options.hub,
+            status: options.status,
+        })
+    }
+
+    /// Feeds this instance's hub and live window from Redis until `stop`: see the module doc.
+    pub async fn feed(self: Arc<Self>, stop: CancellationToken) {
+        let mut feeder = Feeder {
+            store: self,
+            place: None,
+            started: false,
+            synced: false,
+            names: HashMap::new(),
+        };
+        let mut attempt = 0u32;
+        loop {
+            let run = feeder.run_once();
+            let why = tokio::select! {
+                why = run => why,
+                _ = stop.cancelled() => return,
+            };
+            status::degrade(&feeder.store.status, why);
+            if std::mem::take(&mut feeder.synced) {
+                attempt = 0;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(retry_delay(attempt)) => {}
+                _ = stop.cancelled() => return,
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    async fn connect_feed(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(BLOCK + COMMAND_TIMEOUT));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        name: &str,
+        from: &str,
+        mut each: impl FnMut(&StreamId) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let key = stream_key(name);
+        let mut con = self.con.clone();
+        let mut start = from.to_string();
+        loop {
+            let page: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            for entry in &page.ids {
+                each(entry)?;
+            }
+            match page.ids.last() {
+                Some(last) if page.ids.len() == PAGE => start = format!("({}", last.id),
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Quick first retries (a restarted Redis is back within a second), then every
+/// [`MAX_RETRY_DELAY`]: the feed should resume soon after Redis does.
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(50u64 << attempt.min(6)).min(MAX_RETRY_DELAY)
+}
+
+/// The longest wait between attempts to reach Redis again.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// The points of a series stream entry, or of one series in a log entry.
+fn entry_points(entry: &StreamId, field: &str) -> Result<Vec<chunk::LogEntry>, StoreError> {
+    let bytes =
+        bulk(entry.map.get(field)).ok_or_else(|| corrupt("a stream entry without points"))?;
+    chunk::decode_record(bytes).map_err(|e| corrupt(&e.to_string()))
+}
+
+fn bulk(v: Option<&Value>) -> Option<&[u8]> {
+    match v? {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<&str> {
+    std::str::from_utf8(bulk(v)?).ok()
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        other => text(Some(other))?.parse().ok(),
+    }
+}
+
+/// Where this instance's stream stands in the log.
+#[derive(Debug, Clone)]
+struct Place {
+    epoch: String,
+    /// The last log entry published, and its `g`.
+    last_id: String,
+    seq: i64,
+}
+
+struct Feeder {
+    store: Arc<RedisStore>,
+    place: Option<Place>,
+    /// Whether the stream was started before: a later start makes sessions reload.
+    started: bool,
+    /// Whether the last connection got as far as following the log.
+    synced: bool,
+    /// Series by their Redis name, parsed once.
+    names: HashMap<String, SeriesKey>,
+}
+
+impl Feeder {
+    fn series(&mut self, name: &str) -> Result<SeriesKey, StoreError> {
+        if let Some(k) = self.names.get(name) {
+            return Ok(k.clone());
+        }
+        let key: SeriesKey =
+            serde_json::from_str(name).map_err(|_| corrupt("a series name that is not a key"))?;
+        self.names.insert(name.to_string(), key.clone());
+        Ok(key)
+    }
+
+    /// Connects, finds its place (or restarts the stream) and follows the log; returns why it
+    /// stopped.
+    async fn run_once(&mut self) -> String {
+        let mut con = match self.store.connect_feed().await {
+            Ok(c) => c,
+            Err(e) => return format!("redis unreachable: {e}"),
+        };
+        if let Err(e) = self.sync(&mut con).await {
+            return e.to_string();
+        }
+        self.synced = true;
+        loop {
+            let Some(place) = self.place.clone() else {
+                return "lost the place in the log".into();
+            };
+            let reply: Option<StreamReadReply> = match redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(key("log"))
+                .arg(&place.last_id)
+                .query_async(&mut con)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return format!("redis stopped answering: {e}"),
+            };
+            let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+            for entry in entries {
+                if let Err(e) = self.publish(&entry, &mut con).await {
+                    return e.to_string();
+                }
+            }
+        }
+    }
+
+    /// Reads where the stream stands. The same epoch and a log still holding this instance's
+    /// place: continue from it. Otherwise (first start, or the stream cannot continue):
+    /// restart the hub there and warm the live window.
+    async fn sync(&mut self, con: &mut MultiplexedConnection) -> Result<(), StoreError> {
+        let reply: Vec<Value> = self
+            .store
+            .sync
+            .key(key("meta"))
+            .key(key("log"))
+            .key(key("next"))
+            .arg(crate::server::hub::new_epoch())
+            .invoke_async(con)
+            .await
+            .map_err(unavailable)?;
+        let [epoch, seq, last, next] = reply.as_slice() else {
+            return Err(corrupt("an unexpected answer to the sync script"));
+        };
+        let epoch = text(Some(epoch))
+            .ok_or_else(|| corrupt("epoch"))?
+            .to_string();
+        let seq = int(seq).ok_or_else(|| corrupt("seq"))?;
+        let last_id = text(Some(last))
+            .ok_or_else(|| corrupt("log id"))?
+            .to_string();
+        if let Some(place) = &self.place {
+            if place.epoch == epoch && place.seq <= seq {
+                // Same data: the log continues where this instance stopped (a jump in `g`
+                // while reading says when it was trimmed past it).
+                status::recover(&self.store.status, false);
+                return Ok(());
+            }
+        }
+        let Value::Array(pairs) = next else {
+            return Err(corrupt("series offsets"));
+        };
+        let mut heads = Vec::with_capacity(pairs.len() / 2);
+        for pair in pairs.chunks(2) {
+            let [name, offset] = pair else { continue };
+            let name = text(Some(name)).ok_or_else(|| corrupt("series name"))?;
+            let offset = int(offset).ok_or_else(|| corrupt("series offset"))?;
+            heads.push((self.series(name)?, name.to_string(), offset));
+        }
+        // What the window held may be gone from Redis (it came back empty): start it over.
+        self.store.live.clear();
+        self.warm(&heads).await?;
+        let restarted = std::mem::replace(&mut self.started, true);
+        self.store.hub.restart(
+            epoch.clone(),
+            heads.iter().map(|(k, _, next)| (k.clone(), *next)),
+        );
+        tracing::info!(%epoch, seq, series = heads.len(), restarted, "live stream (re)started from redis");
+        self.place = Some(Place {
+            epoch,
+            last_id,
+            seq,
+        });
+        status::recover(&self.store.status, restarted);
+        Ok(())
+    }
+
+    /// Fills the live window with each series' recent writes.
+    async fn warm(&mut self, heads: &[(SeriesKey, String, i64)]) -> Result<(), StoreError> {
+        let since_ms = now_ns()
+            .saturating_sub(i64::try_from(self.store.warm.as_nanos()).unwrap_or(i64::MAX))
+            .max(0)
+            / 1_000_000;
+        for (series, name, _) in heads {
+            let mut points = Vec::new();
+            self.store
+                .read_stream(name, &since_ms.to_string(), |entry| {
+                    for e in entry_points(entry, "p")? {
+                        points.extend(e.points);
+                    }
+                    Ok(())
+                })
+                .await?;
+            let mut batch = Batch::new();
+            batch.extend(series.clone(), points);
+            self.store.live.append_unchecked(&batch);
+        }
+        Ok(())
+    }
+
+    /// One log entry into the live window and the hub.
+    async fn publish(
+        &mut self,
+        entry: &StreamId,
+        con: &mut MultiplexedConnection,
+    ) -> Result<(), StoreError> {
+        let seq = text(entry.map.get("g"))
+            .and_then(|g| g.parse::<i64>().ok())
+            .ok_or_else(|| corrupt("a log entry without g"))?;
+        let Some(place) = self.place.as_mut() else {
+            return Ok(());
+        };
+        if seq <= place.seq {
+            // Already published (a retried read).
+            return Ok(());
+        }
+        if seq != place.seq + 1 {
+            tracing::warn!(
+                expected = place.seq + 1,
+                got = seq,
+                "the redis log was trimmed past this instance's place; restarting the stream"
+            );
+            self.place = None;
+            return self.sync(con).await;
+        }
+        place.seq = seq;
+        place.last_id = entry.id.clone();
+        let offsets: Vec<i64> = text(entry.map.get("o"))
+            .ok_or_else(|| corrupt("a log entry without offsets"))?
+            .split(',')
+            .map(|o| o.parse().map_err(|_| corrupt("an offset")))
+            .collect::<Result<_, _>>()?;
+        let names =
+            text(entry.map.get("k")).ok_or_else(|| corrupt("a log entry without series"))?;
+        let names: Vec<&str> = names.split('\n').collect();
+        let mut batch = Batch::new();
+        let mut commit = Vec::with_capacity(names.len());
+        for e in entry_points(entry, "d")? {
+            let i = usize::try_from(e.series_id).map_err(|_| corrupt("series index"))?;
+            let (Some(name), Some(&first)) = (names.get(i), offsets.get(i)) else {
+                return Err(corrupt("series index"));
+            };
+            let series = self.series(name)?;
+            batch.extend(series.clone(), e.points.iter().copied());
+            commit.push((series, first, e.points));
+        }
+        self.store.live.append_unchecked(&batch);
+        self.store.hub.publish(commit);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn append(&self, batch: Batch) -> Result<Stored, StoreError> {
+        super::check_retention(&batch, self.retention)?;
+        if batch.is_empty() {
+            return Ok(Stored::default());
+        }
+        let min_id = now_ns()
+            .saturating_sub(i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX))
+            .max(0)
+            / 1_000_000;
+        let mut invocation = self.append.prepare_invoke();
+        for k in ["meta", "next", "count", "first", "last", "lastv", "log"] {
+            invocation.key(key(k));
+        }
+        let mut record = Vec::new();
+        let mut names = Vec::with_capacity(batch.series_count());
+        let mut per_series = Vec::with_capacity(batch.series_count());
+        let mut stored = Stored::default();
+        for (i, (series, points)) in batch.iter().enumerate() {
+            let mut points = points.to_vec();
+            last_write_wins(&mut points);
+            let (Some(lo), Some(hi)) = (points.first().copied(), points.last().copied()) else {
+                continue;
+            };
+            let name = name_of(series);
+            let start = record.len();
+            chunk::encode_entry(&mut record, i as i64, 0, &points);
+            invocation.key(stream_key(&name));
+            stored.points += points.len();
+            stored.series += 1;
+            per_series.push((name.clone(), points.len(), lo, hi, start..record.len()));
+            names.push(name);
+        }
+        invocation
+            .arg(self.max_series)
+            .arg(min_id)
+            .arg(LOG_COMMITS)
+            .arg(record.as_slice())
+            .arg(names.join("\n"));
+        for (name, n, lo, hi, bytes) in &per_series {
+            invocation
+                .arg(name)
+                .arg(*n)
+                .arg(ts_text(lo.ts_ns))
+                .arg(ts_text(hi.ts_ns))
+                .arg(hi.value)
+                .arg(&record[bytes.clone()]);
+        }
+        let mut con = self.con.clone();
+        let reply: Vec<Value> = match invocation.invoke_async(&mut con).await {
+            // The connection broke (Redis restarted since the last command): the manager
+            // reconnects, so try once more. Safe to repeat: every point carries its
+            // timestamp by now, and a second write of a timestamp changes nothing.
+            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
+                tracing::debug!("redis connection lost ({e}); retrying the write once");
+                invocation
+                    .invoke_async(&mut con)
+                    .await
+                    .map_err(unavailable)?
+            }
+            other => other.map_err(unavailable)?,
+        };
+        match reply.first().and_then(int) {
+            Some(1) => Ok(stored),
+            Some(0) => Err(StoreError::TooManySeries {
+                limit: self.max_series,
+                adding: reply.get(2).and_then(int).unwrap_or(0).max(0) as usize,
+            }),
+            _ => Err(corrupt("an unexpected answer to the append script")),
+        }
+    }
+
+    async fn recent(&self, since_ns: i64, columns: usize) -> Result<Vec<SeriesPoints>, StoreError> {
+        self.live.recent(since_ns, columns).await
+    }
+
+    async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
+        let mut con = self.con.clone();
+        let mut pipe = redis::pipe();
+        for k in ["count", "first", "last", "lastv"] {
+            pipe.cmd("HGETALL").arg(key(k));
+        }
+        let (count, first, last, lastv): (
+            HashMap<String, i64>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+            HashMap<String, f64>,
+        ) = pipe.query_async(&mut con).await.map_err(unavailable)?;
+        // Rates from the live window, which sees every instance's writes.
+        let rates: HashMap<SeriesKey, f64> = self
+            .live
+            .list(now_ns)
+            .await?
+            .into_iter()
+            .map(|s| (s.series, s.rate))
+            .collect();
+        let mut out = Vec::with_capacity(count.len());
+        for (name, points) in count {
+            let Ok(series) = serde_json::from_str::<SeriesKey>(&name) else {
+                continue;
+            };
+            let ts = |m: &HashMap<String, String>| m.get(&name).and_then(|t| ts_from_text(t));
+            let (Some(first_ns), Some(last_ns)) = (ts(&first), ts(&last)) else {
+                continue;
+            };
+            out.push(SeriesInfo {
+                rate: rates.get(&series).copied().unwrap_or(0.0),
+                points: usize::try_from(points).unwrap_or(0),
+                first_ns,
+                last_ns,
+                last_value: lastv.get(&name).copied().unwrap_or(f64::NAN),
+                series,
+            });
+        }
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        Ok(out)
+    }
+
+    async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
+        let name = name_of(&q.series);
+        let mut con = self.con.clone();
+        let known: bool = redis::cmd("HEXISTS")
+            .arg(key("next"))
+            .arg(&name)
+            .query_async(&mut con)
+            .await
+            .map_err(unavailable)?;
+        if !known {
+            return Err(StoreError::UnknownSeries(q.series.to_string()));
+        }
+        let mut points = Vec::new();
+        self.read_stream(&name, "-", |entry| {
+            for e in entry_points(entry, "p")? {
+                points.extend(
+                    e.points
+                        .into_iter()
+                        .filter(|p| p.ts_ns >= q.from_ns && p.ts_ns <= q.to_ns),
+                );
+            }
+            Ok(())
+        })
+        .await?;
+        // Stream order is write order: of two writes of one timestamp the later stays.
+        last_write_wins(&mut points);
+        Ok(HistoryResult::from_points(&q, points))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Point;
+
+    #[test]
+    fn timestamp_text_sorts_like_the_number_and_comes_back() {
+        let samples = [
+            i64::MIN,
+            -1_000_000_000_000_000_000,
+            -1,
+            0,
+            1,
+            999,
+            1_000,
+            1_700_000_000_000_000_000,
+            i64::MAX,
+        ];
+        for w in samples.windows(2) {
+            assert!(ts_text(w[0]) < ts_text(w[1]), "{} < {}", w[0], w[1]);
+        }
+        for s in samples {
+            assert_eq!(ts_text(s).len(), 20);
+            assert_eq!(ts_from_text(&ts_text(s)), Some(s));
+        }
+    }
+
+    #[test]
+    fn a_series_has_one_name_whatever_the_label_order() {
+        let a = SeriesKey::with_labels("cpu", [("b", "2"), ("a", "1")]).unwrap();
+        let b = SeriesKey::with_labels("cpu", [("a", "1"), ("b", "2")]).unwrap();
+        assert_eq!(name_of(&a), name_of(&b));
+        let back: SeriesKey = serde_json::from_str(&name_of(&a)).unwrap();
+        assert_eq!(back, a);
+        assert!(
+            !name_of(&a).contains('\n'),
+            "names are joined by newlines in the log"
+        );
+    }
+
+    #[test]
+    fn every_key_shares_one_cluster_slot() {
+        for k in [key("meta"), key("log"), stream_key("{\"series\":\"a}b\"}")] {
+            assert!(k.starts_with("{livechart}:"), "{k}");
+        }
+    }
+
+    #[test]
+    fn points_round_trip_through_a_log_record() {
+        let pts = vec![Point::new(5, 1.5).unwrap(), Point::new(9, -2.0).unwrap()];
+        let mut record = Vec::new();
+        chunk::encode_entry(&mut record, 3, 0, &pts);
+        let back = chunk::decode_record(&record).unwrap();
+        assert_eq!(back[0].series_id, 3);
+        assert_eq!(back[0].points, pts);
+    }
+}
