@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --bench live --bench fanout --no-run
+cargo bench --features ssr --bench line_protocol --bench http_ingest --bench store --bench live --bench fanout --bench redis --no-run
 # The HTTP benchmark drives the release server binary as a separate process.
 cargo build --release --no-default-features --features ssr --bin livechart
 pin=()
@@ -25,14 +25,16 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "columns ≤ 20 ms over 10 M and 100 M points, independent of the count (issue 4); live"
   echo "fan-out p99 ≤ 10 ms at 5 000 subscribers, ≥ 10× socket.io at equal p99, ≤ 8 KB per idle"
   echo "connection (issue 5); ≤ 8 ms per frame at 1 M points, faster than uPlot, ≤ 250 KB"
-  echo "brotli downloaded (issue 6)."
+  echo "brotli downloaded (issue 6); ≤ 2 ms added p99 by the Redis hop and ≥ 300 k points/s"
+  echo "through one Redis (issue 7)."
   echo "Compare with the figures below; they are not all met yet."
   echo
   echo "Commands: \`${pin[*]:+${pin[*]} }cargo bench --features ssr --bench line_protocol\`,"
   echo "\`cargo bench --features ssr --bench http_ingest\` (VictoriaMetrics from Debian's"
   echo "\`victoria-metrics\` package as the baseline, on loopback) and"
   echo "\`cargo bench --features ssr --bench store\`, \`cargo bench --features ssr --bench live\`,"
-  echo "\`cargo bench --features ssr --bench fanout\` (socket.io from npm as the baseline)."
+  echo "\`cargo bench --features ssr --bench fanout\` (socket.io from npm as the baseline),"
+  echo "\`cargo bench --features ssr --bench redis\` (redis-server from Debian)."
   echo
   "${pin[@]}" cargo bench --quiet --features ssr --bench line_protocol
   echo
@@ -43,6 +45,8 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   cargo bench --quiet --features ssr --bench live
   echo
   cargo bench --quiet --features ssr --bench fanout
+  echo
+  cargo bench --quiet --features ssr --bench redis
   echo
   # The chart: the shipped client's download, then frame times through a client built with
   # the benchmark's hook (feature bench-hook). After every cargo bench above, because those

@@ -4,9 +4,9 @@
 # Debian), never release binaries from elsewhere.
 #
 #   scripts/setup.sh build   toolchain, cargo-leptos, wasm-bindgen-cli, wasm-opt
-#   scripts/setup.sh test    the above, plus Chromium and the end2end npm packages
-#   scripts/setup.sh bench   the build tools, plus VictoriaMetrics (the ingest baseline) and
-#                            socket.io (the fan-out baseline)
+#   scripts/setup.sh test    the above, plus Chromium, redis-server and the end2end npm packages
+#   scripts/setup.sh bench   the build tools, plus VictoriaMetrics (the ingest baseline),
+#                            socket.io (the fan-out baseline), uPlot and redis-server
 #
 # Versions: the Rust toolchain comes from rust-toolchain.toml, wasm-bindgen-cli from
 # Cargo.lock (the CLI must equal the library), the rest from the pins below and the committed
@@ -131,6 +131,14 @@ if [ "$MODE" = test ] || [ "$MODE" = bench ]; then
   if [ ! -x /usr/bin/chromium ]; then
     say "installing Chromium from Debian"
     apt_install chromium
+  fi
+fi
+if [ "$MODE" = test ] || [ "$MODE" = bench ]; then
+  # --- redis-server (and redis-cli) for Redis mode's tests and benchmark --------------------
+  # The tests start their own copies on free loopback ports; the package's service is unused.
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    say "installing redis-server from Debian"
+    apt_install redis-server
   fi
 fi
 if [ "$MODE" = test ]; then

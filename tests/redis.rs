@@ -363,3 +363,35 @@ async fn redis_coming_back_empty_restarts_the_stream_and_pages_reload() {
     assert_eq!(values(&viewer, "gone"), vec![2]);
     a.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn retention_refuses_expired_points_and_drops_what_ages_out() {
+    let redis = RedisServer::start().await;
+    let mut config = redis.config();
+    config.storage = livechart::server::config::Storage::Redis {
+        url: redis.url(),
+        retention: Duration::from_secs(2),
+    };
+    let a = TestServer::start_with(config).await;
+    a.wait_health(200).await;
+    let t = now_ms();
+    assert_eq!(post_point(&a, "short", t, 1.0).await, 200);
+    let (status, v) = a
+        .post_json(
+            "/api/v1/points",
+            &json!({"series": "short", "points": [[t - 5_000, 1.0]]}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v.to_string().contains("retention"), "{v}");
+    assert_eq!(history(&a, "short", t - 1, t + 1).await.len(), 1);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !history(&a, "short", t - 1, t + 1).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired point was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await.unwrap();
+}

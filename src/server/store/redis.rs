@@ -5,13 +5,16 @@
 //! ```text
 //! {livechart}:meta        hash   epoch (this data's name for live resumes), seq (commits so far)
 //! {livechart}:next        hash   series → its next offset (also the set of series)
-//! {livechart}:count       hash   series → points written
-//! {livechart}:first       hash   series → earliest timestamp   (sortable text, see `ts_text`)
-//! {livechart}:last        hash   series → latest timestamp     (sortable text)
+//! {livechart}:last        hash   series → latest timestamp (text that sorts, see `ts_text`)
 //! {livechart}:lastv       hash   series → value at the latest timestamp
 //! {livechart}:log         stream one entry per commit: g (seq), o (first offsets), k (series), d (points)
 //! {livechart}:s:<series>  stream one entry per commit of that series: o (first offset), p (points)
 //! ```
+//! A series' point count is its next offset less the first offset its stream still holds
+//! (offsets number every point written, so this is exact after retention trimmed the
+//! stream); its first timestamp is the earliest of that oldest entry. Both are exact for
+//! series written in time order; a rewrite of a stored timestamp counts again.
+//!
 //! A series is named by its JSON key (`{"series":"cpu","labels":{"host":"a"}}`, labels in
 //! order), which Redis keys and hash fields hold as is.
 //!
@@ -86,7 +89,7 @@ const PAGE: usize = 1_000;
 
 /// A request, atomically: see the module doc.
 ///
-/// KEYS: meta, next, count, first, last, lastv, log, then each series' stream.
+/// KEYS: meta, next, last, lastv, log, then each series' stream.
 /// ARGV: max series, MINID for series streams, log MAXLEN, log `d`, log `k`, then per series
 /// six: its name, point count, lowest and highest timestamp (as `ts_text`), the value at the
 /// highest, its points. Returns `{1, log id, first offset per series}`, or `{0, series held,
@@ -107,18 +110,15 @@ for i = 0, nseries - 1 do
   local name, n = ARGV[b], tonumber(ARGV[b + 1])
   local first = redis.call('HINCRBY', KEYS[2], name, n) - n
   firsts[#firsts + 1] = string.format('%d', first)
-  redis.call('HINCRBY', KEYS[3], name, n)
-  local lo = redis.call('HGET', KEYS[4], name)
-  if (not lo) or ARGV[b + 2] < lo then redis.call('HSET', KEYS[4], name, ARGV[b + 2]) end
-  local hi = redis.call('HGET', KEYS[5], name)
+  local hi = redis.call('HGET', KEYS[3], name)
   if (not hi) or ARGV[b + 3] >= hi then
-    redis.call('HSET', KEYS[5], name, ARGV[b + 3])
-    redis.call('HSET', KEYS[6], name, ARGV[b + 4])
+    redis.call('HSET', KEYS[3], name, ARGV[b + 3])
+    redis.call('HSET', KEYS[4], name, ARGV[b + 4])
   end
-  redis.call('XADD', KEYS[8 + i], 'MINID', '~', ARGV[2], '*', 'o', firsts[#firsts], 'p', ARGV[b + 5])
+  redis.call('XADD', KEYS[6 + i], 'MINID', '~', ARGV[2], '*', 'o', firsts[#firsts], 'p', ARGV[b + 5])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local id = redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*',
+local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*',
   'g', seq, 'o', table.concat(firsts, ','), 'k', ARGV[5], 'd', ARGV[4])
 local out = {1, id}
 for _, f in ipairs(firsts) do out[#out + 1] = tonumber(f) end
@@ -207,7 +207,10 @@ impl RedisStore {
             .set_number_of_retries(1);
         let con =
             ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
-        status::degrade(&options.status, "connecting to redis".into());
+        // Degraded until the feeder has found its place in the log (quietly: that is start-up).
+        options
+            .status
+            .send_modify(|s| s.degraded = Some("connecting to redis".into()));
         Ok(Self {
             client,
             con,
@@ -231,22 +234,61 @@ impl RedisStore {
             synced: false,
             names: HashMap::new(),
         };
-        let mut attempt = 0u32;
+        let sweeper = feeder.store.clone().sweep(stop.clone());
+        let feeding = async move {
+            let mut attempt = 0u32;
+            loop {
+                let run = feeder.run_once();
+                let why = tokio::select! {
+                    why = run => why,
+                    _ = stop.cancelled() => return,
+                };
+                status::degrade(&feeder.store.status, why);
+                if std::mem::take(&mut feeder.synced) {
+                    attempt = 0;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(retry_delay(attempt)) => {}
+                    _ = stop.cancelled() => return,
+                }
+                attempt = attempt.saturating_add(1);
+            }
+        };
+        tokio::join!(feeding, sweeper);
+    }
+
+    /// Drops what retention no longer keeps, exactly, every so often: the trimming each
+    /// write does (`MINID ~`) frees only whole stream nodes, and a series nobody writes to
+    /// any more is never trimmed by writes at all. Every instance sweeps; the work is
+    /// idempotent, and a sweep that fails (Redis away) is simply tried again next time.
+    async fn sweep(self: Arc<Self>, stop: CancellationToken) {
+        let every = (self.retention / 4).clamp(Duration::from_millis(100), MAX_SWEEP_INTERVAL);
         loop {
-            let run = feeder.run_once();
-            let why = tokio::select! {
-                why = run => why,
-                _ = stop.cancelled() => return,
-            };
-            status::degrade(&feeder.store.status, why);
-            if std::mem::take(&mut feeder.synced) {
-                attempt = 0;
-            }
             tokio::select! {
-                _ = tokio::time::sleep(retry_delay(attempt)) => {}
+                _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => return,
             }
-            attempt = attempt.saturating_add(1);
+            let min_id = retention_min_id(self.retention);
+            let mut con = self.con.clone();
+            let names: Result<Vec<String>, _> = redis::cmd("HKEYS")
+                .arg(key("next"))
+                .query_async(&mut con)
+                .await;
+            let Ok(names) = names else { continue };
+            for chunk in names.chunks(PAGE) {
+                let mut pipe = redis::pipe();
+                for name in chunk {
+                    pipe.cmd("XTRIM")
+                        .arg(stream_key(name))
+                        .arg("MINID")
+                        .arg(min_id)
+                        .ignore();
+                }
+                if let Err(e) = pipe.query_async::<()>(&mut con).await {
+                    tracing::debug!("retention sweep stopped: {e}");
+                    break;
+                }
+            }
         }
     }
 
@@ -288,6 +330,17 @@ impl RedisStore {
         }
     }
 }
+
+/// The oldest stream id retention keeps: Redis's ids are the milliseconds of the write.
+fn retention_min_id(retention: Duration) -> i64 {
+    now_ns()
+        .saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX))
+        .max(0)
+        / 1_000_000
+}
+
+/// The longest pause between two retention sweeps.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Quick first retries (a restarted Redis is back within a second), then every
 /// [`MAX_RETRY_DELAY`]: the feed should resume soon after Redis does.
@@ -535,12 +588,9 @@ impl Store for RedisStore {
         if batch.is_empty() {
             return Ok(Stored::default());
         }
-        let min_id = now_ns()
-            .saturating_sub(i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX))
-            .max(0)
-            / 1_000_000;
+        let min_id = retention_min_id(self.retention);
         let mut invocation = self.append.prepare_invoke();
-        for k in ["meta", "next", "count", "first", "last", "lastv", "log"] {
+        for k in ["meta", "next", "last", "lastv", "log"] {
             invocation.key(key(k));
         }
         let mut record = Vec::new();
@@ -608,15 +658,27 @@ impl Store for RedisStore {
     async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
         let mut con = self.con.clone();
         let mut pipe = redis::pipe();
-        for k in ["count", "first", "last", "lastv"] {
+        for k in ["next", "last", "lastv"] {
             pipe.cmd("HGETALL").arg(key(k));
         }
-        let (count, first, last, lastv): (
+        let (next, last, lastv): (
             HashMap<String, i64>,
-            HashMap<String, String>,
             HashMap<String, String>,
             HashMap<String, f64>,
         ) = pipe.query_async(&mut con).await.map_err(unavailable)?;
+        // Each series' oldest stream entry: where its stored points start.
+        let names: Vec<&String> = next.keys().collect();
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("XRANGE")
+                .arg(stream_key(name))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+        }
+        let oldest: Vec<StreamRangeReply> =
+            pipe.query_async(&mut con).await.map_err(unavailable)?;
         // Rates from the live window, which sees every instance's writes.
         let rates: HashMap<SeriesKey, f64> = self
             .live
@@ -625,21 +687,32 @@ impl Store for RedisStore {
             .into_iter()
             .map(|s| (s.series, s.rate))
             .collect();
-        let mut out = Vec::with_capacity(count.len());
-        for (name, points) in count {
-            let Ok(series) = serde_json::from_str::<SeriesKey>(&name) else {
+        let mut out = Vec::with_capacity(names.len());
+        for (name, oldest) in names.into_iter().zip(oldest) {
+            let (Ok(series), Some(entry)) =
+                (serde_json::from_str::<SeriesKey>(name), oldest.ids.first())
+            else {
                 continue;
             };
-            let ts = |m: &HashMap<String, String>| m.get(&name).and_then(|t| ts_from_text(t));
-            let (Some(first_ns), Some(last_ns)) = (ts(&first), ts(&last)) else {
+            let first_offset = text(entry.map.get("o"))
+                .and_then(|o| o.parse::<i64>().ok())
+                .ok_or_else(|| corrupt("a stream entry without its offset"))?;
+            let first_ns = entry_points(entry, "p")?
+                .iter()
+                .filter_map(|e| e.points.first())
+                .map(|p| p.ts_ns)
+                .min();
+            let (Some(first_ns), Some(last_ns)) =
+                (first_ns, last.get(name).and_then(|t| ts_from_text(t)))
+            else {
                 continue;
             };
             out.push(SeriesInfo {
                 rate: rates.get(&series).copied().unwrap_or(0.0),
-                points: usize::try_from(points).unwrap_or(0),
+                points: usize::try_from(next[name] - first_offset).unwrap_or(0),
                 first_ns,
                 last_ns,
-                last_value: lastv.get(&name).copied().unwrap_or(f64::NAN),
+                last_value: lastv.get(name).copied().unwrap_or(f64::NAN),
                 series,
             });
         }
