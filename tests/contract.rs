@@ -24,27 +24,6 @@ async fn post(server: &TestServer, body: Value) -> (u16, Value) {
     server.post_json("/api/v1/points", &body.to_string()).await
 }
 
-async fn get(server: &TestServer, path: &str) -> (u16, Value) {
-    let res = server.http.get(server.url(path)).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn raw(server: &TestServer, series: &str, from: i64, to: i64) -> Vec<(i64, f64)> {
-    let (status, v) = get(
-        server,
-        &format!("/api/v1/query?series={series}&from={from}&to={to}&raw=true"),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
-    v["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p[0].as_i64().unwrap() / 1_000_000, p[1].as_f64().unwrap()))
-        .collect()
-}
-
 /// Every check, on a server whose store keeps [`MAX_SERIES`] series and one day.
 async fn contract(server: TestServer, keeps_retention: bool) {
     let t = now_ms() - 10_000;
@@ -61,18 +40,19 @@ async fn contract(server: TestServer, keeps_retention: bool) {
     let (status, _) = post(&server, json!({"series": "a", "points": [[t + 2, 20.0]]})).await;
     assert_eq!(status, 200);
     assert_eq!(
-        raw(&server, "a", t, t + 10).await,
+        server.raw_history("a", t, t + 10).await,
         vec![(t, 0.0), (t + 1, 1.5), (t + 2, 20.0)]
     );
 
     // M4 at a width: first, lowest, highest and last of each column.
     let body = json!({"series": "b", "points": (0..100).map(|i| json!([t + i, (i % 7) as f64])).collect::<Vec<_>>()});
     assert_eq!(post(&server, body).await.0, 200);
-    let (status, v) = get(
-        &server,
-        &format!("/api/v1/query?series=b&from={t}&to={}&width=1", t + 99),
-    )
-    .await;
+    let (status, v) = server
+        .get_json(&format!(
+            "/api/v1/query?series=b&from={t}&to={}&width=1",
+            t + 99
+        ))
+        .await;
     assert_eq!(status, 200, "{v}");
     let values: Vec<f64> = v["points"]
         .as_array()
@@ -85,7 +65,7 @@ async fn contract(server: TestServer, keeps_retention: bool) {
     assert!(values.contains(&6.0), "the column's highest is kept: {v}");
 
     // The series list: counts, first and last, latest value.
-    let (_, list) = get(&server, "/api/v1/series").await;
+    let (_, list) = server.get_json("/api/v1/series").await;
     let a = list["series"]
         .as_array()
         .unwrap()
@@ -124,9 +104,12 @@ async fn contract(server: TestServer, keeps_retention: bool) {
         v.to_string().contains("series"),
         "the error names the limit: {v}"
     );
-    assert_eq!(raw(&server, "a", t + 3, t + 5).await, vec![]);
+    assert_eq!(server.raw_history("a", t + 3, t + 5).await, vec![]);
     assert_eq!(
-        get(&server, "/api/v1/query?series=c&from=0&to=1").await.0,
+        server
+            .get_json("/api/v1/query?series=c&from=0&to=1")
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -152,7 +135,7 @@ async fn contract(server: TestServer, keeps_retention: bool) {
         .await;
         assert_eq!(status, 422, "{v}");
         assert!(v.to_string().contains("retention"), "{v}");
-        assert_eq!(raw(&server, "a", t + 6, t + 7).await, vec![]);
+        assert_eq!(server.raw_history("a", t + 6, t + 7).await, vec![]);
     }
 
     // Live viewers get what was stored, offsets continuing.

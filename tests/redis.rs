@@ -8,7 +8,7 @@ mod common;
 use common::{Client, Event, RedisServer, TestServer, PATIENCE};
 use livechart::model::SeriesKey;
 use livechart::protocol::{ClientMsg, ServerMsg, Subscribe};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -31,22 +31,6 @@ async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
 async fn post_point(server: &TestServer, series: &str, ts: i64, value: f64) -> u16 {
     let body = json!({"series": series, "points": [[ts, value]]}).to_string();
     server.post_json("/api/v1/points", &body).await.0
-}
-
-/// Raw points of `series` in `[from, to]` ms, as (ms, value).
-async fn history(server: &TestServer, series: &str, from: i64, to: i64) -> Vec<(i64, f64)> {
-    let url = server.url(&format!(
-        "/api/v1/query?series={series}&from={from}&to={to}&raw=true"
-    ));
-    let res = server.http.get(url).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let v: Value = res.json().await.unwrap();
-    v["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p[0].as_i64().unwrap() / 1_000_000, p[1].as_f64().unwrap()))
-        .collect()
 }
 
 /// Reads until the client holds offset `last` of `series`, returning the status messages
@@ -95,16 +79,8 @@ async fn a_point_posted_to_one_instance_is_live_and_in_history_on_the_other() {
     assert_eq!(got[0].series.to_string(), "shared");
     assert_eq!(got[0].points[0].value, 42.5);
 
-    assert_eq!(history(&b, "shared", t - 1, t + 1).await, vec![(t, 42.5)]);
-    let list: Value = b
-        .http
-        .get(b.url("/api/v1/series"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(b.raw_history("shared", t - 1, t + 1).await, vec![(t, 42.5)]);
+    let (_, list) = b.get_json("/api/v1/series").await;
     let s = &list["series"][0];
     assert_eq!(
         (s["series"].as_str(), s["points"].as_u64()),
@@ -117,15 +93,7 @@ async fn a_point_posted_to_one_instance_is_live_and_in_history_on_the_other() {
     let mut page = a.ws().await;
     assert!(format!("{:?}", page.next().await).contains("shared"));
 
-    let health: Value = a
-        .http
-        .get(a.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = a.get_json("/healthz").await;
     assert_eq!(health["redis"]["connected"], true, "{health}");
     a.stop().await.unwrap();
     b.stop().await.unwrap();
@@ -225,7 +193,8 @@ async fn redis_crashing_or_hanging_loses_no_acknowledged_point_and_viewers_resum
 
     let acked_set: BTreeSet<i64> = acked.iter().copied().collect();
     for server in [&a, &b] {
-        let present: BTreeSet<i64> = history(server, "crash", t0, t0 + sent)
+        let present: BTreeSet<i64> = server
+            .raw_history("crash", t0, t0 + sent)
             .await
             .into_iter()
             .map(|(ts, _)| ts - t0)
@@ -311,15 +280,7 @@ async fn ingest_answers_503_while_redis_is_away_and_the_page_is_told() {
         }) => assert!(why.contains("redis"), "{why}"),
         other => panic!("expected a degraded status, got {other:?}"),
     }
-    let health: Value = a
-        .http
-        .get(a.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = a.get_json("/healthz").await;
     assert_eq!(health["status"], "degraded", "{health}");
     redis.resume();
     match viewer.next().await {
@@ -384,9 +345,9 @@ async fn retention_refuses_expired_points_and_drops_what_ages_out() {
         .await;
     assert_eq!(status, 422, "{v}");
     assert!(v.to_string().contains("retention"), "{v}");
-    assert_eq!(history(&a, "short", t - 1, t + 1).await.len(), 1);
+    assert_eq!(a.raw_history("short", t - 1, t + 1).await.len(), 1);
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !history(&a, "short", t - 1, t + 1).await.is_empty() {
+    while !a.raw_history("short", t - 1, t + 1).await.is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the expired point was never dropped"

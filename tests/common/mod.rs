@@ -362,6 +362,29 @@ impl Drop for RedisServer {
 }
 
 impl TestServer {
+    /// `GET path`: the status and the JSON body (`Null` when there is none).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.http.get(self.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Raw points of `series` in `[from, to]` (ms) as (ms, value); the query must succeed.
+    pub async fn raw_history(&self, series: &str, from: i64, to: i64) -> Vec<(i64, f64)> {
+        let (status, v) = self
+            .get_json(&format!(
+                "/api/v1/query?series={series}&from={from}&to={to}&raw=true"
+            ))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_i64().unwrap() / 1_000_000, p[1].as_f64().unwrap()))
+            .collect()
+    }
+
     /// Waits until `/healthz` answers `status` (200: Redis reachable, 503: not).
     pub async fn wait_health(&self, status: u16) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
