@@ -9,7 +9,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = process.env.LIVECHART_BIN || path.join(ROOT, 'target', 'release', 'livechart');
 
 class Server {
-  constructor() {
+  /** `args`: more flags for the binary, e.g. `['--redis-url', url]`. */
+  constructor(args = []) {
+    this.args = args;
     this.proc = null;
     this.url = null;
     this.port = 0;
@@ -20,7 +22,7 @@ class Server {
 
   /** Starts the binary; port 0 the first time, then the same port again (a restart). */
   async start() {
-    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], {
+    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.args], {
       cwd: ROOT,
       env: { ...process.env, LEPTOS_SITE_ROOT: path.join(ROOT, 'target', 'site'), RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -104,3 +106,4 @@ exports.test = base.test.extend({
   },
 });
 exports.expect = base.expect;
+exports.Server = Server;
