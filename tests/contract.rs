@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DataDir, RedisServer, TestServer};
+use common::{DataDir, RedisCluster, RedisServer, TestServer};
 use livechart::server::config::{Config, Durability, Storage};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -184,8 +184,21 @@ async fn the_redis_store_keeps_the_contract() {
     let mut config = redis.config();
     config.storage = Storage::Redis {
         url: redis.url(),
+        cluster: false,
         retention: DAY,
     };
+    let server = TestServer::start_with(limited(config)).await;
+    server.wait_health(200).await;
+    contract(server, true).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_contract_on_a_cluster() {
+    let cluster = RedisCluster::start().await;
+    let mut config = cluster.config();
+    if let Storage::Redis { retention, .. } = &mut config.storage {
+        *retention = DAY;
+    }
     let server = TestServer::start_with(limited(config)).await;
     server.wait_health(200).await;
     contract(server, true).await;

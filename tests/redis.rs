@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, Event, RedisServer, TestServer, PATIENCE};
+use common::{Client, Event, RedisCluster, RedisServer, TestServer, PATIENCE};
 use livechart::model::SeriesKey;
 use livechart::protocol::{ClientMsg, ServerMsg, Subscribe};
 use serde_json::json;
@@ -331,6 +331,7 @@ async fn retention_refuses_expired_points_and_drops_what_ages_out() {
     let mut config = redis.config();
     config.storage = livechart::server::config::Storage::Redis {
         url: redis.url(),
+        cluster: false,
         retention: Duration::from_secs(2),
     };
     let a = TestServer::start_with(config).await;
@@ -355,4 +356,33 @@ async fn retention_refuses_expired_points_and_drops_what_ages_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_instances_share_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let a = TestServer::start_with(cluster.config()).await;
+    let b = TestServer::start_with(cluster.config()).await;
+    a.wait_health(200).await;
+    b.wait_health(200).await;
+    let mut viewer = b.ws().await;
+    viewer.next().await;
+    let t = now_ms();
+    for (i, s) in ["x", "y{z}", "{livechart}"].iter().enumerate() {
+        assert_eq!(post_point(&a, s, t + i as i64, i as f64).await, 200, "{s}");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.extend(
+            viewer
+                .next_points()
+                .await
+                .into_iter()
+                .map(|sp| sp.series.to_string()),
+        );
+    }
+    assert_eq!(seen, ["x", "y{z}", "{livechart}"]);
+    assert_eq!(b.raw_history("x", t - 1, t + 1).await, vec![(t, 0.0)]);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }

@@ -107,6 +107,10 @@ pub struct Cli {
     )]
     pub redis_url: Option<String>,
 
+    /// --redis-url names seed nodes of a Redis Cluster (comma-separated; one is enough).
+    #[arg(long, env = "LIVECHART_REDIS_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), requires = "redis_url")]
+    pub redis_cluster: bool,
+
     /// What a 2xx promises: `fsync` (committed points survive a power loss) or `relaxed`
     /// (they survive a killed process; a power loss may take the last second or so).
     #[arg(
@@ -251,8 +255,13 @@ pub enum Storage {
         /// Bytes of live database pages allowed; `None`: no cap.
         max_disk_bytes: Option<u64>,
     },
-    /// Redis, shared by every instance given the same URL (`--redis-url`).
-    Redis { url: String, retention: Duration },
+    /// Redis, shared by every instance given the same URL (`--redis-url`); with `cluster`,
+    /// seed nodes of a Redis Cluster.
+    Redis {
+        url: String,
+        cluster: bool,
+        retention: Duration,
+    },
 }
 
 /// `1048576`, `512K`, `500M`, `10G`, `1T` (binary multiples).
@@ -391,6 +400,7 @@ impl Config {
             storage: if let Some(url) = cli.redis_url {
                 Storage::Redis {
                     url,
+                    cluster: cli.redis_cluster,
                     retention: cli.retention,
                 }
             } else if cli.in_memory {

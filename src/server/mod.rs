@@ -104,10 +104,15 @@ impl AppState {
                     hub: Some(hub.clone()),
                 },
             )?),
-            config::Storage::Redis { url, retention } => {
+            config::Storage::Redis {
+                url,
+                cluster,
+                retention,
+            } => {
                 let store = Arc::new(store::redis::RedisStore::open(
                     store::redis::RedisOptions {
                         url: url.clone(),
+                        cluster: *cluster,
                         retention: *retention,
                         max_series: limits.max_series,
                         ring_capacity: limits.ring_capacity,

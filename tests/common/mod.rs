@@ -251,10 +251,16 @@ pub struct RedisServer {
     pub port: u16,
     dir: DataDir,
     child: Option<std::process::Child>,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `redis-server` flags.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -265,6 +271,7 @@ impl RedisServer {
             port,
             dir,
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         server.spawn().await;
         server
@@ -279,6 +286,7 @@ impl RedisServer {
         let mut config = Config::new();
         config.storage = Storage::Redis {
             url: self.url(),
+            cluster: false,
             retention: Duration::from_secs(30 * 86_400),
         };
         config
@@ -298,6 +306,7 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir.0)
             .args(["--logfile", "redis.log"])
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/setup.sh test installs it)");
@@ -351,6 +360,84 @@ impl RedisServer {
 
     pub fn resume(&self) {
         self.signal("-CONT");
+    }
+}
+
+/// A Redis Cluster of three primaries on loopback, slots spread over them.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub async fn start() -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+                .await,
+            );
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        for n in &nodes {
+            loop {
+                let info = std::process::Command::new("redis-cli")
+                    .args(["-p", &n.port.to_string(), "cluster", "info"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the cluster never came up"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Self { nodes }
+    }
+
+    /// A livechart configuration using the cluster, given as seed a node that does not hold
+    /// livechart's slot: so the client must follow the cluster's redirections.
+    pub fn config(&self) -> Config {
+        let seed = self
+            .nodes
+            .iter()
+            .find(|n| {
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-p", &n.port.to_string(), "type", "{livechart}:meta"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).contains("MOVED")
+            })
+            .expect("a node without livechart's slot");
+        let mut config = Config::new();
+        config.storage = Storage::Redis {
+            url: seed.url(),
+            cluster: true,
+            retention: Duration::from_secs(30 * 86_400),
+        };
+        config
     }
 }
 

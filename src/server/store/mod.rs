@@ -11,6 +11,7 @@
 pub use crate::chunk;
 pub mod memory;
 pub mod redis;
+pub mod redis_conn;
 pub mod rollup;
 pub mod sqlite;
 

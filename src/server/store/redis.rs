@@ -20,8 +20,9 @@
 //!
 //! Every key carries the hash tag `{livechart}`, so a Redis Cluster keeps them in one slot:
 //! a request is atomic (all its points or none) and an atomic write over several keys needs
-//! them in one slot. The price is that a cluster serves livechart from one shard; one Redis
-//! takes the write rate `make bench` reports (BENCHMARKS.md).
+//! them in one slot (`--redis-cluster`, [`super::redis_conn`]). The price is that a cluster
+//! serves livechart from one shard; one Redis takes the write rate `make bench` reports
+//! (BENCHMARKS.md).
 //!
 //! # Writes
 //! A request is one Lua script ([`APPEND`]), which Redis runs atomically: it checks the series
@@ -55,15 +56,15 @@
 //! instance that lost Redis can fall behind and still continue without reloading viewers.
 
 use super::memory::MemoryStore;
+use super::redis_conn::{Conn, Connections, Timeouts};
 use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::chunk;
 use crate::model::{last_write_wins, Batch, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
 use crate::server::now_ns;
 use crate::server::status::{self, StatusTx};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{AsyncConnectionConfig, Value};
+use redis::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,7 +172,9 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 pub struct RedisOptions {
+    /// One server's URL, or with `cluster` seed nodes of a Redis Cluster, comma-separated.
     pub url: String,
+    pub cluster: bool,
     pub retention: Duration,
     pub max_series: usize,
     pub ring_capacity: usize,
@@ -182,8 +185,7 @@ pub struct RedisOptions {
 }
 
 pub struct RedisStore {
-    client: redis::Client,
-    con: ConnectionManager,
+    connections: Connections,
     append: redis::Script,
     sync: redis::Script,
     retention: Duration,
@@ -196,24 +198,22 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Checks the URL and prepares the connection; connecting waits for the first command, so
-    /// the server starts (degraded) while Redis is still away, and the feeder says so.
+    /// Checks the URL and prepares the connections; connecting waits for the first command,
+    /// so the server starts (degraded) while Redis is still away, and the feeder says so.
     pub fn open(options: RedisOptions) -> Result<Self, StoreError> {
-        let client = redis::Client::open(options.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("--redis-url {:?}: {e}", options.url)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1);
-        let con =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        let timeouts = Timeouts {
+            connect: CONNECT_TIMEOUT,
+            command: COMMAND_TIMEOUT,
+            feed: BLOCK + COMMAND_TIMEOUT,
+        };
+        let connections = Connections::new(&options.url, options.cluster, timeouts)
+            .map_err(|e| StoreError::Unavailable(format!("--redis-url: {e}")))?;
         // Degraded until the feeder has found its place in the log (quietly: that is start-up).
         options
             .status
             .send_modify(|s| s.degraded = Some("connecting to redis".into()));
         Ok(Self {
-            client,
-            con,
+            connections,
             append: redis::Script::new(APPEND),
             sync: redis::Script::new(SYNC),
             retention: options.retention,
@@ -223,6 +223,10 @@ impl RedisStore {
             hub: options.hub,
             status: options.status,
         })
+    }
+
+    async fn con(&self) -> Result<Conn, StoreError> {
+        self.connections.commands().await.map_err(unavailable)
     }
 
     /// Feeds this instance's hub and live window from Redis until `stop`: see the module doc.
@@ -269,7 +273,9 @@ impl RedisStore {
                 _ = stop.cancelled() => return,
             }
             let min_id = retention_min_id(self.retention);
-            let mut con = self.con.clone();
+            let Ok(mut con) = self.connections.commands().await else {
+                continue;
+            };
             let names: Result<Vec<String>, _> = redis::cmd("HKEYS")
                 .arg(key("next"))
                 .query_async(&mut con)
@@ -292,15 +298,6 @@ impl RedisStore {
         }
     }
 
-    async fn connect_feed(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(BLOCK + COMMAND_TIMEOUT));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-    }
-
     async fn read_stream(
         &self,
         name: &str,
@@ -308,7 +305,7 @@ impl RedisStore {
         mut each: impl FnMut(&StreamId) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let key = stream_key(name);
-        let mut con = self.con.clone();
+        let mut con = self.con().await?;
         let mut start = from.to_string();
         loop {
             let page: StreamRangeReply = redis::cmd("XRANGE")
@@ -411,7 +408,7 @@ impl Feeder {
     /// Connects, finds its place (or restarts the stream) and follows the log; returns why it
     /// stopped.
     async fn run_once(&mut self) -> String {
-        let mut con = match self.store.connect_feed().await {
+        let mut con = match self.store.connections.feed().await {
             Ok(c) => c,
             Err(e) => return format!("redis unreachable: {e}"),
         };
@@ -449,7 +446,7 @@ impl Feeder {
     /// Reads where the stream stands. The same epoch and a log still holding this instance's
     /// place: continue from it. Otherwise (first start, or the stream cannot continue):
     /// restart the hub there and warm the live window.
-    async fn sync(&mut self, con: &mut MultiplexedConnection) -> Result<(), StoreError> {
+    async fn sync(&mut self, con: &mut Conn) -> Result<(), StoreError> {
         let reply: Vec<Value> = self
             .store
             .sync
@@ -530,11 +527,7 @@ impl Feeder {
     }
 
     /// One log entry into the live window and the hub.
-    async fn publish(
-        &mut self,
-        entry: &StreamId,
-        con: &mut MultiplexedConnection,
-    ) -> Result<(), StoreError> {
+    async fn publish(&mut self, entry: &StreamId, con: &mut Conn) -> Result<(), StoreError> {
         let seq = text(entry.map.get("g"))
             .and_then(|g| g.parse::<i64>().ok())
             .ok_or_else(|| corrupt("a log entry without g"))?;
@@ -627,7 +620,7 @@ impl Store for RedisStore {
                 .arg(hi.value)
                 .arg(&record[bytes.clone()]);
         }
-        let mut con = self.con.clone();
+        let mut con = self.con().await?;
         let reply: Vec<Value> = match invocation.invoke_async(&mut con).await {
             // The connection broke (Redis restarted since the last command): the manager
             // reconnects, so try once more. Safe to repeat: every point carries its
@@ -656,7 +649,7 @@ impl Store for RedisStore {
     }
 
     async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
-        let mut con = self.con.clone();
+        let mut con = self.con().await?;
         let mut pipe = redis::pipe();
         for k in ["next", "last", "lastv"] {
             pipe.cmd("HGETALL").arg(key(k));
@@ -722,7 +715,7 @@ impl Store for RedisStore {
 
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
         let name = name_of(&q.series);
-        let mut con = self.con.clone();
+        let mut con = self.con().await?;
         let known: bool = redis::cmd("HEXISTS")
             .arg(key("next"))
             .arg(&name)
