@@ -67,12 +67,14 @@ enum Target {
         client: redis::Client,
         commands: ConnectionManager,
     },
-    Cluster {
-        commands_client: ClusterClient,
-        feed_client: ClusterClient,
-        /// Made at the first command: making it needs the cluster up, starting must not.
-        commands: OnceCell<ClusterConnection>,
-    },
+    Cluster(Box<ClusterTarget>),
+}
+
+struct ClusterTarget {
+    commands_client: ClusterClient,
+    feed_client: ClusterClient,
+    /// Made at the first command: making it needs the cluster up, starting must not.
+    commands: OnceCell<ClusterConnection>,
 }
 
 pub struct Connections {
@@ -97,11 +99,11 @@ impl Connections {
                     .retries(1)
                     .build()
             };
-            Target::Cluster {
+            Target::Cluster(Box::new(ClusterTarget {
                 commands_client: client(timeouts.command)?,
                 feed_client: client(timeouts.feed)?,
                 commands: OnceCell::new(),
-            }
+            }))
         } else {
             let [url] = nodes.as_slice() else {
                 return Err((
@@ -127,12 +129,9 @@ impl Connections {
     pub async fn commands(&self) -> RedisResult<Conn> {
         match &self.target {
             Target::Single { commands, .. } => Ok(Conn::Manager(commands.clone())),
-            Target::Cluster {
-                commands_client,
-                commands,
-                ..
-            } => commands
-                .get_or_try_init(|| commands_client.get_async_connection())
+            Target::Cluster(c) => c
+                .commands
+                .get_or_try_init(|| c.commands_client.get_async_connection())
                 .await
                 .cloned()
                 .map(Conn::Cluster),
@@ -151,9 +150,11 @@ impl Connections {
                     .await
                     .map(Conn::Plain)
             }
-            Target::Cluster { feed_client, .. } => {
-                feed_client.get_async_connection().await.map(Conn::Cluster)
-            }
+            Target::Cluster(c) => c
+                .feed_client
+                .get_async_connection()
+                .await
+                .map(Conn::Cluster),
         }
     }
 }
