@@ -291,22 +291,8 @@ async fn ingest_answers_503_while_redis_is_away_and_the_page_is_told() {
     a.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn redis_coming_back_empty_restarts_the_stream_and_pages_reload() {
-    let mut redis = RedisServer::start().await;
-    let a = TestServer::start_with(redis.config()).await;
-    a.wait_health(200).await;
-    let mut viewer = a.ws().await;
-    viewer.next().await;
-    assert_eq!(post_point(&a, "gone", now_ms(), 1.0).await, 200);
-    read_through(&mut viewer, "gone", 0, PATIENCE).await;
-    // Emptied (FLUSHALL, or a Redis without persistence restarted): a new epoch.
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "flushall"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    redis.restart().await;
+/// Reads until a reload and its snapshot came.
+async fn read_reload(viewer: &mut Client) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         assert!(tokio::time::Instant::now() < deadline, "no reload came");
@@ -318,10 +304,85 @@ async fn redis_coming_back_empty_restarts_the_stream_and_pages_reload() {
         viewer.next().await,
         Event::Msg(ServerMsg::Snapshot { .. })
     ));
-    // The new stream starts the series over at offset 0, and the page follows it.
+}
+
+fn redis_cli(redis: &RedisServer, args: &[&str]) {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "redis-cli {args:?}");
+}
+
+/// Redis emptied (FLUSHALL, or one without persistence restarted): its data is another
+/// stream, which the page must reload into rather than continue.
+async fn emptied_redis_makes_pages_reload(restart: bool) {
+    let mut redis = RedisServer::start().await;
+    let a = TestServer::start_with(redis.config()).await;
+    a.wait_health(200).await;
+    let mut viewer = a.ws().await;
+    viewer.next().await;
+    assert_eq!(post_point(&a, "gone", now_ms(), 1.0).await, 200);
+    read_through(&mut viewer, "gone", 0, PATIENCE).await;
+    redis_cli(&redis, &["flushall"]);
+    if restart {
+        redis.restart().await;
+        a.wait_health(200).await;
+    }
+    // The new data starts the series over at offset 0, and the page follows it.
     assert_eq!(post_point(&a, "gone", now_ms(), 2.0).await, 200);
+    read_reload(&mut viewer).await;
     read_through(&mut viewer, "gone", 0, PATIENCE).await;
     assert_eq!(values(&viewer, "gone"), vec![2]);
+    a.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn redis_coming_back_empty_restarts_the_stream_and_pages_reload() {
+    emptied_redis_makes_pages_reload(true).await;
+}
+
+#[tokio::test]
+async fn redis_emptied_under_a_live_connection_restarts_the_stream_too() {
+    emptied_redis_makes_pages_reload(false).await;
+}
+
+/// Redis restarts from an older snapshot (as after a crash under `appendfsync everysec`, or
+/// a failover): the commits after it are gone and their offsets will be given to other
+/// points. The page must reload, not keep the lost points under offsets that now mean
+/// others.
+#[tokio::test]
+async fn redis_losing_commits_makes_pages_reload_instead_of_mixing_data() {
+    let mut redis = RedisServer::start_with(&["--appendonly", "no"]).await;
+    let a = TestServer::start_with(redis.config()).await;
+    a.wait_health(200).await;
+    let mut viewer = a.ws().await;
+    viewer.next().await;
+    // 20 ms apart: wider than a snapshot column, so the reload's snapshot keeps every point.
+    let t0 = now_ms() - 5_000;
+    let at = |v: i64| t0 + v * 20;
+    for v in 0..3 {
+        assert_eq!(post_point(&a, "lossy", at(v), v as f64).await, 200);
+    }
+    redis_cli(&redis, &["save"]);
+    for v in 3..6 {
+        assert_eq!(post_point(&a, "lossy", at(v), v as f64).await, 200);
+    }
+    read_through(&mut viewer, "lossy", 5, PATIENCE).await;
+    redis.restart().await;
+    a.wait_health(200).await;
+    assert_eq!(post_point(&a, "lossy", at(10), 10.0).await, 200);
+    read_reload(&mut viewer).await;
+    read_through(&mut viewer, "lossy", 3, PATIENCE).await;
+    assert_eq!(values(&viewer, "lossy"), vec![0, 1, 2, 10]);
+    let kept: Vec<f64> = a
+        .raw_history("lossy", t0, at(20))
+        .await
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(kept, vec![0.0, 1.0, 2.0, 10.0]);
     a.stop().await.unwrap();
 }
 

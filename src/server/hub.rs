@@ -45,6 +45,9 @@ impl Entry {
 #[derive(Debug)]
 pub struct Published {
     pub entries: Vec<Entry>,
+    /// The stream position this commit belongs to ([`Hub::restart`] starts a new one): a
+    /// session subscribed before a restart reloads rather than take it.
+    pub generation: u64,
     /// The delta of all entries as a WebSocket frame: what a session watching every series of
     /// the commit, with nothing else queued, writes as is (shared bytes, no copy per
     /// connection). Built by the first session that needs it.
@@ -88,6 +91,8 @@ struct Inner {
     next_id: u32,
     buffer: VecDeque<Arc<Published>>,
     buffered_points: usize,
+    /// Raised by every [`Hub::restart`].
+    generation: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -134,6 +139,8 @@ pub enum ReplayError {
 pub struct Subscription {
     pub rx: broadcast::Receiver<Arc<Published>>,
     pub epoch: String,
+    /// The stream position subscribed to (see [`Published::generation`]).
+    pub generation: u64,
     /// Per series known to the stream: its id and the last offset published (-1: none).
     pub heads: Vec<SeriesHead>,
 }
@@ -150,6 +157,7 @@ impl Hub {
                 next_id: 0,
                 buffer: VecDeque::new(),
                 buffered_points: 0,
+                generation: 0,
             })),
             tx,
             replay_points,
@@ -188,6 +196,7 @@ impl Hub {
         let mut guard = self.lock();
         let inner = &mut *guard;
         inner.epoch = epoch;
+        inner.generation += 1;
         inner.buffer.clear();
         inner.buffered_points = 0;
         for track in inner.series.values_mut() {
@@ -249,6 +258,7 @@ impl Hub {
         let published = Arc::new(Published {
             entries,
             frame: OnceLock::new(),
+            generation: inner.generation,
         });
         let inner = &mut *guard;
         inner.buffered_points += published.points();
@@ -277,6 +287,7 @@ impl Hub {
         Subscription {
             rx: self.tx.subscribe(),
             epoch: inner.epoch.clone(),
+            generation: inner.generation,
             heads: heads(&inner),
         }
     }
@@ -324,6 +335,7 @@ impl Hub {
             let sub = Subscription {
                 rx: self.tx.subscribe(),
                 epoch: inner.epoch.clone(),
+                generation: inner.generation,
                 heads: heads(&inner),
             };
             (sub, from, buffer)

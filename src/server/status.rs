@@ -23,10 +23,12 @@ pub fn channel() -> StatusTx {
     tokio::sync::watch::Sender::new(LiveStatus::default())
 }
 
-/// Marks the feed degraded for `why`, telling watchers only when the state changes.
+/// Marks the feed degraded for `why` (the newest reason replaces an older one, so an
+/// operator sees why Redis is unreachable rather than "connecting"), telling watchers only
+/// when something changed.
 pub fn degrade(tx: &StatusTx, why: String) {
     tx.send_if_modified(|s| {
-        if s.degraded.is_some() {
+        if s.degraded.as_ref() == Some(&why) {
             return false;
         }
         tracing::warn!(reason = %why, "live feed degraded");

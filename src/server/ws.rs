@@ -275,6 +275,8 @@ struct Wanted {
 struct Active {
     rx: tokio::sync::broadcast::Receiver<Arc<Published>>,
     epoch: String,
+    /// The hub's stream position at subscription: a commit of another one means reload.
+    generation: u64,
     wanted: Wanted,
     /// Series ids the client has been told about.
     announced: HashMap<u32, SeriesKey>,
@@ -874,6 +876,7 @@ impl Session {
         Active {
             rx: subscription.rx,
             epoch: subscription.epoch,
+            generation: subscription.generation,
             announced: told.iter().map(|h| (h.id, h.series.clone())).collect(),
             through,
             queue: VecDeque::new(),
@@ -902,6 +905,14 @@ impl Session {
             return Ok(());
         };
         match commit {
+            Ok(published) if published.generation != active.generation => {
+                // The stream restarted (Redis mode) and this commit continues the new one,
+                // not what the client holds.
+                let wanted = active.wanted.clone();
+                self.active = None;
+                let reason = "the live stream restarted from the shared store".to_string();
+                return self.reload(reason, wanted).await;
+            }
             Ok(published) => active.queue_commit(published),
             Err(RecvError::Closed) => return Err(None),
             Err(RecvError::Lagged(_)) => {

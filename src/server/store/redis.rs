@@ -59,6 +59,7 @@ use super::memory::MemoryStore;
 use super::redis_conn::{Conn, Connections, Timeouts};
 use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::chunk;
+use crate::decimate::m4;
 use crate::model::{last_write_wins, Batch, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
 use crate::server::now_ns;
@@ -85,29 +86,40 @@ const READ_COUNT: usize = 512;
 /// and a half an instance may lose Redis for and still continue without reloading viewers;
 /// each commit's points are also in their series' streams, so this is the price of that.
 pub const LOG_COMMITS: usize = 10_000;
+/// Points a history read buffers before cutting them to what its answer needs (16 MB).
+const REDUCE_AT: usize = 1_000_000;
 /// Stream entries read per round trip by history and warm-up.
 const PAGE: usize = 1_000;
 
 /// A request, atomically: see the module doc.
 ///
 /// KEYS: meta, next, last, lastv, log, then each series' stream.
-/// ARGV: max series, MINID for series streams, log MAXLEN, log `d`, log `k`, then per series
-/// six: its name, point count, lowest and highest timestamp (as `ts_text`), the value at the
-/// highest, its points. Returns `{1, log id, first offset per series}`, or `{0, series held,
-/// series the request adds}` past the cap (nothing written).
+/// ARGV: max series, retention in ms, log MAXLEN, log `d`, log `k`, an epoch for a Redis
+/// that has none yet, then per series six: its name, point count, lowest and highest
+/// timestamp (as `ts_text`), the value at the highest, its points. Returns `{1, log id,
+/// first offset per series}`, or `{0, series held, series the request adds}` past the cap
+/// (nothing written). Everything is read and checked before the first write: a script that
+/// fails half-way is not rolled back.
+///
+/// Retention's cut is taken from Redis's clock (`TIME`), which stream ids follow, so an
+/// instance whose clock is off does not trim the wrong points.
 const APPEND: &str = r"
-local nseries = (#ARGV - 5) / 6
+local nseries = (#ARGV - 6) / 6
 local adding = 0
 for i = 0, nseries - 1 do
-  if redis.call('HEXISTS', KEYS[2], ARGV[6 + i * 6]) == 0 then adding = adding + 1 end
+  if redis.call('HEXISTS', KEYS[2], ARGV[7 + i * 6]) == 0 then adding = adding + 1 end
 end
 if adding > 0 then
   local have = redis.call('HLEN', KEYS[2])
   if have + adding > tonumber(ARGV[1]) then return {0, have, adding} end
 end
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[6])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local now = redis.call('TIME')
+local minid = string.format('%d', math.max(0, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[2])))
 local firsts = {}
 for i = 0, nseries - 1 do
-  local b = 6 + i * 6
+  local b = 7 + i * 6
   local name, n = ARGV[b], tonumber(ARGV[b + 1])
   local first = redis.call('HINCRBY', KEYS[2], name, n) - n
   firsts[#firsts + 1] = string.format('%d', first)
@@ -116,22 +128,51 @@ for i = 0, nseries - 1 do
     redis.call('HSET', KEYS[3], name, ARGV[b + 3])
     redis.call('HSET', KEYS[4], name, ARGV[b + 4])
   end
-  redis.call('XADD', KEYS[6 + i], 'MINID', '~', ARGV[2], '*', 'o', firsts[#firsts], 'p', ARGV[b + 5])
+  redis.call('XADD', KEYS[6 + i], 'MINID', '~', minid, '*', 'o', firsts[#firsts], 'p', ARGV[b + 5])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*',
-  'g', seq, 'o', table.concat(firsts, ','), 'k', ARGV[5], 'd', ARGV[4])
+  'g', seq, 'e', epoch, 'o', table.concat(firsts, ','), 'k', ARGV[5], 'd', ARGV[4])
 local out = {1, id}
 for _, f in ipairs(firsts) do out[#out + 1] = tonumber(f) end
 return out
 ";
 
-/// Where the stream stands, read atomically: the epoch (set to ARGV[1] when there is none:
-/// a fresh or emptied Redis), commits so far, the log's newest id, and every series' next
-/// offset. KEYS: meta, log, next.
+/// Where the stream stands, read atomically: the epoch, commits so far, the log's newest id
+/// and every series' next offset. KEYS: meta, log, next. ARGV: an epoch for a Redis that has
+/// none (fresh, or emptied), then the caller's place: its last log id (`0-0` when it saw
+/// none), `g` and epoch (all empty on a first start).
+///
+/// It also tells whether Redis lost commits the caller saw (a crash under `appendfsync
+/// everysec`, a failover): the caller's last entry is gone although the log was not trimmed
+/// past it, or what follows does not continue its `g`. Then the offsets those commits took
+/// are being given again to other points, so the script names the data anew (a new epoch):
+/// every instance sees it on the next log entry and restarts, and no page resumes on top of
+/// points that no longer exist.
 const SYNC: &str = r"
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if ARGV[2] ~= '' and ARGV[2] ~= '0-0' and epoch == ARGV[4] then
+  local function g_of(entry)
+    local f = entry[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'g' then return tonumber(f[i + 1]) end
+    end
+    return nil
+  end
+  local lost = false
+  local at = redis.call('XRANGE', KEYS[2], ARGV[2], ARGV[2])
+  if #at > 0 then
+    lost = g_of(at[1]) ~= tonumber(ARGV[3])
+  else
+    local after = redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], '+', 'COUNT', 1)
+    lost = #after == 0 or (g_of(after[1]) or 0) <= tonumber(ARGV[3])
+  end
+  if lost then
+    redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+    epoch = ARGV[1]
+  end
+end
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
 local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local last = '0-0'
@@ -234,7 +275,6 @@ impl RedisStore {
         let mut feeder = Feeder {
             store: self,
             place: None,
-            started: false,
             synced: false,
             names: HashMap::new(),
         };
@@ -272,10 +312,16 @@ impl RedisStore {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => return,
             }
-            let min_id = retention_min_id(self.retention);
             let Ok(mut con) = self.connections.commands().await else {
                 continue;
             };
+            // Redis's clock, which stream ids follow.
+            let Ok((secs, micros)) = redis::cmd("TIME").query_async::<(u64, u64)>(&mut con).await
+            else {
+                continue;
+            };
+            let retention_ms = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
+            let min_id = (secs * 1_000 + micros / 1_000).saturating_sub(retention_ms);
             let names: Result<Vec<String>, _> = redis::cmd("HKEYS")
                 .arg(key("next"))
                 .query_async(&mut con)
@@ -328,14 +374,6 @@ impl RedisStore {
     }
 }
 
-/// The oldest stream id retention keeps: Redis's ids are the milliseconds of the write.
-fn retention_min_id(retention: Duration) -> i64 {
-    now_ns()
-        .saturating_sub(i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX))
-        .max(0)
-        / 1_000_000
-}
-
 /// The longest pause between two retention sweeps.
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -386,8 +424,6 @@ struct Place {
 struct Feeder {
     store: Arc<RedisStore>,
     place: Option<Place>,
-    /// Whether the stream was started before: a later start makes sessions reload.
-    started: bool,
     /// Whether the last connection got as far as following the log.
     synced: bool,
     /// Series by their Redis name, parsed once.
@@ -412,7 +448,7 @@ impl Feeder {
             Ok(c) => c,
             Err(e) => return format!("redis unreachable: {e}"),
         };
-        if let Err(e) = self.sync(&mut con).await {
+        if let Err(e) = self.sync(&mut con, false).await {
             return e.to_string();
         }
         self.synced = true;
@@ -443,10 +479,14 @@ impl Feeder {
         }
     }
 
-    /// Reads where the stream stands. The same epoch and a log still holding this instance's
-    /// place: continue from it. Otherwise (first start, or the stream cannot continue):
-    /// restart the hub there and warm the live window.
-    async fn sync(&mut self, con: &mut Conn) -> Result<(), StoreError> {
+    /// Reads where the stream stands. The same data (epoch) and no `restart` asked: continue
+    /// from this instance's place. Otherwise (first start, another epoch, a place the log
+    /// cannot continue): restart the hub at the log's newest entry and warm the live window.
+    async fn sync(&mut self, con: &mut Conn, restart: bool) -> Result<(), StoreError> {
+        let (last_id, seq, epoch) = match &self.place {
+            Some(p) => (p.last_id.clone(), p.seq.to_string(), p.epoch.clone()),
+            None => Default::default(),
+        };
         let reply: Vec<Value> = self
             .store
             .sync
@@ -454,6 +494,9 @@ impl Feeder {
             .key(key("log"))
             .key(key("next"))
             .arg(crate::server::hub::new_epoch())
+            .arg(last_id)
+            .arg(seq)
+            .arg(epoch)
             .invoke_async(con)
             .await
             .map_err(unavailable)?;
@@ -468,9 +511,8 @@ impl Feeder {
             .ok_or_else(|| corrupt("log id"))?
             .to_string();
         if let Some(place) = &self.place {
-            if place.epoch == epoch && place.seq <= seq {
-                // Same data: the log continues where this instance stopped (a jump in `g`
-                // while reading says when it was trimmed past it).
+            if !restart && place.epoch == epoch {
+                // Same data: the log continues where this instance stopped.
                 status::recover(&self.store.status, false);
                 return Ok(());
             }
@@ -488,18 +530,19 @@ impl Feeder {
         // What the window held may be gone from Redis (it came back empty): start it over.
         self.store.live.clear();
         self.warm(&heads).await?;
-        let restarted = std::mem::replace(&mut self.started, true);
         self.store.hub.restart(
             epoch.clone(),
             heads.iter().map(|(k, _, next)| (k.clone(), *next)),
         );
-        tracing::info!(%epoch, seq, series = heads.len(), restarted, "live stream (re)started from redis");
+        tracing::info!(%epoch, seq, series = heads.len(), "live stream started from redis");
         self.place = Some(Place {
             epoch,
             last_id,
             seq,
         });
-        status::recover(&self.store.status, restarted);
+        // Sessions reload, also ones that connected before the first start: they hold a
+        // snapshot of a window not yet warmed.
+        status::recover(&self.store.status, true);
         Ok(())
     }
 
@@ -526,29 +569,54 @@ impl Feeder {
         Ok(())
     }
 
-    /// One log entry into the live window and the hub.
+    /// One log entry into the live window and the hub; restarts the stream when the entry
+    /// does not continue it.
     async fn publish(&mut self, entry: &StreamId, con: &mut Conn) -> Result<(), StoreError> {
-        let seq = text(entry.map.get("g"))
-            .and_then(|g| g.parse::<i64>().ok())
-            .ok_or_else(|| corrupt("a log entry without g"))?;
-        let Some(place) = self.place.as_mut() else {
+        let Some(place) = self.place.as_ref() else {
             return Ok(());
         };
-        if seq <= place.seq {
-            // Already published (a retried read).
+        if stream_id(&entry.id) <= stream_id(&place.last_id) {
+            // At or before the place: published already (the rest of a read that restarted).
             return Ok(());
         }
-        if seq != place.seq + 1 {
-            tracing::warn!(
-                expected = place.seq + 1,
-                got = seq,
-                "the redis log was trimmed past this instance's place; restarting the stream"
-            );
-            self.place = None;
-            return self.sync(con).await;
+        let seq = text(entry.map.get("g")).and_then(|g| g.parse::<i64>().ok());
+        let epoch = text(entry.map.get("e"));
+        let why = if epoch != Some(place.epoch.as_str()) {
+            Some("the redis data was named anew (it lost commits, or came back empty)")
+        } else if seq != Some(place.seq + 1) {
+            Some("the redis log does not continue this instance's place (trimmed or lost)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            tracing::warn!(reason = why, "restarting the live stream; pages reload");
+            return self.sync(con, true).await;
         }
-        place.seq = seq;
-        place.last_id = entry.id.clone();
+        match self.decode(entry) {
+            Ok((batch, commit)) => {
+                if let Some(place) = self.place.as_mut() {
+                    place.seq += 1;
+                    place.last_id = entry.id.clone();
+                }
+                self.store.live.append_unchecked(&batch);
+                self.store.hub.publish(commit);
+                Ok(())
+            }
+            Err(e) => {
+                // Skipping it would leave a hole in offsets that pages would trip over for as
+                // long as the replay buffer holds them: start after it instead.
+                tracing::error!(id = %entry.id, "unreadable redis log entry ({e}); restarting the live stream");
+                self.sync(con, true).await
+            }
+        }
+    }
+
+    /// A log entry's points, as the live window and the hub take them.
+    #[allow(clippy::type_complexity)]
+    fn decode(
+        &mut self,
+        entry: &StreamId,
+    ) -> Result<(Batch, Vec<(SeriesKey, i64, Vec<crate::model::Point>)>), StoreError> {
         let offsets: Vec<i64> = text(entry.map.get("o"))
             .ok_or_else(|| corrupt("a log entry without offsets"))?
             .split(',')
@@ -568,10 +636,14 @@ impl Feeder {
             batch.extend(series.clone(), e.points.iter().copied());
             commit.push((series, first, e.points));
         }
-        self.store.live.append_unchecked(&batch);
-        self.store.hub.publish(commit);
-        Ok(())
+        Ok((batch, commit))
     }
+}
+
+/// A stream id (`ms-seq`) as a pair that orders like Redis orders ids.
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 #[async_trait::async_trait]
@@ -581,7 +653,6 @@ impl Store for RedisStore {
         if batch.is_empty() {
             return Ok(Stored::default());
         }
-        let min_id = retention_min_id(self.retention);
         let mut invocation = self.append.prepare_invoke();
         for k in ["meta", "next", "last", "lastv", "log"] {
             invocation.key(key(k));
@@ -590,7 +661,7 @@ impl Store for RedisStore {
         let mut names = Vec::with_capacity(batch.series_count());
         let mut per_series = Vec::with_capacity(batch.series_count());
         let mut stored = Stored::default();
-        for (i, (series, points)) in batch.iter().enumerate() {
+        for (series, points) in batch.iter() {
             let mut points = points.to_vec();
             last_write_wins(&mut points);
             let (Some(lo), Some(hi)) = (points.first().copied(), points.last().copied()) else {
@@ -598,7 +669,8 @@ impl Store for RedisStore {
             };
             let name = name_of(series);
             let start = record.len();
-            chunk::encode_entry(&mut record, i as i64, 0, &points);
+            // Indexed like `k` and `o`: by the series that are written.
+            chunk::encode_entry(&mut record, names.len() as i64, 0, &points);
             invocation.key(stream_key(&name));
             stored.points += points.len();
             stored.series += 1;
@@ -607,10 +679,11 @@ impl Store for RedisStore {
         }
         invocation
             .arg(self.max_series)
-            .arg(min_id)
+            .arg(u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX))
             .arg(LOG_COMMITS)
             .arg(record.as_slice())
-            .arg(names.join("\n"));
+            .arg(names.join("\n"))
+            .arg(crate::server::hub::new_epoch());
         for (name, n, lo, hi, bytes) in &per_series {
             invocation
                 .arg(name)
@@ -661,6 +734,10 @@ impl Store for RedisStore {
         ) = pipe.query_async(&mut con).await.map_err(unavailable)?;
         // Each series' oldest stream entry: where its stored points start.
         let names: Vec<&String> = next.keys().collect();
+        if names.is_empty() {
+            // (An empty pipeline is an error to the client.)
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for name in &names {
             pipe.cmd("XRANGE")
@@ -725,21 +802,35 @@ impl Store for RedisStore {
         if !known {
             return Err(StoreError::UnknownSeries(q.series.to_string()));
         }
-        let mut points = Vec::new();
+        // Bounded memory whatever the series holds: past REDUCE_AT points the buffer is cut
+        // to what the answer can use (the columns' extremes, or the first points of a raw
+        // answer), and reading goes on.
+        let (mut points, mut read) = (Vec::new(), 0usize);
         self.read_stream(&name, "-", |entry| {
             for e in entry_points(entry, "p")? {
+                let before = points.len();
                 points.extend(
                     e.points
                         .into_iter()
                         .filter(|p| p.ts_ns >= q.from_ns && p.ts_ns <= q.to_ns),
                 );
+                read += points.len() - before;
+            }
+            if points.len() > REDUCE_AT {
+                last_write_wins(&mut points);
+                match q.raw_limit {
+                    None => points = m4(std::mem::take(&mut points), q.from_ns, q.to_ns, q.width),
+                    Some(limit) => points.truncate(limit.saturating_add(1)),
+                }
             }
             Ok(())
         })
         .await?;
         // Stream order is write order: of two writes of one timestamp the later stays.
         last_write_wins(&mut points);
-        Ok(HistoryResult::from_points(&q, points))
+        let mut result = HistoryResult::from_points(&q, points);
+        result.raw_points = read;
+        Ok(result)
     }
 }
 
