@@ -2,7 +2,7 @@
 //!
 //! One crate, two builds: with `ssr` it is the server (axum + leptos_axum), with `hydrate` the
 //! WASM client that takes over the server-rendered page. The modules at the top (model, parse,
-//! protocol, chunk, decimate, gaps, history, history_cache, layout, view, viewport, ticks, backoff) are pure and shared by both and tested natively.
+//! protocol, chunk, decimate, gaps, history, history_cache, layout, view, viewport, ticks, backoff, push_input) are pure and shared by both and tested natively.
 
 // The page's view types nest deeply; erasing them with `into_any` instead would compile an
 // async hydration path per erased view into the WASM (measured: tens of KB).
@@ -20,10 +20,13 @@ pub mod layout;
 pub mod model;
 pub mod parse;
 pub mod protocol;
+pub mod push_input;
 pub mod ticks;
 pub mod view;
 pub mod viewport;
 
+#[cfg(feature = "ssr")]
+pub mod push;
 #[cfg(feature = "ssr")]
 pub mod server;
 

@@ -1,11 +1,59 @@
-//! The livechart server binary: read the configuration, bind, serve until SIGINT/SIGTERM.
+//! The livechart binary: `livechart [serve] [flags]` runs the server until SIGINT/SIGTERM;
+//! `livechart push --series NAME` pipes numbers from stdin into a server.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use livechart::push::PushArgs;
 use livechart::server::config::{Cli, Config};
 use std::process::ExitCode;
 
+/// Self-hosted real-time charts: push points over HTTP, watch them live in the browser.
+#[derive(Debug, Parser)]
+#[command(
+    name = "livechart",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Top {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a command: `serve` with these flags.
+    #[command(flatten)]
+    serve: Cli,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the app, the API and the live feed (the default).
+    Serve(Box<Cli>),
+    /// Read numbers, `timestamp,value` CSV or line protocol from stdin and push them to a
+    /// server as they come, e.g. `vmstat 1 | awk '{print $15}' | livechart push -s cpu.idle`.
+    Push(PushArgs),
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let top = Top::parse();
+    match top.command {
+        Some(Command::Push(args)) => push(args).await,
+        Some(Command::Serve(cli)) => serve(*cli).await,
+        None => serve(top.serve).await,
+    }
+}
+
+async fn push(args: PushArgs) -> ExitCode {
+    let summary = livechart::push::run(args).await;
+    if summary.bad_lines + summary.refused > 0 {
+        eprintln!(
+            "livechart push: {} sent, {} lines skipped as unreadable, {} refused by the server",
+            summary.sent, summary.bad_lines, summary.refused
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn serve(cli: Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -14,7 +62,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let config = match Config::from_cli(Cli::parse()) {
+    let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("livechart: {e}");

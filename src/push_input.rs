@@ -60,8 +60,7 @@ fn point(ts_ns: i64, value: f64) -> Result<Input, String> {
 fn is_word(s: &str) -> bool {
     !s.is_empty()
         && s.chars().any(|c| c.is_alphabetic())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '))
 }
 
@@ -95,7 +94,10 @@ mod tests {
 
     #[test]
     fn csv_carries_its_own_timestamp() {
-        assert_eq!(read("1700000000000,1.5").unwrap(), p(1_700_000_000_000_000_000, 1.5));
+        assert_eq!(
+            read("1700000000000,1.5").unwrap(),
+            p(1_700_000_000_000_000_000, 1.5)
+        );
         assert_eq!(
             read("2026-11-28T00:00:00Z, 2").unwrap(),
             p(1_795_824_000_000_000_000, 2.0)
@@ -106,7 +108,13 @@ mod tests {
 
     #[test]
     fn headers_comments_and_blank_lines_are_skipped() {
-        for t in ["", "   ", "# a comment", "timestamp,value", "time, cpu idle"] {
+        for t in [
+            "",
+            "   ",
+            "# a comment",
+            "timestamp,value",
+            "time, cpu idle",
+        ] {
             assert_eq!(read(t).unwrap(), Input::Skip, "{t:?}");
         }
     }

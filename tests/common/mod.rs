@@ -35,7 +35,12 @@ impl TestServer {
     }
 
     pub async fn start_with(config: Config) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), config).await
+    }
+
+    /// On a given address: a restart on the port clients already use.
+    pub async fn start_on(addr: SocketAddr, config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(livechart::server::run(listener, config, async {

@@ -1,0 +1,146 @@
+//! `livechart push` as a user runs it: the real binary, its stdin a pipe, against the real
+//! server. Numbers, CSV and line protocol arrive; bad lines are named and skipped; a server
+//! restart in the middle of the stream loses nothing.
+
+mod common;
+
+use common::{DataDir, TestServer};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn push(server: &TestServer, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_livechart"))
+        .arg("push")
+        .args(["--url", &server.url("")])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the livechart binary")
+}
+
+/// Closes stdin and waits (off the runtime) for the exit: (success, stderr).
+async fn finish(mut child: Child) -> (bool, String) {
+    drop(child.stdin.take());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn numbers_csv_and_line_protocol_from_stdin_arrive() {
+    let server = TestServer::start().await;
+    let t = now_ms() - 10_000;
+    let mut child = push(&server, &["--series", "piped", "--label", "host=a"]);
+    let stdin = child.stdin.as_mut().unwrap();
+    writeln!(stdin, "timestamp,value").unwrap();
+    writeln!(stdin, "{t},1.5").unwrap();
+    writeln!(stdin, "{},2.5", t + 1).unwrap();
+    writeln!(stdin, "42").unwrap();
+    writeln!(
+        stdin,
+        "# a comment, then line protocol with and without a timestamp"
+    )
+    .unwrap();
+    writeln!(stdin, "room,site=lab temp=21.5 {}", (t + 2) * 1_000_000).unwrap();
+    writeln!(stdin, "room,site=lab temp=22").unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(ok, "{stderr}");
+
+    let (_, v) = server
+        .get_json(&format!(
+            "/api/v1/query?series=piped&label=host=a&from={t}&to=now&raw=true"
+        ))
+        .await;
+    let values: Vec<f64> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, vec![1.5, 2.5, 42.0], "{v}");
+    let (_, v) = server
+        .get_json(&format!(
+            "/api/v1/query?series=room.temp&label=site=lab&from={t}&to=now&raw=true"
+        ))
+        .await;
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(2), "{v}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_lines_are_named_skipped_and_fail_the_exit_status() {
+    let server = TestServer::start().await;
+    let mut child = push(&server, &["--series", "mixed"]);
+    writeln!(child.stdin.as_mut().unwrap(), "1\nnot a number\n2").unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok, "bad input must fail the exit status");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    let (_, v) = server
+        .get_json("/api/v1/query?series=mixed&from=now-1h&to=now&raw=true")
+        .await;
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(2), "{v}");
+
+    // A batch the server refuses (a label value over its limit) is reported, not retried
+    // forever.
+    let long = format!("k={}", "v".repeat(5_000));
+    let mut child = push(&server, &["--series", "refused", "--label", &long]);
+    writeln!(child.stdin.as_mut().unwrap(), "1").unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok);
+    assert!(stderr.contains("refused"), "{stderr}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_restart_mid_stream_loses_nothing() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    let addr = server.addr;
+    let t = now_ms() - 60_000;
+    let mut child = push(&server, &["--series", "steady"]);
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..50 {
+        writeln!(stdin, "{},{i}", t + i).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop().await.unwrap();
+    // Written while nobody listens: held, retried.
+    for i in 50..100 {
+        writeln!(stdin, "{},{i}", t + i).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = TestServer::start_on(addr, dir.config(30 * DAY)).await;
+    for i in 100..150 {
+        writeln!(stdin, "{},{i}", t + i).unwrap();
+    }
+    drop(stdin);
+    let (ok, stderr) = tokio::time::timeout(Duration::from_secs(30), finish(child))
+        .await
+        .expect("push finishes once everything is taken");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("retrying"),
+        "the outage was noticed: {stderr}"
+    );
+    let got = server.raw_history("steady", t, t + 200).await;
+    let values: Vec<i64> = got.iter().map(|(_, v)| *v as i64).collect();
+    assert_eq!(values, (0..150).collect::<Vec<_>>());
+    server.stop().await.unwrap();
+}
