@@ -188,7 +188,7 @@ async fn the_redis_store_keeps_the_contract() {
         retention: DAY,
     };
     let server = TestServer::start_with(limited(config)).await;
-    server.wait_health(200).await;
+    server.wait_ready(200).await;
     contract(server, true).await;
 }
 
@@ -200,6 +200,6 @@ async fn the_redis_store_keeps_the_contract_on_a_cluster() {
         *retention = DAY;
     }
     let server = TestServer::start_with(limited(config)).await;
-    server.wait_health(200).await;
+    server.wait_ready(200).await;
     contract(server, true).await;
 }

@@ -22,8 +22,8 @@ fn now_ms() -> i64 {
 async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
     let a = TestServer::start_with(redis.config()).await;
     let b = TestServer::start_with(redis.config()).await;
-    a.wait_health(200).await;
-    b.wait_health(200).await;
+    a.wait_ready(200).await;
+    b.wait_ready(200).await;
     (a, b)
 }
 
@@ -175,18 +175,18 @@ async fn redis_crashing_or_hanging_loses_no_acknowledged_point_and_viewers_resum
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     redis.kill();
-    b.wait_health(503).await;
+    b.wait_ready(503).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     redis.restart().await;
-    a.wait_health(200).await;
-    b.wait_health(200).await;
+    a.wait_ready(200).await;
+    b.wait_ready(200).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     redis.pause();
-    b.wait_health(503).await;
+    b.wait_ready(503).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     redis.resume();
-    a.wait_health(200).await;
-    b.wait_health(200).await;
+    a.wait_ready(200).await;
+    b.wait_ready(200).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (acked, refused, sent) = writer.await.unwrap();
@@ -258,7 +258,7 @@ async fn redis_crashing_or_hanging_loses_no_acknowledged_point_and_viewers_resum
 async fn ingest_answers_503_while_redis_is_away_and_the_page_is_told() {
     let redis = RedisServer::start().await;
     let a = TestServer::start_with(redis.config()).await;
-    a.wait_health(200).await;
+    a.wait_ready(200).await;
     let mut viewer = a.ws().await;
     viewer.next().await;
     redis.pause();
@@ -320,7 +320,7 @@ fn redis_cli(redis: &RedisServer, args: &[&str]) {
 async fn emptied_redis_makes_pages_reload(restart: bool) {
     let mut redis = RedisServer::start().await;
     let a = TestServer::start_with(redis.config()).await;
-    a.wait_health(200).await;
+    a.wait_ready(200).await;
     let mut viewer = a.ws().await;
     viewer.next().await;
     assert_eq!(post_point(&a, "gone", now_ms(), 1.0).await, 200);
@@ -328,7 +328,7 @@ async fn emptied_redis_makes_pages_reload(restart: bool) {
     redis_cli(&redis, &["flushall"]);
     if restart {
         redis.restart().await;
-        a.wait_health(200).await;
+        a.wait_ready(200).await;
     }
     // The new data starts the series over at offset 0, and the page follows it.
     assert_eq!(post_point(&a, "gone", now_ms(), 2.0).await, 200);
@@ -356,7 +356,7 @@ async fn redis_emptied_under_a_live_connection_restarts_the_stream_too() {
 async fn redis_losing_commits_makes_pages_reload_instead_of_mixing_data() {
     let mut redis = RedisServer::start_with(&["--appendonly", "no"]).await;
     let a = TestServer::start_with(redis.config()).await;
-    a.wait_health(200).await;
+    a.wait_ready(200).await;
     let mut viewer = a.ws().await;
     viewer.next().await;
     // 20 ms apart: wider than a snapshot column, so the reload's snapshot keeps every point.
@@ -371,7 +371,7 @@ async fn redis_losing_commits_makes_pages_reload_instead_of_mixing_data() {
     }
     read_through(&mut viewer, "lossy", 5, PATIENCE).await;
     redis.restart().await;
-    a.wait_health(200).await;
+    a.wait_ready(200).await;
     assert_eq!(post_point(&a, "lossy", at(10), 10.0).await, 200);
     read_reload(&mut viewer).await;
     read_through(&mut viewer, "lossy", 3, PATIENCE).await;
@@ -396,7 +396,7 @@ async fn retention_refuses_expired_points_and_drops_what_ages_out() {
         retention: Duration::from_secs(2),
     };
     let a = TestServer::start_with(config).await;
-    a.wait_health(200).await;
+    a.wait_ready(200).await;
     let t = now_ms();
     assert_eq!(post_point(&a, "short", t, 1.0).await, 200);
     let (status, v) = a
@@ -424,8 +424,8 @@ async fn two_instances_share_a_redis_cluster() {
     let cluster = RedisCluster::start().await;
     let a = TestServer::start_with(cluster.config()).await;
     let b = TestServer::start_with(cluster.config()).await;
-    a.wait_health(200).await;
-    b.wait_health(200).await;
+    a.wait_ready(200).await;
+    b.wait_ready(200).await;
     let mut viewer = b.ws().await;
     viewer.next().await;
     let t = now_ms();

@@ -22,7 +22,7 @@ class Server {
 
   /** Starts the binary; port 0 the first time, then the same port again (a restart). */
   async start() {
-    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, ...this.args], {
+    const proc = spawn(BIN, ['--addr', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--no-self-metrics', ...this.args], {
       cwd: ROOT,
       env: { ...process.env, LEPTOS_SITE_ROOT: path.join(ROOT, 'target', 'site'), RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],

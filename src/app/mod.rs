@@ -10,6 +10,8 @@ use leptos::prelude::*;
 
 /// The HTML document around the app; `HydrationScripts` loads the WASM that takes it over.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::headers::content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -27,6 +27,8 @@ pub enum ConfigError {
     Leptos { origin: String, message: String },
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("--frame-ancestors {0:?}: expected a CSP source list such as \"'self' https://wiki.example.com\" (no ';' or control characters)")]
+    FrameAncestors(String),
 }
 
 /// `livechart` serves live charts of points pushed over HTTP.
@@ -106,6 +108,16 @@ pub struct Cli {
         conflicts_with = "in_memory"
     )]
     pub redis_url: Option<String>,
+
+    /// Do not record the server's own figures (ingest rate, live connections, series) as
+    /// `livechart.*` series every 10 s. They are also at /metrics either way.
+    #[arg(long, env = "LIVECHART_NO_SELF_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_self_metrics: bool,
+
+    /// Who may show the page in a frame: a CSP `frame-ancestors` source list such as
+    /// "https://wiki.example.com 'self'". Default: nobody.
+    #[arg(long, env = "LIVECHART_FRAME_ANCESTORS", default_value = "'none'")]
+    pub frame_ancestors: String,
 
     /// --redis-url names seed nodes of a Redis Cluster (comma-separated; one is enough).
     #[arg(long, env = "LIVECHART_REDIS_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), requires = "redis_url")]
@@ -328,6 +340,10 @@ pub struct Config {
     pub storage: Storage,
     /// Page origins (`scheme://host[:port]`) allowed on /ws besides the server's own.
     pub allowed_origins: Vec<String>,
+    /// Who may frame the page: a CSP `frame-ancestors` source list.
+    pub frame_ancestors: String,
+    /// Record the server's own figures as `livechart.*` series.
+    pub self_metrics: bool,
 }
 
 impl Config {
@@ -345,6 +361,8 @@ impl Config {
             allow_anonymous_ingest: false,
             storage: Storage::Memory,
             allowed_origins: Vec::new(),
+            frame_ancestors: super::headers::NO_FRAMING.to_string(),
+            self_metrics: false,
         }
     }
 
@@ -370,6 +388,10 @@ impl Config {
                 return Err(ConfigError::Zero(name));
             }
         }
+        let frame = cli.frame_ancestors.trim();
+        if frame.is_empty() || frame.contains(';') || frame.chars().any(char::is_control) {
+            return Err(ConfigError::FrameAncestors(cli.frame_ancestors));
+        }
         Ok(Self {
             leptos,
             demo: cli.demo,
@@ -394,6 +416,8 @@ impl Config {
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            frame_ancestors: frame.to_string(),
+            self_metrics: !cli.no_self_metrics,
             ingest_tokens: Tokens::new(cli.ingest_token.into_iter().chain(cli.ingest_tokens)),
             viewer_tokens: Tokens::new(cli.viewer_token.into_iter().chain(cli.viewer_tokens)),
             allow_anonymous_ingest: cli.allow_anonymous_ingest,

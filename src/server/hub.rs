@@ -359,6 +359,11 @@ impl Hub {
         Ok((sub, missed))
     }
 
+    /// Series the stream knows.
+    pub fn series_count(&self) -> usize {
+        self.lock().series.len()
+    }
+
     /// Points the replay buffer holds now (for tests and metrics).
     pub fn buffered_points(&self) -> usize {
         self.lock().buffered_points

@@ -8,8 +8,10 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod headers;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod ops;
 pub mod query;
 pub mod series;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub status: status::StatusTx,
     /// In Redis mode, the store whose feeder `run` starts.
     pub redis: Option<Arc<store::redis::RedisStore>>,
+    /// Counters behind `/metrics` and the `livechart.*` series.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -139,6 +143,7 @@ impl AppState {
             config: Arc::new(config),
             status,
             redis,
+            metrics: Arc::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -160,13 +165,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/query", get(query::get))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(ops::health))
+        .route("/readyz", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
         .route("/ping", get(ops::influx_ping).head(ops::influx_ping))
         .route("/health", get(ops::influx_health))
         .route("/query", post(ops::influx_query).get(ops::influx_query))
-        .leptos_routes(&state, routes, {
-            let options = state.leptos.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let frame = headers::FrameAncestors(state.config.frame_ancestors.clone());
+                move || leptos::prelude::provide_context(frame.clone())
+            },
+            {
+                let options = state.leptos.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(
@@ -180,6 +195,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_viewer_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::common,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::observe,
         ))
         .with_state(state)
 }
@@ -210,6 +233,12 @@ pub async fn run(
         state
             .tasks
             .spawn(redis.clone().feed(state.shutdown.clone()));
+    }
+    if state.config.self_metrics {
+        let instance = state.redis.is_some().then(|| addr.to_string());
+        state
+            .tasks
+            .spawn(ops::self_metrics(state.clone(), instance));
     }
     if state.config.demo {
         state.tasks.spawn(demo::run(state.clone()));

@@ -118,6 +118,7 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
                 written: 0,
                 sending: None,
                 send_timeout: state.config.limits.send_timeout,
+                metrics: state.metrics.clone(),
             },
             status,
             generation,
@@ -128,7 +129,10 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
             subscribed: false,
         };
         // Boxed: this task then holds a pointer, not a copy.
+        let metrics = session.state.metrics.clone();
+        metrics.ws_opened();
         Box::pin(session.serve(permit)).await;
+        metrics.ws_closed();
     }));
     let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = res.headers_mut();
@@ -317,6 +321,7 @@ struct Wire {
     /// While a batch is in flight: when it must be written by (`--send-timeout`).
     sending: Option<tokio::time::Instant>,
     send_timeout: Duration,
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 impl Wire {
@@ -326,7 +331,10 @@ impl Wire {
 
     /// Queues frames as the batch in flight; the session loop writes them.
     fn start(&mut self, frames: impl IntoIterator<Item = Bytes>) {
+        let before = self.out.len();
         self.out.extend(frames);
+        let bytes: usize = self.out.iter().skip(before).map(Bytes::len).sum();
+        self.metrics.ws_sent(self.out.len() - before, bytes);
         if !self.out.is_empty() && self.sending.is_none() {
             self.sending = Some(tokio::time::Instant::now() + self.send_timeout);
         }
@@ -396,7 +404,10 @@ impl Wire {
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(None),
-            Err(_) => Err(Some(too_slow())),
+            Err(_) => {
+                self.metrics.ws_slow_close();
+                Err(Some(too_slow()))
+            }
         }
     }
 
@@ -540,6 +551,7 @@ impl Session {
                     }
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.wire.metrics.ws_slow_close();
                     return Some(too_slow());
                 }
                 io = self.wire.next() => match io {

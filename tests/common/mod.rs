@@ -477,13 +477,13 @@ impl TestServer {
             .collect()
     }
 
-    /// Waits until `/healthz` answers `status` (200: Redis reachable, 503: not).
-    pub async fn wait_health(&self, status: u16) {
+    /// Waits until `/readyz` answers `status` (200: the store answers, 503: not).
+    pub async fn wait_ready(&self, status: u16) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let got = self
                 .http
-                .get(self.url("/healthz"))
+                .get(self.url("/readyz"))
                 .send()
                 .await
                 .map(|r| r.status().as_u16());
@@ -492,7 +492,7 @@ impl TestServer {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "/healthz never answered {status} (last: {got:?})"
+                "/readyz never answered {status} (last: {got:?})"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -130,4 +130,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stored points of one series in a time range, shaped as the query asks.
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError>;
+
+    /// Whether the store can take and give data now (`/readyz`). An embedded store is part
+    /// of the process: ready while it serves.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -721,6 +721,20 @@ impl Store for RedisStore {
         self.live.recent(since_ns, columns).await
     }
 
+    /// Redis answers and this instance follows its log (a store that takes writes but
+    /// cannot show them live is not ready).
+    async fn ready(&self) -> Result<(), StoreError> {
+        if let Some(why) = self.status.borrow().degraded.clone() {
+            return Err(StoreError::Unavailable(why));
+        }
+        let mut con = self.con().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut con)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
     async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
         let mut con = self.con().await?;
         let mut pipe = redis::pipe();

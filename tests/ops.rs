@@ -1,0 +1,147 @@
+//! Operations over real HTTP: `/metrics` counts what happened, `/readyz`, request ids,
+//! security headers with a CSP whose nonce is the page's, and the server's own figures as
+//! `livechart.*` series.
+
+mod common;
+
+use common::TestServer;
+use livechart::server::config::Config;
+use std::time::Duration;
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start:?} in\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_count_ingest_live_connections_and_commits() {
+    let server = TestServer::start().await;
+    let (status, _) = server
+        .post_json(
+            "/api/v1/points",
+            r#"{"series":"m","points":[["2026-11-28T00:00:00Z",1],["2026-11-28T00:00:01Z",2]]}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server.post_json("/api/v1/points", r#"{"series":""}"#).await;
+    assert_eq!(status, 400);
+    let mut viewer = server.ws().await;
+    viewer.next().await;
+
+    let res = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "livechart_ingest_requests_total{result=\"accepted\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "livechart_ingest_requests_total{result=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(metric(&text, "livechart_ingest_points_total"), 2.0);
+    assert_eq!(metric(&text, "livechart_ws_connections"), 1.0);
+    assert!(metric(&text, "livechart_ws_bytes_sent_total") > 0.0);
+    assert_eq!(metric(&text, "livechart_store_commit_seconds_count"), 1.0);
+    assert_eq!(metric(&text, "livechart_series"), 1.0);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn readiness_request_ids_and_security_headers() {
+    let server = TestServer::start().await;
+    let (status, v) = server.get_json("/readyz").await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("ready")));
+
+    let res = server
+        .http
+        .get(server.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["x-request-id"],
+        "abc-123",
+        "a caller's id is kept"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let res = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(!id.is_empty());
+
+    // The page: a CSP naming this response's nonce, which is the hydration script's.
+    let res = server.http.get(server.url("/")).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let html = res.text().await.unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {csp}"));
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the page's scripts carry it"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(
+        !csp.contains("'unsafe-inline'; img") || !csp.contains("script-src 'self' 'unsafe-inline'")
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_server_charts_its_own_figures() {
+    let mut config = Config::new();
+    config.self_metrics = true;
+    let server = TestServer::start_with(config).await;
+    let mut viewer = server.ws().await;
+    viewer.next().await;
+    // The first record comes after one interval (10 s): wait for it on the live feed.
+    let deadline = tokio::time::Instant::now() + livechart::server::ops::SELF_METRICS_EVERY * 3;
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|s: &String| s == "livechart.ingest.points_per_s")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no own figures came: {seen:?}"
+        );
+        if let Ok(Ok(points)) = tokio::time::timeout(Duration::from_secs(1), async {
+            Ok::<_, ()>(viewer.next_points().await)
+        })
+        .await
+        {
+            seen.extend(points.into_iter().map(|p| p.series.to_string()));
+        }
+    }
+    assert!(
+        seen.iter().any(|s| s == "livechart.ws.connections"),
+        "{seen:?}"
+    );
+    server.stop().await.unwrap();
+}
