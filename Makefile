@@ -19,7 +19,7 @@ watch: setup
 
 # --precompress writes .br and .gz beside the wasm, JS and CSS; the server sends those.
 build:
-	cargo leptos build --release --precompress
+	cargo leptos build --release --precompress --bin-features ssr,embed
 
 setup:
 	@scripts/setup.sh build

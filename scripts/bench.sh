@@ -60,5 +60,5 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
 } > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 # Leave the shipped client in target/site.
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --bin-features ssr,embed
 cat BENCHMARKS.md

@@ -259,11 +259,20 @@ async fn the_page_is_server_rendered_with_its_canvas() {
     for want in [
         "<canvas",
         "livechart</title>",
-        "/pkg/livechart.js",
-        "/pkg/livechart.css",
+        // Plain names, or content-hashed ones when the site is built (`/pkg/livechart.<hash>.js`).
+        "/pkg/livechart.",
         "viewport",
     ] {
         assert!(html.contains(want), "page lacks {want:?}");
+    }
+    for ext in [".js\"", ".wasm\"", ".css\""] {
+        assert!(
+            html.match_indices("/pkg/livechart").any(|(i, _)| html[i..]
+                .split('"')
+                .next()
+                .is_some_and(|u| format!("{u}\"").ends_with(ext))),
+            "the page links no /pkg/livechart…{ext}"
+        );
     }
     let res = server
         .http

@@ -8,10 +8,43 @@ pub mod live;
 use dashboard::Dashboard;
 use leptos::prelude::*;
 
-/// The HTML document around the app; `HydrationScripts` loads the WASM that takes it over.
+/// The URLs the page links for the client: its JS glue, its WASM and the stylesheet. The
+/// server provides them per request (content-hashed, see `server::assets`).
+#[derive(Debug, Clone, Default)]
+pub struct PageAssets {
+    pub js: String,
+    pub wasm: String,
+    pub css: String,
+}
+
+impl PageAssets {
+    /// The plain names of a build, when none were provided.
+    pub fn plain(options: &LeptosOptions) -> Self {
+        let base = format!("/{}/{}", options.site_pkg_dir, options.output_name);
+        Self {
+            js: format!("{base}.js"),
+            wasm: format!("{base}.wasm"),
+            css: format!("{base}.css"),
+        }
+    }
+
+    /// The module script that loads the client and hydrates the page (what Leptos's
+    /// `HydrationScripts` writes, with our file names).
+    fn boot(&self) -> String {
+        format!(
+            "import init, {{ hydrate }} from {:?}; init({{ module_or_path: {:?} }}).then(() => hydrate());",
+            self.js, self.wasm
+        )
+    }
+}
+
+/// The HTML document around the app; its module script loads the WASM that takes it over.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     crate::server::headers::content_security_policy();
+    let assets = use_context::<PageAssets>().unwrap_or_else(|| PageAssets::plain(&options));
+    let boot = assets.boot();
+    let nonce = leptos::nonce::use_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -21,10 +54,20 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <meta name="description" content="Live charts of numbers pushed over HTTP" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <link rel="stylesheet" href="/pkg/livechart.css" />
+                <link rel="stylesheet" href=assets.css.clone() />
+                <link rel="modulepreload" href=assets.js.clone() />
+                <link
+                    rel="preload"
+                    href=assets.wasm.clone()
+                    r#as="fetch"
+                    r#type="application/wasm"
+                    crossorigin=""
+                />
                 <title>"livechart"</title>
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <script type="module" nonce=nonce>
+                    {boot}
+                </script>
             </head>
             <body>
                 <App />

@@ -44,6 +44,9 @@ pub fn content_security_policy() {
     if frame == NO_FRAMING {
         res.insert_header(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
+    // Pages are rendered per request (and name the client build's hashed files): never
+    // reuse one without asking.
+    res.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
 /// Middleware: headers every answer gets.

@@ -5,6 +5,7 @@
 //! live session to close (code 1001, so browsers reconnect), finishes in-flight requests and
 //! waits up to [`SHUTDOWN_GRACE`] for sessions to end.
 
+pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -20,7 +21,7 @@ pub mod store;
 pub mod ws;
 
 use crate::app::{shell, App};
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub redis: Option<Arc<store::redis::RedisStore>>,
     /// Counters behind `/metrics` and the `livechart.*` series.
     pub metrics: Arc<metrics::Metrics>,
+    /// The site's files (embedded or on disk) and the hashed names the page links.
+    pub assets: Arc<assets::Assets>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -136,6 +139,7 @@ impl AppState {
                 addr,
             ),
             leptos: config.leptos.clone(),
+            assets: Arc::new(assets::Assets::load(&config.leptos.site_root)),
             store,
             hub,
             series_keys: Arc::new(ingest::key_cache::KeyCache::new(limits.max_series)),
@@ -154,6 +158,17 @@ impl AppState {
 /// and the server-rendered pages, with static files (the wasm bundle, CSS) as the fallback.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
+    // What every page render gets: who may frame it, and the client's hashed file names.
+    let page_context = {
+        let frame = headers::FrameAncestors(state.config.frame_ancestors.clone());
+        let page = state
+            .assets
+            .page(&state.leptos.site_pkg_dir, &state.leptos.output_name);
+        move || {
+            leptos::prelude::provide_context(frame.clone());
+            leptos::prelude::provide_context(page.clone());
+        }
+    };
     // Server functions read their bodies through axum's limit; /chart_data applies its own.
     let body_limit = DefaultBodyLimit::max(state.config.limits.max_body_bytes);
     Router::new()
@@ -170,19 +185,25 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(ops::influx_ping).head(ops::influx_ping))
         .route("/health", get(ops::influx_health))
         .route("/query", post(ops::influx_query).get(ops::influx_query))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let frame = headers::FrameAncestors(state.config.frame_ancestors.clone());
-                move || leptos::prelude::provide_context(frame.clone())
-            },
-            {
-                let options = state.leptos.clone();
-                move || shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(&state, routes, page_context.clone(), {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .fallback({
+            let app = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+                page_context,
+                shell,
+            );
+            move |State(state): State<AppState>, req: axum::extract::Request| {
+                let app = app.clone();
+                async move {
+                    match state.assets.respond(&req) {
+                        Some(file) => file,
+                        None => app(req.uri().clone(), State(state), req).await,
+                    }
+                }
+            }
+        })
         .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -223,6 +244,7 @@ pub async fn run(
         max_series = c.limits.max_series,
         max_body_bytes = c.limits.max_body_bytes,
         site_root = %state.leptos.site_root,
+        assets = %state.assets.source,
         ingest_auth = ?state.ingest_auth,
         "serving"
     );
