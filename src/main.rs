@@ -31,14 +31,41 @@ enum Command {
     Push(PushArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let top = Top::parse();
-    match top.command {
-        Some(Command::Push(args)) => push(args).await,
-        Some(Command::Serve(cli)) => serve(*cli).await,
-        None => serve(top.serve).await,
+fn main() -> ExitCode {
+    // The config file's values become LIVECHART_* variables the environment does not already
+    // set, before anything else runs (one thread: setting variables is sound only here).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = livechart::server::config_file::path_from(&args) {
+        match livechart::server::config_file::read(&path) {
+            Ok(vars) => {
+                for (name, value) in vars {
+                    std::env::set_var(name, value);
+                }
+            }
+            Err(e) => {
+                eprintln!("livechart: {e}");
+                return ExitCode::from(2);
+            }
+        }
     }
+    let top = Top::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("livechart: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match top.command {
+            Some(Command::Push(args)) => push(args).await,
+            Some(Command::Serve(cli)) => serve(*cli).await,
+            None => serve(top.serve).await,
+        }
+    })
 }
 
 async fn push(args: PushArgs) -> ExitCode {

@@ -1,5 +1,5 @@
 //! Server configuration: command-line flags, each with a `LIVECHART_*` environment variable
-//! (flags win), and `Leptos.toml` for the site settings shared with cargo-leptos.
+//! (flags win) and a key of the optional `--config` file ([`super::config_file`]), and `Leptos.toml` for the site settings shared with cargo-leptos.
 //!
 //! Every limit has a default and a one-line reason next to it; tests build a [`Config`]
 //! directly and shrink the limits they cross.
@@ -39,6 +39,11 @@ pub struct Cli {
     /// picks a free port; the chosen address is printed on start.
     #[arg(long, env = "LIVECHART_ADDR")]
     pub addr: Option<SocketAddr>,
+
+    /// A TOML file of these flags by long name (`retention = "90d"`); flags and LIVECHART_*
+    /// variables override it (docs/API.md).
+    #[arg(long, env = "LIVECHART_CONFIG")]
+    pub config: Option<PathBuf>,
 
     /// Site settings file (output name, site root, package dir, default address).
     #[arg(long, env = "LIVECHART_LEPTOS_TOML", default_value = DEFAULT_LEPTOS_TOML)]

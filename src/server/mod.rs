@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod config_file;
 pub mod demo;
 pub mod headers;
 pub mod hub;
