@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(CURDIR)/.tools/node/node_modu
 
 WASM_CLIPPY := cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
-.PHONY: run watch build test bench fuzz setup setup-test fmt lint unit e2e clean
+.PHONY: run watch build release test bench fuzz setup setup-test fmt lint unit e2e clean
 
 ## run: install what is missing, build the release app, serve it with a demo feed on :3000
 run: setup build
@@ -20,6 +20,9 @@ watch: setup
 # --precompress writes .br and .gz beside the wasm, JS and CSS; the server sends those.
 build:
 	cargo leptos build --release --precompress --bin-features ssr,embed
+
+## release: the one-file server, site embedded: target/release/livechart (same as build)
+release: setup build
 
 setup:
 	@scripts/setup.sh build

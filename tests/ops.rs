@@ -145,3 +145,30 @@ async fn the_server_charts_its_own_figures() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::new();
+    config.limits.header_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    // The head never ends: the server closes the connection soon after the deadline.
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("the server gave up on the connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // A normal client on a kept-alive connection is not cut off between requests.
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let res = client.get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    server.stop().await.unwrap();
+}

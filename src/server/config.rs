@@ -236,6 +236,8 @@ pub struct Limits {
     /// 15 s per ingest request: a 1 MiB batch on a slow link fits; a stalled upload does not
     /// hold a connection and its buffer forever.
     pub request_timeout: Duration,
+    /// 10 s for a new connection's first request head (slowloris; see `server::slow_client`).
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -255,6 +257,7 @@ impl Default for Limits {
             max_line_bytes: crate::parse::line_protocol::MAX_LINE_BYTES,
             max_labels: 32,
             request_timeout: Duration::from_secs(15),
+            header_timeout: super::slow_client::HEADER_DEADLINE,
         }
     }
 }

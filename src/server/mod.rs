@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod ops;
 pub mod query;
 pub mod series;
+pub mod slow_client;
 pub mod status;
 pub mod store;
 pub mod ws;
@@ -268,6 +269,7 @@ pub async fn run(
     }
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
+    let header_timeout = state.config.limits.header_timeout;
     let app = router(state);
 
     let stop = {
@@ -280,13 +282,10 @@ pub async fn run(
             token.cancel();
         }
     };
-    // No Nagle: a live frame is small and must not wait for the ACK of the one before it
-    // (with the peer's delayed ACKs, up to 40 ms a frame).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY not set: {e}");
-        }
-    });
+    let listener = slow_client::Listener {
+        inner: listener,
+        deadline: header_timeout,
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await?;

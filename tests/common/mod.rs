@@ -266,20 +266,23 @@ impl RedisServer {
 
     /// With more `redis-server` flags.
     pub async fn start_with(extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let dir = DataDir::new();
         std::fs::create_dir_all(&dir.0).unwrap();
         let mut server = Self {
-            port,
+            port: 0,
             dir,
             child: None,
             extra: extra.iter().map(|a| a.to_string()).collect(),
         };
-        server.spawn().await;
-        server
+        // A port can be taken between choosing and binding it (tests run in parallel): try
+        // another when the server exits at once.
+        for _ in 0..5 {
+            server.port = free_port_pair();
+            if server.spawn().await {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
     }
 
     pub fn url(&self) -> String {
@@ -297,7 +300,8 @@ impl RedisServer {
         config
     }
 
-    async fn spawn(&mut self) {
+    /// Starts redis-server on `self.port`; false when it exited at once (port taken).
+    async fn spawn(&mut self) -> bool {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -318,12 +322,21 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !self.answers() {
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                self.child = None;
+                return false;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "redis-server did not start"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        true
     }
 
     /// Whether it answers PING (redis-cli comes with redis-server).
@@ -355,7 +368,10 @@ impl RedisServer {
     /// Starts it again on the same port and data.
     pub async fn restart(&mut self) {
         self.kill();
-        self.spawn().await;
+        assert!(
+            self.spawn().await,
+            "redis-server did not start again on its port"
+        );
     }
 
     /// SIGSTOP: connections stay open and nothing answers, like a hung host.
@@ -365,6 +381,21 @@ impl RedisServer {
 
     pub fn resume(&self) {
         self.signal("-CONT");
+    }
+}
+
+/// A free loopback port whose cluster bus port (+10 000) is free too, so below 55 536: the
+/// OS's ephemeral ports (from 32 768) would often put the bus past 65 535.
+fn free_port_pair() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start = 20_000 + (std::process::id() as usize * 7919) % 20_000;
+    loop {
+        let port = (start + NEXT.fetch_add(1, Ordering::Relaxed) * 13) % 35_000 + 20_000;
+        let port = port as u16;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
     }
 }
 
