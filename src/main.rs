@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use livechart::push::PushArgs;
 use livechart::server::config::{Cli, Config};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Self-hosted real-time charts: push points over HTTP, watch them live in the browser.
@@ -35,7 +36,9 @@ fn main() -> ExitCode {
     // The config file's values become LIVECHART_* variables the environment does not already
     // set, before anything else runs (one thread: setting variables is sound only here).
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if let Some(path) = livechart::server::config_file::path_from(&args) {
+    // Only the server reads it: `push` has its own few flags.
+    let pushing = args.get(1).is_some_and(|a| a == "push");
+    if let Some(path) = livechart::server::config_file::path_from(&args).filter(|_| !pushing) {
         match livechart::server::config_file::read(&path) {
             Ok(vars) => {
                 for (name, value) in vars {
@@ -70,10 +73,23 @@ fn main() -> ExitCode {
 
 async fn push(args: PushArgs) -> ExitCode {
     let summary = livechart::push::run(args).await;
+    if let Some(why) = &summary.stopped {
+        let _ = writeln!(
+            std::io::stderr(),
+            "livechart push: stopped: {why} ({} sent, {} lines skipped, {} refused)",
+            summary.sent,
+            summary.bad_lines,
+            summary.refused
+        );
+        return ExitCode::from(2);
+    }
     if summary.bad_lines + summary.refused > 0 {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "livechart push: {} sent, {} lines skipped as unreadable, {} refused by the server",
-            summary.sent, summary.bad_lines, summary.refused
+            summary.sent,
+            summary.bad_lines,
+            summary.refused
         );
         return ExitCode::FAILURE;
     }

@@ -4,9 +4,11 @@
 //! Nothing read is lost: a batch is sent until the server takes it, with backoff while it is
 //! away (a restart, a network drop), and reading stops while too much waits, which makes
 //! the producer wait on the pipe instead of anything being dropped. Points are stamped when
-//! read, so a batch sent again is the same batch. Only a batch the server refuses as bad
-//! (a 4xx other than 408 and 429) is given up, with the server's reason on stderr, because
-//! sending it again would not change the answer.
+//! read, so a batch sent again is the same batch. A batch the server refuses as bad (a 4xx
+//! other than 408 and 429) is split until only the bad points are left, which are given up
+//! with the server's reason on stderr (sending them again would not change the answer). An
+//! answer every request would get (401, 403, 404, 405, a redirect) stops pushing with a
+//! non-zero exit status, so the producer sees the pipe close instead of points vanishing.
 
 use crate::model::Point;
 use crate::parse::timestamp::Precision;
@@ -19,8 +21,10 @@ use std::time::Duration;
 pub const MAX_BATCH: usize = 5_000;
 /// Read-ahead while the server is away, in lines: beyond it the producer waits.
 pub const MAX_PENDING: usize = 1_000_000;
-/// How long one request may take before it is tried again.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take before it is tried again: a 512 KiB batch at 100 kbit/s.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retry delays grow to this.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -66,64 +70,129 @@ fn now_ns() -> i64 {
 struct Pending {
     points: Vec<Point>,
     lines: Vec<String>,
+    bytes: usize,
 }
 
 impl Pending {
     fn len(&self) -> usize {
         self.points.len() + self.lines.len()
     }
+
+    fn full(&self) -> bool {
+        self.points.len() >= MAX_BATCH
+            || self.lines.len() >= MAX_BATCH
+            || self.bytes >= MAX_BATCH_BYTES
+    }
 }
 
 /// How the run went, for the exit status.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub sent: usize,
     pub bad_lines: usize,
     pub refused: usize,
+    /// Why pushing stopped early (stdin unreadable, the server refuses everything), if it did.
+    pub stopped: Option<String>,
 }
 
-/// Pushes stdin until it ends and everything read is taken (or refused as bad).
+/// Most bytes of line protocol in one request: well under the server's default body limit
+/// (1 MiB) and nginx's default `client_max_body_size` (1 MiB).
+pub const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// Longest input line taken (the server's default line limit); longer ones are skipped.
+pub const MAX_LINE_BYTES: usize = crate::parse::line_protocol::MAX_LINE_BYTES;
+
+/// Writes to stderr, ignoring a closed one (a message must never kill the pushing).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "livechart push: {}", format_args!($($arg)*));
+    }};
+}
+
+/// Reads stdin into `tx` until it ends; the count of bad lines, or why reading failed.
+fn read_stdin(tx: tokio::sync::mpsc::Sender<Input>, precision: Precision) -> Result<usize, String> {
+    use std::io::Read;
+    let mut stdin = std::io::stdin().lock();
+    let (mut buf, mut n, mut bad) = (Vec::new(), 0usize, 0usize);
+    // Read-time stamps strictly increase: two numbers read within one clock tick must not
+    // become one point (a series holds one value per timestamp).
+    let mut last_ns = i64::MIN;
+    loop {
+        buf.clear();
+        match (&mut stdin)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) => return Ok(bad),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read stdin: {e}")),
+        }
+        n += 1;
+        if buf.len() > MAX_LINE_BYTES && !buf.ends_with(b"\n") {
+            say!("line {n}: longer than {MAX_LINE_BYTES} bytes; skipped");
+            bad += 1;
+            // The rest of the line, in bounded pieces.
+            loop {
+                buf.clear();
+                match (&mut stdin)
+                    .take(MAX_LINE_BYTES as u64)
+                    .read_until(b'\n', &mut buf)
+                {
+                    Ok(0) => return Ok(bad),
+                    Ok(_) if buf.ends_with(b"\n") => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("cannot read stdin: {e}")),
+                }
+            }
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            say!("line {n}: not UTF-8 text; skipped");
+            bad += 1;
+            continue;
+        };
+        // A byte order mark (Windows editors) is not part of the first line.
+        let text = if n == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            text
+        };
+        let now = now_ns().max(last_ns.saturating_add(1));
+        last_ns = now;
+        match read_line(text, now, precision) {
+            Ok(Input::Skip) => {}
+            Ok(input) => {
+                if tx.blocking_send(input).is_err() {
+                    // The sender stopped (a fatal answer): nothing more is wanted.
+                    return Ok(bad);
+                }
+            }
+            Err(e) => {
+                say!("line {n}: {e}; skipped");
+                bad += 1;
+            }
+        }
+    }
+}
+
+/// Pushes stdin until it ends and everything read is taken (or refused as bad), or until
+/// the server refuses everything (a wrong token, URL or path).
 pub async fn run(args: PushArgs) -> Summary {
+    let mut summary = Summary::default();
+    let sender = match Sender::new(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            summary.stopped = Some(e);
+            return summary;
+        }
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(MAX_PENDING);
     let precision = args.precision;
     // std's stdin in a thread of its own: a blocking read, and a full channel blocks it,
     // which is the backpressure the producer feels.
-    let reader = std::thread::spawn(move || {
-        let mut bad = 0usize;
-        for (n, line) in std::io::stdin().lock().lines().enumerate() {
-            let Ok(line) = line else {
-                eprintln!("livechart push: line {}: not UTF-8 text, skipped", n + 1);
-                bad += 1;
-                continue;
-            };
-            match read_line(&line, now_ns(), precision) {
-                Ok(Input::Skip) => {}
-                Ok(input) => {
-                    if tx.blocking_send(input).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("livechart push: line {}: {e}; skipped", n + 1);
-                    bad += 1;
-                }
-            }
-        }
-        bad
-    });
-
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .unwrap_or_default();
-    let sender = Sender {
-        client,
-        base: args.url.trim_end_matches('/').to_string(),
-        token: args.token,
-        series: args.series,
-        labels: args.labels.into_iter().collect(),
-    };
-    let mut summary = Summary::default();
+    let reader = std::thread::spawn(move || read_stdin(tx, precision));
     let mut pending = Pending::default();
     loop {
         // Wait for something, then take whatever else is already there: batches follow the
@@ -134,25 +203,49 @@ pub async fn run(args: PushArgs) -> Summary {
                 None => break,
             }
         }
-        while pending.points.len() < MAX_BATCH && pending.lines.len() < MAX_BATCH {
+        while !pending.full() {
             match rx.try_recv() {
                 Ok(input) => add(&mut pending, input),
                 Err(_) => break,
             }
         }
         let batch = std::mem::take(&mut pending);
-        let (sent, refused) = sender.send(batch).await;
-        summary.sent += sent;
-        summary.refused += refused;
+        match sender.send(batch).await {
+            Ok((sent, refused)) => {
+                summary.sent += sent;
+                summary.refused += refused;
+            }
+            Err(fatal) => {
+                summary.stopped = Some(fatal);
+                drop(rx);
+                break;
+            }
+        }
     }
-    summary.bad_lines = reader.join().unwrap_or(0);
+    match reader.join() {
+        Ok(Ok(bad)) => summary.bad_lines = bad,
+        Ok(Err(e)) => {
+            summary.stopped.get_or_insert(e);
+        }
+        Err(_) => {
+            summary
+                .stopped
+                .get_or_insert("the stdin reader failed".into());
+        }
+    }
     summary
 }
 
 fn add(pending: &mut Pending, input: Input) {
     match input {
-        Input::Point(p) => pending.points.push(p),
-        Input::Line(l) => pending.lines.push(l),
+        Input::Point(p) => {
+            pending.points.push(p);
+            pending.bytes += 48;
+        }
+        Input::Line(l) => {
+            pending.bytes += l.len() + 1;
+            pending.lines.push(l);
+        }
         Input::Skip => {}
     }
 }
@@ -168,72 +261,139 @@ struct Sender {
 /// What one attempt came to.
 enum Outcome {
     Taken,
-    /// Bad data: sending it again gets the same answer.
+    /// Bad data (the whole request is refused, as the server takes requests whole).
     Refused(String),
+    /// Every request would get this answer (credentials, address, a redirect): stop.
+    Fatal(String),
     Retry(String),
 }
 
-impl Sender {
-    /// Sends a batch until it is taken or refused; (points sent, points refused).
-    async fn send(&self, batch: Pending) -> (usize, usize) {
-        let mut result = (0, 0);
-        if !batch.points.is_empty() {
-            let points: Vec<(i64, f64)> = batch.points.iter().map(|p| (p.ts_ns, p.value)).collect();
-            let body = serde_json::json!({
-                "series": self.series,
-                "labels": self.labels,
-                "points": points,
-            })
-            .to_string();
-            let n = points.len();
-            if self
-                .deliver("/api/v1/points?precision=ns", "application/json", body)
-                .await
-            {
-                result.0 += n;
-            } else {
-                result.1 += n;
-            }
+/// Items of one kind, sent as one request.
+#[derive(Clone, Copy)]
+enum Items<'a> {
+    Points(&'a [Point]),
+    Lines(&'a [String]),
+}
+
+impl Items<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Points(p) => p.len(),
+            Self::Lines(l) => l.len(),
         }
-        if !batch.lines.is_empty() {
-            let n = batch.lines.len();
-            let body = batch.lines.join("\n");
-            if self
-                .deliver("/write?precision=ns", "text/plain; charset=utf-8", body)
-                .await
-            {
-                result.0 += n;
-            } else {
-                result.1 += n;
-            }
-        }
-        result
     }
 
-    /// Posts `body` until the server takes it (true) or refuses it as bad (false).
-    async fn deliver(&self, path: &str, content_type: &str, body: String) -> bool {
+    fn halves(self) -> (Self, Self) {
+        let mid = self.len() / 2;
+        match self {
+            Self::Points(p) => (Items::Points(&p[..mid]), Items::Points(&p[mid..])),
+            Self::Lines(l) => (Items::Lines(&l[..mid]), Items::Lines(&l[mid..])),
+        }
+    }
+}
+
+impl Sender {
+    fn new(args: &PushArgs) -> Result<Self, String> {
+        let url =
+            reqwest::Url::parse(&args.url).map_err(|e| format!("--url {:?}: {e}", args.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "--url {:?}: expected http://host[:port] or https://…",
+                args.url
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            // A redirect would turn the POST into a GET without the points: say so instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Self {
+            client,
+            base: args.url.trim_end_matches('/').to_string(),
+            token: args.token.clone(),
+            series: args.series.clone(),
+            labels: args.labels.iter().cloned().collect(),
+        })
+    }
+
+    /// Sends a batch until it is taken, refused or the server refuses everything:
+    /// (items sent, items refused), or the fatal reason.
+    async fn send(&self, batch: Pending) -> Result<(usize, usize), String> {
+        let mut result = (0, 0);
+        for items in [Items::Points(&batch.points), Items::Lines(&batch.lines)] {
+            if items.len() > 0 {
+                let (sent, refused) = self.deliver(items).await?;
+                result.0 += sent;
+                result.1 += refused;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Sends `items` until taken. A refused request of several items is split in two and
+    /// each half sent again, down to the single bad items: one bad line does not take good
+    /// ones with it, and a batch too large for the server goes in smaller requests.
+    async fn deliver(&self, items: Items<'_>) -> Result<(usize, usize), String> {
+        let mut stack = vec![items];
+        let (mut sent, mut refused) = (0, 0);
+        while let Some(items) = stack.pop() {
+            match self.until_answered(&items).await {
+                Outcome::Taken => sent += items.len(),
+                Outcome::Refused(_) if items.len() > 1 => {
+                    let (a, b) = items.halves();
+                    stack.push(b);
+                    stack.push(a);
+                }
+                Outcome::Refused(why) => {
+                    say!("the server refused a point: {why}");
+                    refused += 1;
+                }
+                Outcome::Fatal(why) => return Err(why),
+                Outcome::Retry(_) => unreachable!("until_answered retries"),
+            }
+        }
+        Ok((sent, refused))
+    }
+
+    /// One request, retried with backoff while the server is away.
+    async fn until_answered(&self, items: &Items<'_>) -> Outcome {
+        let (path, content_type, body) = match items {
+            Items::Points(points) => {
+                let points: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
+                let body = serde_json::json!({
+                    "series": self.series,
+                    "labels": self.labels,
+                    "points": points,
+                })
+                .to_string();
+                ("/api/v1/points?precision=ns", "application/json", body)
+            }
+            Items::Lines(lines) => (
+                "/write?precision=ns",
+                "text/plain; charset=utf-8",
+                lines.join("\n"),
+            ),
+        };
         let mut attempt = 0u32;
         loop {
             match self.attempt(path, content_type, body.clone()).await {
-                Outcome::Taken => {
-                    if attempt > 0 {
-                        eprintln!("livechart push: the server takes points again");
-                    }
-                    return true;
-                }
-                Outcome::Refused(why) => {
-                    eprintln!("livechart push: the server refused a batch: {why}");
-                    return false;
-                }
                 Outcome::Retry(why) => {
                     if attempt == 0 {
-                        eprintln!("livechart push: {why}; holding the points and retrying");
+                        say!("{why}; holding the points and retrying");
                     }
                     let delay =
                         Duration::from_millis(crate::backoff::delay_ms(attempt, jitter()).into())
                             .min(MAX_RETRY_DELAY);
                     tokio::time::sleep(delay).await;
                     attempt = attempt.saturating_add(1);
+                }
+                other => {
+                    if attempt > 0 {
+                        say!("the server answers again");
+                    }
+                    return other;
                 }
             }
         }
@@ -249,18 +409,36 @@ impl Sender {
             req = req.bearer_auth(t);
         }
         match req.send().await {
+            Err(e) if e.is_builder() => {
+                Outcome::Fatal(format!("cannot send to {}: {e}", self.base))
+            }
             Err(e) => Outcome::Retry(format!("cannot reach {}: {e}", self.base)),
             Ok(res) => {
                 let status = res.status();
                 if status.is_success() {
                     return Outcome::Taken;
                 }
+                let location = res
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .map(str::to_string);
                 let text = res.text().await.unwrap_or_default();
                 let why = format!("{status}: {}", text.trim());
-                if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
-                    Outcome::Refused(why)
-                } else {
-                    Outcome::Retry(why)
+                match status.as_u16() {
+                    300..=399 => Outcome::Fatal(format!(
+                        "{} redirects to {} (use that as --url)",
+                        self.base,
+                        location.unwrap_or_default()
+                    )),
+                    401 | 403 => Outcome::Fatal(format!("not allowed ({why}); check --token")),
+                    404 | 405 => Outcome::Fatal(format!(
+                        "{} is not a livechart server ({why}); check --url",
+                        self.base
+                    )),
+                    408 | 429 => Outcome::Retry(why),
+                    400..=499 => Outcome::Refused(why),
+                    _ => Outcome::Retry(why),
                 }
             }
         }

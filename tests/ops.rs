@@ -53,7 +53,7 @@ async fn metrics_count_ingest_live_connections_and_commits() {
         1.0
     );
     assert_eq!(metric(&text, "livechart_ingest_points_total"), 2.0);
-    assert_eq!(metric(&text, "livechart_ws_connections"), 1.0);
+    assert_eq!(metric(&text, "livechart_ws_connections_open"), 1.0);
     assert!(metric(&text, "livechart_ws_bytes_sent_total") > 0.0);
     assert_eq!(metric(&text, "livechart_store_commit_seconds_count"), 1.0);
     assert_eq!(metric(&text, "livechart_series"), 1.0);

@@ -23,6 +23,9 @@ fn push(server: &TestServer, args: &[&str]) -> Child {
         .arg("push")
         .args(["--url", &server.url("")])
         .args(args)
+        .env_remove("LIVECHART_CONFIG")
+        .env_remove("LIVECHART_URL")
+        .env_remove("LIVECHART_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,5 +145,51 @@ async fn a_server_restart_mid_stream_loses_nothing() {
     let got = server.raw_history("steady", t, t + 200).await;
     let values: Vec<i64> = got.iter().map(|(_, v)| *v as i64).collect();
     assert_eq!(values, (0..150).collect::<Vec<_>>());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_point_does_not_take_the_good_ones_of_its_batch_with_it() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(DAY)).await;
+    let t = now_ms() - 10_000;
+    let mut child = push(&server, &["--series", "kept"]);
+    // One write: the three rows reach the server in one batch, which it refuses whole for
+    // the row past retention; push splits it and the two good rows are stored.
+    let rows = format!("{t},1\n{},2\n{},3\n", t - 3 * 86_400_000, t + 1);
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(rows.as_bytes())
+        .unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok, "a refused point fails the exit status");
+    assert!(stderr.contains("retention"), "{stderr}");
+    let values: Vec<f64> = server
+        .raw_history("kept", t - 10, t + 10)
+        .await
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(values, vec![1.0, 3.0]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_token_stops_pushing_instead_of_dropping_every_batch() {
+    let mut config = livechart::server::config::Config::new();
+    config.ingest_tokens = livechart::server::auth::Tokens::new(["right".to_string()]);
+    let server = TestServer::start_with(config).await;
+    let mut child = push(&server, &["--series", "x", "--token", "wrong"]);
+    let stdin = child.stdin.as_mut().unwrap();
+    writeln!(stdin, "1").unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--token"), "{stderr}");
     server.stop().await.unwrap();
 }

@@ -41,7 +41,7 @@ impl PageAssets {
 /// The HTML document around the app; its module script loads the WASM that takes it over.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::headers::content_security_policy();
+    crate::server::headers::content_security_policy(&options);
     let assets = use_context::<PageAssets>().unwrap_or_else(|| PageAssets::plain(&options));
     let boot = assets.boot();
     let nonce = leptos::nonce::use_nonce();

@@ -37,26 +37,36 @@ pub struct Assets {
     hashed: HashMap<String, String>,
     /// Where they came from, for the start-up log.
     pub source: String,
+    /// The site root when files are served from disk.
+    disk: Option<String>,
 }
 
 pub use crate::app::PageAssets;
 
 impl Assets {
-    /// The embedded site when there is one, else the files under `site_root`.
+    /// The embedded site when there is one. Otherwise nothing is held: the files under
+    /// `site_root` are served from disk as they are at each request (Leptos's file handler,
+    /// plain names), so `cargo leptos watch` can rebuild them under a running server.
     pub fn load(site_root: &str) -> Self {
         if !EMBEDDED.is_empty() {
             let files = EMBEDDED
                 .iter()
                 .map(|(p, b)| (p.to_string(), axum::body::Bytes::from_static(b)))
                 .collect();
-            return Self::from_files(files, "embedded in the binary".into());
+            return Self::from_files(files, "embedded in the binary".into(), None);
         }
-        let mut files = Vec::new();
-        read_dir(Path::new(site_root), Path::new(site_root), &mut files);
-        Self::from_files(files, format!("{site_root}/ on disk"))
+        Self::from_files(
+            Vec::new(),
+            format!("{site_root}/ on disk"),
+            Some(site_root.into()),
+        )
     }
 
-    fn from_files(list: Vec<(String, axum::body::Bytes)>, source: String) -> Self {
+    fn from_files(
+        list: Vec<(String, axum::body::Bytes)>,
+        source: String,
+        disk: Option<String>,
+    ) -> Self {
         let all: HashMap<String, axum::body::Bytes> = list.into_iter().collect();
         let mut files = HashMap::new();
         let mut hashed = HashMap::new();
@@ -85,6 +95,7 @@ impl Assets {
             files,
             hashed,
             source,
+            disk,
         }
     }
 
@@ -99,7 +110,11 @@ impl Assets {
     /// What the page links, for the build named `output` under `pkg`.
     pub fn page(&self, pkg: &str, output: &str) -> PageAssets {
         let wasm = format!("/{pkg}/{output}.wasm");
-        let wasm = if self.hashed.contains_key(&wasm) {
+        let exists = match &self.disk {
+            Some(root) => Path::new(root).join(&wasm[1..]).exists(),
+            None => self.hashed.contains_key(&wasm),
+        };
+        let wasm = if exists {
             wasm
         } else {
             format!("/{pkg}/{output}_bg.wasm")
@@ -117,15 +132,20 @@ impl Assets {
             return None;
         }
         let (file, immutable) = self.files.get(req.uri().path())?;
-        let mut res = if fresh(req.headers(), &file.etag) {
+        let accepts = |coding: &str| accepts(req.headers(), coding);
+        let (body, encoding) = match (&file.br, &file.gz) {
+            (Some(br), _) if accepts("br") => (br.clone(), Some("br")),
+            (_, Some(gz)) if accepts("gzip") => (gz.clone(), Some("gzip")),
+            _ => (file.bytes.clone(), None),
+        };
+        // One tag per representation: the brotli bytes are not the identity bytes.
+        let etag = match encoding {
+            Some(e) => format!("{}-{e}\"", file.etag.trim_end_matches('"')),
+            None => file.etag.clone(),
+        };
+        let mut res = if fresh(req.headers(), &etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
-            let accepts = |coding: &str| accepts(req.headers(), coding);
-            let (body, encoding) = match (&file.br, &file.gz) {
-                (Some(br), _) if accepts("br") => (br.clone(), Some("br")),
-                (_, Some(gz)) if accepts("gzip") => (gz.clone(), Some("gzip")),
-                _ => (file.bytes.clone(), None),
-            };
             let mut res = if req.method() == Method::HEAD {
                 let mut r = Response::new(Body::empty());
                 if let Ok(v) = HeaderValue::from_str(&body.len().to_string()) {
@@ -149,7 +169,7 @@ impl Assets {
         if file.br.is_some() || file.gz.is_some() {
             h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         }
-        if let Ok(v) = HeaderValue::from_str(&file.etag) {
+        if let Ok(v) = HeaderValue::from_str(&etag) {
             h.insert(header::ETAG, v);
         }
         h.insert(
@@ -210,20 +230,6 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn read_dir(root: &Path, dir: &Path, out: &mut Vec<(String, axum::body::Bytes)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            read_dir(root, &p, out);
-        } else if let (Ok(rel), Ok(bytes)) = (p.strip_prefix(root), std::fs::read(&p)) {
-            out.push((rel.to_string_lossy().replace('\\', "/"), bytes.into()));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +244,7 @@ mod tests {
                 f("favicon.svg", b"<svg/>"),
             ],
             "test".into(),
+            None,
         )
     }
 

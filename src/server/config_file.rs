@@ -94,7 +94,9 @@ fn variables(text: &str, is_set: impl Fn(&str) -> bool) -> Result<Vec<(String, S
                 .join(","),
             other => return Err(format!("{key:?}: {other} is not a value a flag takes")),
         };
-        if !is_set(env) {
+        // `false` is every switch's default; setting the variable would still count as
+        // "given" to the flag parser (and trip `requires`/`conflicts_with` rules).
+        if !is_set(env) && value != toml::Value::Boolean(false) {
             out.push((env.to_string(), text));
         }
     }
@@ -119,6 +121,11 @@ mod tests {
         assert!(
             !vars.iter().any(|(k, _)| k == "LIVECHART_RETENTION"),
             "the environment wins"
+        );
+        let off = variables("redis-cluster = false\nin-memory = false", |_| false).unwrap();
+        assert!(
+            off.is_empty(),
+            "false is the default, not a given flag: {off:?}"
         );
     }
 

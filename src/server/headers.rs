@@ -19,17 +19,19 @@ pub struct FrameAncestors(pub String);
 /// The default: nobody (clickjacking).
 pub const NO_FRAMING: &str = "'none'";
 
-/// The policy for a page rendered with `nonce`.
-pub fn policy(nonce: &str, frame_ancestors: &str) -> String {
+/// The policy for a page rendered with `nonce`; `reload_port`: under `cargo leptos watch`,
+/// where the page's live-reload socket connects.
+pub fn policy(nonce: &str, frame_ancestors: &str, reload_port: Option<u32>) -> String {
+    let reload = reload_port.map_or(String::new(), |p| format!(" ws://*:{p}"));
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'{reload}; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
 }
 
 /// Called while the shell renders: sets the page's CSP with this response's nonce.
-pub fn content_security_policy() {
+pub fn content_security_policy(options: &leptos::config::LeptosOptions) {
     use leptos::prelude::use_context;
     let (Some(nonce), Some(res)) = (
         leptos::nonce::use_nonce(),
@@ -38,7 +40,9 @@ pub fn content_security_policy() {
         return;
     };
     let frame = use_context::<FrameAncestors>().map_or_else(|| NO_FRAMING.to_string(), |f| f.0);
-    if let Ok(v) = HeaderValue::from_str(&policy(&nonce, &frame)) {
+    let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+    let reload = watching.then_some(options.reload_port);
+    if let Ok(v) = HeaderValue::from_str(&policy(&nonce, &frame, reload)) {
         res.insert_header(header::CONTENT_SECURITY_POLICY, v);
     }
     if frame == NO_FRAMING {
@@ -70,7 +74,7 @@ mod tests {
 
     #[test]
     fn the_policy_allows_our_scripts_and_wasm_only() {
-        let p = policy("abc", NO_FRAMING);
+        let p = policy("abc", NO_FRAMING, None);
         assert!(
             p.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval';"),
             "{p}"
@@ -78,5 +82,7 @@ mod tests {
         assert!(!p.contains("unsafe-eval'") || p.contains("wasm-unsafe-eval"));
         assert!(p.ends_with("frame-ancestors 'none'"), "{p}");
         assert!(HeaderValue::from_str(&p).is_ok());
+        let dev = policy("abc", NO_FRAMING, Some(3001));
+        assert!(dev.contains("connect-src 'self' ws://*:3001;"), "{dev}");
     }
 }

@@ -39,7 +39,7 @@ pub struct Metrics {
     ws_slow_closes: AtomicU64,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_count: AtomicU64,
-    commit_micros: AtomicU64,
+    commit_nanos: AtomicU64,
 }
 
 impl Metrics {
@@ -51,16 +51,18 @@ impl Metrics {
         self.ingest_points.fetch_add(n as u64, Relaxed);
     }
 
+    /// A commit that stored its points in `took`.
     pub fn commit(&self, took: Duration) {
         let secs = took.as_secs_f64();
+        // The count first: a scrape in between then sees +Inf at least as high as a bucket.
+        self.commit_count.fetch_add(1, Relaxed);
+        self.commit_nanos
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
         for (bound, count) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
             if secs <= *bound {
                 count.fetch_add(1, Relaxed);
             }
         }
-        self.commit_count.fetch_add(1, Relaxed);
-        self.commit_micros
-            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
     }
 
     pub fn ws_opened(&self) {
@@ -118,7 +120,7 @@ impl Metrics {
             &plain(self.ingest_points.load(Relaxed)),
         );
         counter(
-            "livechart_ws_connections",
+            "livechart_ws_connections_open",
             "Live connections open now.",
             "gauge",
             &plain(self.ws_open.load(Relaxed).max(0) as u64),
@@ -131,7 +133,7 @@ impl Metrics {
         );
         counter(
             "livechart_ws_messages_sent_total",
-            "WebSocket messages sent (snapshots, deltas, control).",
+            "WebSocket messages handed to connections (snapshots, deltas, control).",
             "counter",
             &plain(self.ws_messages.load(Relaxed)),
         );
@@ -167,7 +169,7 @@ impl Metrics {
         lines.push(("_bucket{le=\"+Inf\"}".into(), count.to_string()));
         lines.push((
             "_sum".into(),
-            format!("{}", self.commit_micros.load(Relaxed) as f64 / 1e6),
+            format!("{}", self.commit_nanos.load(Relaxed) as f64 / 1e9),
         ));
         lines.push(("_count".into(), count.to_string()));
         counter(
@@ -177,6 +179,22 @@ impl Metrics {
             &lines,
         );
         out
+    }
+}
+
+/// One open live connection, for as long as it lives.
+pub struct OpenConnection(std::sync::Arc<Metrics>);
+
+impl OpenConnection {
+    pub fn new(metrics: std::sync::Arc<Metrics>) -> Self {
+        metrics.ws_opened();
+        Self(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.ws_closed();
     }
 }
 
@@ -234,7 +252,7 @@ mod tests {
             "livechart_ingest_requests_total{result=\"accepted\"} 1",
             "livechart_ingest_requests_total{result=\"refused\"} 1",
             "livechart_ingest_points_total 5",
-            "livechart_ws_connections 1",
+            "livechart_ws_connections_open 1",
             "livechart_ws_bytes_sent_total 100",
             "livechart_series 3",
             "livechart_store_commit_seconds_bucket{le=\"0.0005\"} 0",

@@ -259,7 +259,16 @@ pub async fn run(
             .spawn(redis.clone().feed(state.shutdown.clone()));
     }
     if state.config.self_metrics {
-        let instance = state.redis.is_some().then(|| addr.to_string());
+        // Instances often all listen on 0.0.0.0:3000: the host name tells them apart.
+        let instance = state.redis.is_some().then(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| addr.ip().to_string());
+            format!("{host}:{}", addr.port())
+        });
         state
             .tasks
             .spawn(ops::self_metrics(state.clone(), instance));

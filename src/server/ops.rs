@@ -115,7 +115,10 @@ fn new_request_id() -> String {
 /// until shutdown. In Redis mode each instance labels its own (`instance`).
 pub async fn self_metrics(state: AppState, instance: Option<String>) {
     let mut tick = tokio::time::interval(SELF_METRICS_EVERY);
+    // After a slow store (Redis timing out), no burst of catch-up ticks with bogus rates.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut warned = false;
     let mut before = (state.metrics.snapshot(), std::time::Instant::now());
     loop {
         tokio::select! {
@@ -140,8 +143,14 @@ pub async fn self_metrics(state: AppState, instance: Option<String>) {
             batch.push(key, point);
         }
         before = now;
-        if let Err(e) = state.store.append(batch).await {
-            tracing::debug!("own metrics not stored: {e}");
+        match state.store.append(batch).await {
+            Ok(_) => warned = false,
+            // Once per failing stretch: a full series cap would otherwise say it every 10 s.
+            Err(e) if !warned => {
+                tracing::warn!("own figures (livechart.*) not stored: {e}");
+                warned = true;
+            }
+            Err(_) => {}
         }
     }
 }

@@ -129,10 +129,9 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
             subscribed: false,
         };
         // Boxed: this task then holds a pointer, not a copy.
-        let metrics = session.state.metrics.clone();
-        metrics.ws_opened();
+        // Counted down by a guard: also when a session panics.
+        let _open = super::metrics::OpenConnection::new(session.state.metrics.clone());
         Box::pin(session.serve(permit)).await;
-        metrics.ws_closed();
     }));
     let mut res = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = res.headers_mut();

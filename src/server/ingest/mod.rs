@@ -95,9 +95,8 @@ pub async fn accept(state: &AppState, batch: Batch) -> Result<Accepted, IngestEr
     let _ = COMMITTING.try_with(|c| c.store(true, Ordering::Release));
     // The store shows what it stored to live viewers itself, in commit order.
     let started = std::time::Instant::now();
-    let stored = state.store.append(batch).await;
+    let stored = state.store.append(batch).await?;
     state.metrics.commit(started.elapsed());
-    let stored = stored?;
     state.metrics.ingest_points(stored.points);
     // What is now stored: points sharing a series and timestamp count once (the later wins),
     // and a point older than everything in a full ring does not count.
