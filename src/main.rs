@@ -72,28 +72,18 @@ fn main() -> ExitCode {
 }
 
 async fn push(args: PushArgs) -> ExitCode {
-    let summary = livechart::push::run(args).await;
-    if let Some(why) = &summary.stopped {
-        let _ = writeln!(
-            std::io::stderr(),
-            "livechart push: stopped: {why} ({} sent, {} lines skipped, {} refused)",
-            summary.sent,
-            summary.bad_lines,
-            summary.refused
-        );
-        return ExitCode::from(2);
-    }
-    if summary.bad_lines + summary.refused > 0 {
-        let _ = writeln!(
-            std::io::stderr(),
-            "livechart push: {} sent, {} lines skipped as unreadable, {} refused by the server",
-            summary.sent,
-            summary.bad_lines,
-            summary.refused
-        );
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    let s = livechart::push::run(args).await;
+    let counts = format!(
+        "{} sent, {} lines skipped as unreadable, {} refused by the server",
+        s.sent, s.bad_lines, s.refused
+    );
+    let (line, code) = match &s.stopped {
+        Some(why) => (format!("stopped: {why} ({counts})"), ExitCode::from(2)),
+        None if s.bad_lines + s.refused > 0 => (counts, ExitCode::FAILURE),
+        None => return ExitCode::SUCCESS,
+    };
+    let _ = writeln!(std::io::stderr(), "livechart push: {line}");
+    code
 }
 
 async fn serve(cli: Cli) -> ExitCode {

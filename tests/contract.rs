@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DataDir, RedisCluster, RedisServer, TestServer};
+use common::{now_ms, DataDir, RedisCluster, RedisServer, TestServer};
 use livechart::server::config::{Config, Durability, Storage};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -12,13 +12,6 @@ use std::time::Duration;
 const DAY: Duration = Duration::from_secs(86_400);
 /// Series the contract's servers keep at most.
 const MAX_SERIES: usize = 3;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 async fn post(server: &TestServer, body: Value) -> (u16, Value) {
     server.post_json("/api/v1/points", &body.to_string()).await

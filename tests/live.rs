@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{close_frame, snapshot_series, Client, DataDir, Event, TestServer, PATIENCE};
+use common::{close_frame, now_ms, snapshot_series, Client, DataDir, Event, TestServer, PATIENCE};
 use futures::StreamExt;
 use livechart::model::SeriesKey;
 use livechart::protocol::{ClientMsg, ServerMsg, Subscribe, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_SLOW};
@@ -16,13 +16,6 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// Posts `values` of `series`, one line each, timestamps [`STEP_MS`] apart from `t0`.
 async fn push(server: &TestServer, series: &str, t0: i64, values: std::ops::Range<i64>) {

@@ -4,19 +4,12 @@
 
 mod common;
 
-use common::{DataDir, TestServer};
+use common::{now_ms, DataDir, TestServer};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn push(server: &TestServer, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_livechart"))

@@ -5,19 +5,12 @@
 
 mod common;
 
-use common::{Client, Event, RedisCluster, RedisServer, TestServer, PATIENCE};
+use common::{now_ms, Client, Event, RedisCluster, RedisServer, TestServer, PATIENCE};
 use livechart::model::SeriesKey;
 use livechart::protocol::{ClientMsg, ServerMsg, Subscribe};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 async fn two_instances(redis: &RedisServer) -> (TestServer, TestServer) {
     let a = TestServer::start_with(redis.config()).await;

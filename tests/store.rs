@@ -4,19 +4,12 @@
 
 mod common;
 
-use common::{DataDir, TestServer};
+use common::{now_ms, DataDir, TestServer};
 use livechart::server::config::Storage;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 async fn query(server: &TestServer, params: &str) -> (u16, Value) {
     let res = server

@@ -19,6 +19,14 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The wall clock in epoch milliseconds, as clients stamp points.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// Generous: only reached when something is broken, never a speed assertion.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
