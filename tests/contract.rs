@@ -47,12 +47,7 @@ async fn contract(server: TestServer, keeps_retention: bool) {
         ))
         .await;
     assert_eq!(status, 200, "{v}");
-    let values: Vec<f64> = v["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p[1].as_f64().unwrap())
-        .collect();
+    let values = common::point_values(&v);
     assert_eq!(values.first(), Some(&0.0), "{v}");
     assert_eq!(values.last(), Some(&((99 % 7) as f64)), "{v}");
     assert!(values.contains(&6.0), "the column's highest is kept: {v}");

@@ -64,12 +64,7 @@ async fn numbers_csv_and_line_protocol_from_stdin_arrive() {
             "/api/v1/query?series=piped&label=host=a&from={t}&to=now&raw=true"
         ))
         .await;
-    let values: Vec<f64> = v["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p[1].as_f64().unwrap())
-        .collect();
+    let values = common::point_values(&v);
     assert_eq!(values, vec![1.5, 2.5, 42.0], "{v}");
     let (_, v) = server
         .get_json(&format!(

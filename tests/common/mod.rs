@@ -27,6 +27,16 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// The values of a query answer's `points` (`[[ts, value], …]`), in order.
+pub fn point_values(answer: &serde_json::Value) -> Vec<f64> {
+    answer["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect()
+}
+
 /// Generous: only reached when something is broken, never a speed assertion.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
