@@ -60,22 +60,6 @@ fn values(client: &Client, series: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Subscribes again on a new socket, resuming from what `old` holds.
-async fn reconnect(server: &TestServer, old: Client) -> Client {
-    let mut client = Client {
-        ws: server.ws_raw().await,
-        feed: old.feed,
-    };
-    let resume = client.feed.resume();
-    client
-        .send(&ClientMsg::Subscribe(Subscribe {
-            resume,
-            ..Subscribe::default()
-        }))
-        .await;
-    client
-}
-
 #[tokio::test]
 async fn a_dropped_connection_resumes_without_gaps_or_repeats() {
     let server = TestServer::start().await;
@@ -88,7 +72,7 @@ async fn a_dropped_connection_resumes_without_gaps_or_repeats() {
     // The socket dies; points keep coming while nobody listens.
     drop(std::mem::replace(&mut client.ws, server.ws_raw().await));
     push(&server, "n", t0, 100..250).await;
-    let mut client = reconnect(&server, client).await;
+    let mut client = server.resume(client.feed).await;
     match client.next().await {
         Event::Msg(ServerMsg::Resumed { series, .. }) => assert_eq!(series[0].offset, 99),
         other => panic!("expected a resume, got {other:?}"),
@@ -145,7 +129,7 @@ async fn a_resume_continues_across_a_server_restart() {
 
     let server = TestServer::start_with(dir.config(30 * DAY)).await;
     push(&server, "n", t0, 50..80).await;
-    let mut client = reconnect(&server, client).await;
+    let mut client = server.resume(client.feed).await;
     assert!(matches!(
         client.next().await,
         Event::Msg(ServerMsg::Resumed { .. })
@@ -169,7 +153,7 @@ async fn a_client_whose_missed_points_are_gone_is_told_to_reload() {
     for i in 0..5 {
         push(&server, "n", t0, 10 + i * 100..10 + (i + 1) * 100).await;
     }
-    let mut client = reconnect(&server, client).await;
+    let mut client = server.resume(client.feed).await;
     match client.next().await {
         Event::Msg(ServerMsg::Reload { reason }) => {
             assert!(
@@ -190,7 +174,7 @@ async fn a_client_whose_missed_points_are_gone_is_told_to_reload() {
 
     // A server that restarted in memory is another stream: resuming from it reloads.
     let server = TestServer::start().await;
-    let mut client = reconnect(&server, client).await;
+    let mut client = server.resume(client.feed).await;
     match client.next().await {
         Event::Msg(ServerMsg::Reload { reason }) => assert!(reason.contains("reset"), "{reason}"),
         other => panic!("expected a reload, got {other:?}"),
@@ -502,7 +486,7 @@ async fn a_series_quiet_for_longer_than_the_window_does_not_force_reloads() {
     }
     drop(std::mem::replace(&mut client.ws, server.ws_raw().await));
     push(&server, "busy", now_ms() - 1_000, 0..3).await;
-    let mut client = reconnect(&server, client).await;
+    let mut client = server.resume(client.feed).await;
     assert!(matches!(
         client.next().await,
         Event::Msg(ServerMsg::Resumed { .. })

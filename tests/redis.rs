@@ -7,7 +7,7 @@ mod common;
 
 use common::{now_ms, Client, Event, RedisCluster, RedisServer, TestServer, PATIENCE};
 use livechart::model::SeriesKey;
-use livechart::protocol::{ClientMsg, ServerMsg, Subscribe};
+use livechart::protocol::ServerMsg;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -110,17 +110,7 @@ async fn a_viewer_moving_from_one_instance_to_another_resumes_without_a_gap() {
         let server = if v % 2 == 0 { &a } else { &b };
         assert_eq!(post_point(server, "move", t0 + v * 10, v as f64).await, 200);
     }
-    let mut moved = Client {
-        ws: b.ws_raw().await,
-        feed,
-    };
-    let resume = moved.feed.resume();
-    moved
-        .send(&ClientMsg::Subscribe(Subscribe {
-            resume,
-            ..Subscribe::default()
-        }))
-        .await;
+    let mut moved = b.resume(feed).await;
     assert!(
         matches!(moved.next().await, Event::Msg(ServerMsg::Resumed { .. })),
         "B continues A's offsets"

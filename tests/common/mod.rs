@@ -117,6 +117,23 @@ impl TestServer {
         client
     }
 
+    /// A client holding `feed` (what a page held on an earlier connection, here or on
+    /// another instance), subscribed again on a new socket with a resume from it.
+    pub async fn resume(&self, feed: FeedState) -> Client {
+        let mut client = Client {
+            ws: self.ws_raw().await,
+            feed,
+        };
+        let resume = client.feed.resume();
+        client
+            .send(&ClientMsg::Subscribe(Subscribe {
+                resume,
+                ..Subscribe::default()
+            }))
+            .await;
+        client
+    }
+
     /// A socket that has not subscribed yet.
     pub async fn ws_raw(&self) -> Ws {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
