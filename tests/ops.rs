@@ -110,6 +110,21 @@ async fn readiness_request_ids_and_security_headers() {
     assert!(
         !csp.contains("'unsafe-inline'; img") || !csp.contains("script-src 'self' 'unsafe-inline'")
     );
+
+    // An address that is no page: 404 with a page saying so, not a dashboard.
+    let res = server.http.get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(!html.contains("chart-canvas"), "no dashboard on a 404");
+    let res = server
+        .http
+        .get(server.url("/?c0.s=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("chart-canvas"));
     server.stop().await.unwrap();
 }
 

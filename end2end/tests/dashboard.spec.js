@@ -92,7 +92,22 @@ test('charts are added and removed; on a phone they stack in one column', async 
     expect(Math.round(boxes[1].y)).toBe(Math.round(boxes[0].y));
   }
   for (let i = 0; i < 3; i++) await waitForFrames(page);
+  // Each chart listens to the window's resizes; a removed chart must stop (and free its
+  // handler), or every chart added and removed would leak one.
+  const cdp = await page.context().newCDPSession(page);
+  const windowListeners = async (type) => {
+    const { result } = await cdp.send('Runtime.evaluate', { expression: 'window' });
+    const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId: result.objectId });
+    return listeners.filter((l) => l.type === type).length;
+  };
+  const withThree = await windowListeners('resize');
   await charts(page).nth(1).locator('.remove-chart').click();
   await expect(charts(page)).toHaveCount(2);
   await expect.poll(() => new URL(page.url()).searchParams.getAll('c2.span')).toEqual([]);
+  expect(await windowListeners('resize')).toBe(withThree - 1);
+  // The charts left still follow their size: backing store = CSS size × DPR after a resize.
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: size.width - 40, height: size.height });
+  const fits = (c) => c.width === Math.round(c.getBoundingClientRect().width * devicePixelRatio);
+  await expect.poll(() => charts(page).first().locator('canvas').evaluate(fits)).toBe(true);
 });

@@ -2,7 +2,9 @@
 //! page through `bench/browser`): one synthetic series of `points` points drawn into a canvas
 //! exactly as the chart draws a frame, `frames` times. Before each frame `stream` new points
 //! arrive and as many old ones leave, as in a live chart. A frame is timed from the data to
-//! the pixels: `getImageData` forces the canvas to rasterize before the clock stops.
+//! the pixels: `getImageData` forces the canvas to rasterize before the clock stops. The
+//! clock is timed over `batch` frames at a time: a page's `performance.now()` moves in
+//! 0.1 ms steps, too coarse for a 3 ms frame on its own.
 
 use super::draw::draw;
 use super::ChartCtl;
@@ -25,13 +27,14 @@ fn value(i: u64) -> f64 {
     50.0 + 30.0 * (x / 50_000.0).sin() + 10.0 * ((x * 12.9898).sin() * 43_758.545).fract()
 }
 
-/// Milliseconds per frame, one entry per frame.
+/// Milliseconds per frame, one entry per `batch` frames (their mean).
 #[wasm_bindgen]
 pub fn livechart_bench_frames(
     canvas: HtmlCanvasElement,
     points: u32,
     frames: u32,
     stream: u32,
+    batch: u32,
 ) -> Result<Vec<f64>, JsValue> {
     let performance = web_sys::window()
         .and_then(|w| w.performance())
@@ -42,7 +45,14 @@ pub fn livechart_bench_frames(
         .dyn_into::<web_sys::CanvasRenderingContext2d>()?;
     // Signals made here belong to this owner and go with it.
     let owner = Owner::new();
-    let result = owner.with(|| run(&canvas, &performance, &ctx, points, frames, stream));
+    let result = owner.with(|| {
+        run(
+            &canvas,
+            &performance,
+            &ctx,
+            (points, frames, stream, batch.max(1)),
+        )
+    });
     owner.cleanup();
     result
 }
@@ -51,9 +61,7 @@ fn run(
     canvas: &HtmlCanvasElement,
     performance: &web_sys::Performance,
     ctx: &web_sys::CanvasRenderingContext2d,
-    points: u32,
-    frames: u32,
-    stream: u32,
+    (points, frames, stream, batch): (u32, u32, u32, u32),
 ) -> Result<Vec<f64>, JsValue> {
     let key = SeriesKey::new("bench").map_err(|e| e.to_string())?;
     let t0 = 1_764_230_400_000_000_000i64;
@@ -73,8 +81,8 @@ fn run(
     let span = i64::from(points.max(1)) * STEP_NS;
     let ctl = ChartCtl::new(&ChartSpec::default());
     let mut times = Vec::with_capacity(frames as usize);
-    for frame in 0..u64::from(frames) {
-        let start = performance.now();
+    let mut start = performance.now();
+    for frame in 0..u64::from(frames) * u64::from(batch) {
         feed.data.update_untracked(|s| {
             if let Some(ring) = s.series.get_mut(&key) {
                 for _ in 0..stream {
@@ -92,7 +100,11 @@ fn run(
         ctl.view.set(Viewport::paused(end - span, end));
         draw(canvas, feed, ctl, frame + 1).map_err(|e| JsValue::from_str(&e))?;
         ctx.get_image_data(0.0, 0.0, 1.0, 1.0)?;
-        times.push(performance.now() - start);
+        if (frame + 1) % u64::from(batch) == 0 {
+            let now = performance.now();
+            times.push((now - start) / f64::from(batch));
+            start = now;
+        }
     }
     Ok(times)
 }

@@ -14,6 +14,7 @@
 //! While paused, nothing but a change of view, data shown or size redraws.
 
 use super::super::live::{client_now_ns, LiveFeed};
+use super::listeners::Listeners;
 use super::{ChartCtl, Mounted};
 use crate::decimate::{clip_to_range, M4};
 use crate::gaps;
@@ -29,7 +30,6 @@ use plotters_canvas::CanvasBackend;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
@@ -71,6 +71,7 @@ pub fn attach(
     feed: LiveFeed,
     ctl: ChartCtl,
     mounted: Mounted,
+    listeners: Listeners,
 ) -> SharedDrawn {
     let frames = Rc::new(Frames::default());
     let drawn = SharedDrawn::default();
@@ -128,7 +129,7 @@ pub fn attach(
         let schedule = schedule.clone();
         Effect::new(move |_| {
             if let Some(el) = canvas.get() {
-                follow_size(&el, schedule.clone());
+                follow_size(&el, &listeners, schedule.clone());
             }
         });
     }
@@ -146,7 +147,11 @@ pub fn attach(
 /// Keeps the canvas backing store at CSS size × devicePixelRatio, on resize, rotation and
 /// zoom (a DPR change resizes the CSS box in device pixels, which also fires the window's
 /// resize event).
-fn follow_size(el: &HtmlCanvasElement, schedule: impl Fn() + Clone + 'static) {
+fn follow_size(
+    el: &HtmlCanvasElement,
+    listeners: &Listeners,
+    schedule: impl Fn() + Clone + 'static,
+) {
     let fit = {
         let el = el.clone();
         let schedule = schedule.clone();
@@ -167,15 +172,10 @@ fn follow_size(el: &HtmlCanvasElement, schedule: impl Fn() + Clone + 'static) {
         }
     };
     fit();
-    let on_resize = Closure::<dyn Fn()>::new(fit.clone());
-    if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
-        observer.observe(el);
-    }
+    listeners.on_resize(el, fit.clone());
     if let Some(w) = web_sys::window() {
-        let _ = w.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
+        listeners.on(&w, "resize", true, move |_: web_sys::Event| fit());
     }
-    // The observer lives as long as the page; so must its callback.
-    on_resize.forget();
 }
 
 fn prefers_dark() -> bool {

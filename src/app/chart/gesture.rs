@@ -13,6 +13,7 @@
 //! however many events arrive. Pointer events cover mouse, pen and touch alike.
 
 use super::draw::SharedDrawn;
+use super::listeners::Listeners;
 use super::{ChartCtl, Inspect, InspectRow, Mounted};
 use crate::app::live::{client_now_ns, LiveFeed};
 use crate::history_cache::value_at;
@@ -81,6 +82,7 @@ pub fn attach(
     ctl: ChartCtl,
     drawn: SharedDrawn,
     mounted: Mounted,
+    listeners: Listeners,
 ) {
     Effect::new(move |prev: Option<bool>| {
         if prev == Some(true) {
@@ -89,7 +91,7 @@ pub fn attach(
         let Some(el) = chart_box.get() else {
             return false;
         };
-        listen(el.into(), feed, ctl, drawn.clone(), mounted);
+        listen(el.into(), feed, ctl, drawn.clone(), mounted, &listeners);
         true
     });
 }
@@ -172,7 +174,14 @@ fn inspect_at(drawn: &SharedDrawn, x: f64, y: f64, finger: bool) -> Option<Inspe
     })
 }
 
-fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mounted: Mounted) {
+fn listen(
+    el: HtmlElement,
+    feed: LiveFeed,
+    ctl: ChartCtl,
+    drawn: SharedDrawn,
+    mounted: Mounted,
+    listeners: &Listeners,
+) {
     let g = Rc::new(RefCell::new(Gesture {
         mode: Mode::Idle,
         pointers: BTreeMap::new(),
@@ -204,73 +213,79 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, "pointerdown", mounted, move |ev: PointerEvent| {
-            let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
-            let touch = ev.pointer_type() == "touch";
-            if !touch && ev.button() != 0 {
-                return;
-            }
-            let _ = el2.set_pointer_capture(ev.pointer_id());
-            let end = live_end(feed);
-            let mut s = g.borrow_mut();
-            s.pointers.insert(ev.pointer_id(), (x, y));
-            // A third finger joins nothing: the pinch goes on with the first two.
-            if s.pointers.len() > 2 {
-                return;
-            }
-            s.live_end = end;
-            // The gesture works on the view as it stands now, frozen.
-            let (from, to) = ctl.view.get_untracked().range(end);
-            s.start = Viewport::paused(from, to);
-            if s.pointers.len() == 2 {
-                drop(s);
-                cancel_long_press();
+        on(
+            listeners,
+            &el,
+            "pointerdown",
+            mounted,
+            move |ev: PointerEvent| {
+                let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
+                let touch = ev.pointer_type() == "touch";
+                if !touch && ev.button() != 0 {
+                    return;
+                }
+                let _ = el2.set_pointer_capture(ev.pointer_id());
+                let end = live_end(feed);
                 let mut s = g.borrow_mut();
-                let pts: Vec<(f64, f64)> = s.pointers.values().copied().collect();
-                let dist = distance(pts[0], pts[1]);
-                let mid = (pts[0].0 + pts[1].0) / 2.0;
-                s.mode = Mode::Pinch { dist, mid };
-                ctl.inspect.set(None);
-                return;
-            }
-            s.x0 = x;
-            s.y0 = y;
-            s.down_at = now_ms();
-            if touch {
-                s.mode = Mode::Press;
-                let g2 = g.clone();
-                let drawn2 = drawn.clone();
-                let cb = Closure::once_into_js(move || {
-                    if !mounted.is() {
-                        return;
-                    }
-                    let mut s = g2.borrow_mut();
-                    s.long_press = None;
-                    if s.mode == Mode::Press {
-                        s.mode = Mode::Inspect;
-                        let (x, y) = (s.x0, s.y0);
-                        let start = s.start;
-                        drop(s);
-                        // Inspecting stops the chart where it is, so the values stay put.
-                        ctl.view.set(start);
-                        ctl.inspect.set(inspect_at(&drawn2, x, y, true));
-                    }
-                });
-                s.long_press = web_sys::window().and_then(|w| {
-                    w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                        cb.unchecked_ref(),
-                        LONG_PRESS_MS,
-                    )
-                    .ok()
-                });
-            } else if ev.shift_key() {
-                s.mode = Mode::Select;
-                ctl.selection.set(Some((x, x)));
-            } else {
-                // A click is not a pan: the drag starts once the mouse has moved.
-                s.mode = Mode::Press;
-            }
-        });
+                s.pointers.insert(ev.pointer_id(), (x, y));
+                // A third finger joins nothing: the pinch goes on with the first two.
+                if s.pointers.len() > 2 {
+                    return;
+                }
+                s.live_end = end;
+                // The gesture works on the view as it stands now, frozen.
+                let (from, to) = ctl.view.get_untracked().range(end);
+                s.start = Viewport::paused(from, to);
+                if s.pointers.len() == 2 {
+                    drop(s);
+                    cancel_long_press();
+                    let mut s = g.borrow_mut();
+                    let pts: Vec<(f64, f64)> = s.pointers.values().copied().collect();
+                    let dist = distance(pts[0], pts[1]);
+                    let mid = (pts[0].0 + pts[1].0) / 2.0;
+                    s.mode = Mode::Pinch { dist, mid };
+                    ctl.inspect.set(None);
+                    return;
+                }
+                s.x0 = x;
+                s.y0 = y;
+                s.down_at = now_ms();
+                if touch {
+                    s.mode = Mode::Press;
+                    let g2 = g.clone();
+                    let drawn2 = drawn.clone();
+                    let cb = Closure::once_into_js(move || {
+                        if !mounted.is() {
+                            return;
+                        }
+                        let mut s = g2.borrow_mut();
+                        s.long_press = None;
+                        if s.mode == Mode::Press {
+                            s.mode = Mode::Inspect;
+                            let (x, y) = (s.x0, s.y0);
+                            let start = s.start;
+                            drop(s);
+                            // Inspecting stops the chart where it is, so the values stay put.
+                            ctl.view.set(start);
+                            ctl.inspect.set(inspect_at(&drawn2, x, y, true));
+                        }
+                    });
+                    s.long_press = web_sys::window().and_then(|w| {
+                        w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                            cb.unchecked_ref(),
+                            LONG_PRESS_MS,
+                        )
+                        .ok()
+                    });
+                } else if ev.shift_key() {
+                    s.mode = Mode::Select;
+                    ctl.selection.set(Some((x, x)));
+                } else {
+                    // A click is not a pan: the drag starts once the mouse has moved.
+                    s.mode = Mode::Press;
+                }
+            },
+        );
     }
 
     // Pointer move: carry the gesture on, or hover.
@@ -281,72 +296,78 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, "pointermove", mounted, move |ev: PointerEvent| {
-            let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
-            let touch = ev.pointer_type() == "touch";
-            let mut s = g.borrow_mut();
-            if s.pointers.contains_key(&ev.pointer_id()) {
-                s.pointers.insert(ev.pointer_id(), (x, y));
-            }
-            let width = plot_width(&drawn);
-            match s.mode {
-                Mode::Idle if !touch => {
-                    drop(s);
-                    ctl.inspect.set(inspect_at(&drawn, x, y, false));
+        on(
+            listeners,
+            &el,
+            "pointermove",
+            mounted,
+            move |ev: PointerEvent| {
+                let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
+                let touch = ev.pointer_type() == "touch";
+                let mut s = g.borrow_mut();
+                if s.pointers.contains_key(&ev.pointer_id()) {
+                    s.pointers.insert(ev.pointer_id(), (x, y));
                 }
-                Mode::Idle => {}
-                Mode::Press => {
-                    let slop = if touch { TOUCH_SLOP_PX } else { MOUSE_SLOP_PX };
-                    let (dx, dy) = ((x - s.x0).abs(), (y - s.y0).abs());
-                    if dx > slop && dx >= dy {
-                        s.mode = Mode::Pan;
+                let width = plot_width(&drawn);
+                match s.mode {
+                    Mode::Idle if !touch => {
+                        drop(s);
+                        ctl.inspect.set(inspect_at(&drawn, x, y, false));
+                    }
+                    Mode::Idle => {}
+                    Mode::Press => {
+                        let slop = if touch { TOUCH_SLOP_PX } else { MOUSE_SLOP_PX };
+                        let (dx, dy) = ((x - s.x0).abs(), (y - s.y0).abs());
+                        if dx > slop && dx >= dy {
+                            s.mode = Mode::Pan;
+                            let v = s.start.pan(-(x - s.x0) / width, s.live_end);
+                            drop(s);
+                            cancel_long_press();
+                            el2.class_list().add_1("dragging").ok();
+                            ctl.view.set(v);
+                            ctl.inspect.set(None);
+                        } else if dy > slop {
+                            // Vertical: the page scrolls (touch) or nothing happens (mouse).
+                            s.mode = Mode::Idle;
+                            drop(s);
+                            cancel_long_press();
+                        }
+                    }
+                    Mode::Pan => {
                         let v = s.start.pan(-(x - s.x0) / width, s.live_end);
                         drop(s);
-                        cancel_long_press();
-                        el2.class_list().add_1("dragging").ok();
                         ctl.view.set(v);
-                        ctl.inspect.set(None);
-                    } else if dy > slop {
-                        // Vertical: the page scrolls (touch) or nothing happens (mouse).
-                        s.mode = Mode::Idle;
+                        if !touch {
+                            ctl.inspect.set(None);
+                        }
+                    }
+                    Mode::Select => {
+                        let x0 = s.x0;
                         drop(s);
-                        cancel_long_press();
+                        ctl.selection.set(Some((x0, x)));
+                    }
+                    Mode::Pinch { dist, mid } => {
+                        if s.pointers.len() < 2 {
+                            return;
+                        }
+                        let pts: Vec<(f64, f64)> = s.pointers.values().copied().collect();
+                        let now_dist = distance(pts[0], pts[1]).max(1.0);
+                        let now_mid = (pts[0].0 + pts[1].0) / 2.0;
+                        let anchor = fraction(&drawn, mid);
+                        let v = s
+                            .start
+                            .zoom(dist.max(1.0) / now_dist, anchor, s.live_end)
+                            .pan(-(now_mid - mid) / width, s.live_end);
+                        drop(s);
+                        ctl.view.set(v);
+                    }
+                    Mode::Inspect => {
+                        drop(s);
+                        ctl.inspect.set(inspect_at(&drawn, x, y, true));
                     }
                 }
-                Mode::Pan => {
-                    let v = s.start.pan(-(x - s.x0) / width, s.live_end);
-                    drop(s);
-                    ctl.view.set(v);
-                    if !touch {
-                        ctl.inspect.set(None);
-                    }
-                }
-                Mode::Select => {
-                    let x0 = s.x0;
-                    drop(s);
-                    ctl.selection.set(Some((x0, x)));
-                }
-                Mode::Pinch { dist, mid } => {
-                    if s.pointers.len() < 2 {
-                        return;
-                    }
-                    let pts: Vec<(f64, f64)> = s.pointers.values().copied().collect();
-                    let now_dist = distance(pts[0], pts[1]).max(1.0);
-                    let now_mid = (pts[0].0 + pts[1].0) / 2.0;
-                    let anchor = fraction(&drawn, mid);
-                    let v = s
-                        .start
-                        .zoom(dist.max(1.0) / now_dist, anchor, s.live_end)
-                        .pan(-(now_mid - mid) / width, s.live_end);
-                    drop(s);
-                    ctl.view.set(v);
-                }
-                Mode::Inspect => {
-                    drop(s);
-                    ctl.inspect.set(inspect_at(&drawn, x, y, true));
-                }
-            }
-        });
+            },
+        );
     }
 
     // Pointer up or cancelled: finish what was going on.
@@ -357,7 +378,7 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
             drawn.clone(),
             cancel_long_press.clone(),
         );
-        on(&el, kind, mounted, move |ev: PointerEvent| {
+        on(listeners, &el, kind, mounted, move |ev: PointerEvent| {
             let (x, y) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             let cancelled = ev.type_() == "pointercancel";
             cancel_long_press();
@@ -420,22 +441,32 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
 
     {
         let g = g.clone();
-        on(&el, "pointerleave", mounted, move |ev: PointerEvent| {
-            if ev.pointer_type() != "touch" && g.borrow().mode == Mode::Idle {
-                ctl.inspect.set(None);
-            }
-        });
+        on(
+            listeners,
+            &el,
+            "pointerleave",
+            mounted,
+            move |ev: PointerEvent| {
+                if ev.pointer_type() != "touch" && g.borrow().mode == Mode::Idle {
+                    ctl.inspect.set(None);
+                }
+            },
+        );
     }
 
     // Double click: back to live, as in Grafana and uPlot.
-    on(&el, "dblclick", mounted, move |_: web_sys::MouseEvent| {
-        ctl.go_live()
-    });
+    on(
+        listeners,
+        &el,
+        "dblclick",
+        mounted,
+        move |_: web_sys::MouseEvent| ctl.go_live(),
+    );
 
     // Wheel: zoom about the cursor; sideways (or Shift+wheel) pans.
     {
         let (el2, drawn) = (el.clone(), drawn.clone());
-        on(&el, "wheel", mounted, move |ev: WheelEvent| {
+        on(listeners, &el, "wheel", mounted, move |ev: WheelEvent| {
             ev.prevent_default();
             let (x, _) = local(&el2, f64::from(ev.client_x()), f64::from(ev.client_y()));
             // deltaMode 1 counts lines, 2 pages: make both pixels.
@@ -459,60 +490,58 @@ fn listen(el: HtmlElement, feed: LiveFeed, ctl: ChartCtl, drawn: SharedDrawn, mo
     }
 
     // Keys, when the chart has focus.
-    on(&el, "keydown", mounted, move |ev: KeyboardEvent| {
-        // Ctrl/Cmd + and - zoom the page, Ctrl/Cmd+L is the address bar: not ours.
-        if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
-            return;
-        }
-        let end = live_end(feed);
-        let view = ctl.view.get_untracked();
-        // Zooming a live view keeps the newest data in sight.
-        let anchor = if view.is_live() { 1.0 } else { 0.5 };
-        let v = match ev.key().as_str() {
-            "ArrowLeft" => view.pan(-PAN_STEP, end),
-            "ArrowRight" => view.pan(PAN_STEP, end),
-            "+" | "=" => view.zoom(1.0 / ZOOM_STEP, anchor, end),
-            "-" | "_" => view.zoom(ZOOM_STEP, anchor, end),
-            "l" | "L" => {
-                ev.prevent_default();
-                ctl.go_live();
+    on(
+        listeners,
+        &el,
+        "keydown",
+        mounted,
+        move |ev: KeyboardEvent| {
+            // Ctrl/Cmd + and - zoom the page, Ctrl/Cmd+L is the address bar: not ours.
+            if ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
                 return;
             }
-            "Escape" => {
-                ctl.inspect.set(None);
-                return;
-            }
-            _ => return,
-        };
-        ev.prevent_default();
-        ctl.view.set(v);
-    });
+            let end = live_end(feed);
+            let view = ctl.view.get_untracked();
+            // Zooming a live view keeps the newest data in sight.
+            let anchor = if view.is_live() { 1.0 } else { 0.5 };
+            let v = match ev.key().as_str() {
+                "ArrowLeft" => view.pan(-PAN_STEP, end),
+                "ArrowRight" => view.pan(PAN_STEP, end),
+                "+" | "=" => view.zoom(1.0 / ZOOM_STEP, anchor, end),
+                "-" | "_" => view.zoom(ZOOM_STEP, anchor, end),
+                "l" | "L" => {
+                    ev.prevent_default();
+                    ctl.go_live();
+                    return;
+                }
+                "Escape" => {
+                    ctl.inspect.set(None);
+                    return;
+                }
+                _ => return,
+            };
+            ev.prevent_default();
+            ctl.view.set(v);
+        },
+    );
 }
 
 fn distance(a: (f64, f64), b: (f64, f64)) -> f64 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
 }
 
-/// Adds a listener for the page's lifetime. Not passive, so wheel and touch can keep the page
+/// Adds a listener until the chart goes. Not passive, so wheel and touch can keep the page
 /// from scrolling while they zoom the chart.
 fn on<E: wasm_bindgen::convert::FromWasmAbi + 'static>(
+    listeners: &Listeners,
     el: &HtmlElement,
-    kind: &str,
+    kind: &'static str,
     mounted: Mounted,
     mut f: impl FnMut(E) + 'static,
 ) {
-    // Listeners live as long as the page; the chart may not.
-    let cb = Closure::<dyn FnMut(E)>::new(move |e: E| {
+    listeners.on(el, kind, false, move |e: E| {
         if mounted.is() {
             f(e)
         }
     });
-    let opts = web_sys::AddEventListenerOptions::new();
-    opts.set_passive(false);
-    let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
-        kind,
-        cb.as_ref().unchecked_ref(),
-        &opts,
-    );
-    cb.forget();
 }

@@ -21,6 +21,8 @@ mod export;
 mod gesture;
 #[cfg(feature = "hydrate")]
 mod history;
+#[cfg(feature = "hydrate")]
+mod listeners;
 mod picker;
 mod range;
 
@@ -184,8 +186,9 @@ pub fn LiveChart(
     let mounted = Mounted::new();
     #[cfg(feature = "hydrate")]
     {
-        let drawn = draw::attach(canvas, feed, ctl, mounted);
-        gesture::attach(chart_box, feed, ctl, drawn, mounted);
+        let listeners = listeners::Listeners::new();
+        let drawn = draw::attach(canvas, feed, ctl, mounted, listeners.clone());
+        gesture::attach(chart_box, feed, ctl, drawn, mounted, listeners);
         history::attach(canvas, feed, ctl, mounted);
     }
     #[cfg(not(feature = "hydrate"))]
