@@ -209,8 +209,14 @@ fn put_xor_blocks(out: &mut Vec<u8>, points: &[Point]) {
 }
 
 /// Reads `out.len()` values written by [`put_xor_blocks`] as IEEE bits.
-fn get_xor_blocks(bytes: &[u8], pos: &mut usize, out: &mut [u64]) -> Result<(), Corrupt> {
-    let mut bits = 0u64;
+/// `prev`: the bits of the value before `out[0]` (0 at a chunk's start), left at the last.
+fn get_xor_blocks(
+    bytes: &[u8],
+    pos: &mut usize,
+    out: &mut [u64],
+    prev: &mut u64,
+) -> Result<(), Corrupt> {
+    let mut bits = *prev;
     for block in out.chunks_mut(BLOCK) {
         let header = *bytes.get(*pos).ok_or(Corrupt("truncated values"))?;
         *pos += 1;
@@ -248,6 +254,7 @@ fn get_xor_blocks(bytes: &[u8], pos: &mut usize, out: &mut [u64]) -> Result<(), 
             *v = bits;
         }
     }
+    *prev = bits;
     Ok(())
 }
 
@@ -310,59 +317,85 @@ pub fn decode(
         return Err(Corrupt("count does not match the chunk"));
     }
     let first_delta = unzigzag(get_varint(bytes, &mut pos)?);
+    let start = out.len();
+    let decoded = decode_points(bytes, pos, (start_ns, first_delta), count, out);
+    if decoded.is_err() {
+        out.truncate(start);
+    }
+    decoded
+}
+
+/// The points of a format-2 chunk from `pos` (after its header) onto `out`. Block by block
+/// through a buffer on the stack, straight into `out`: reads decode a chunk per pixel column
+/// boundary, and a vector per part of a chunk cost as much as the decoding itself.
+fn decode_points(
+    bytes: &[u8],
+    mut pos: usize,
+    (start_ns, first_delta): (i64, i64),
+    count: usize,
+    out: &mut Vec<Point>,
+) -> Result<(), Corrupt> {
+    let start = out.len();
     let rest = count.saturating_sub(1);
-    let mut dods = vec![0u64; rest];
-    unpack_blocks(bytes, &mut pos, &mut dods)?;
-    let mode = *bytes.get(pos).ok_or(Corrupt("truncated values"))?;
-    pos += 1;
+    out.reserve(count);
+    let mut buf = [0u64; BLOCK];
     // Timestamps: the first is the chunk's start, each next one a delta of deltas further.
-    let mut ts = Vec::with_capacity(count);
     if count > 0 {
         let (mut t, mut delta) = (start_ns, first_delta);
-        ts.push(t);
-        for &dod in &dods {
-            delta = delta.wrapping_add(unzigzag(dod));
-            t = t.wrapping_add(delta);
-            ts.push(t);
+        out.push(Point {
+            ts_ns: t,
+            value: 0.0,
+        });
+        let mut left = rest;
+        while left > 0 {
+            let block = &mut buf[..left.min(BLOCK)];
+            unpack_blocks(bytes, &mut pos, block)?;
+            for &dod in block.iter() {
+                delta = delta.wrapping_add(unzigzag(dod));
+                t = t.wrapping_add(delta);
+                out.push(Point {
+                    ts_ns: t,
+                    value: 0.0,
+                });
+            }
+            left -= block.len();
         }
     }
-    // Values, checked once at the end (a damaged chunk must not yield NaN or infinities).
-    let start = out.len();
-    out.reserve(count);
+    let points = &mut out[start..];
+    let mode = *bytes.get(pos).ok_or(Corrupt("truncated values"))?;
+    pos += 1;
     match mode {
         VALUES_DECIMAL => {
             let k = usize::from(*bytes.get(pos).ok_or(Corrupt("truncated values"))?);
             pos += 1;
             let scale = *POW10.get(k).ok_or(Corrupt("bad decimal scale"))?;
             let mut m = unzigzag(get_varint(bytes, &mut pos)?);
-            let mut deltas = vec![0u64; rest];
-            unpack_blocks(bytes, &mut pos, &mut deltas)?;
-            if let Some(&t0) = ts.first() {
-                out.push(Point {
-                    ts_ns: t0,
-                    value: m as f64 / scale,
-                });
-            }
-            for (&t, &d) in ts.iter().skip(1).zip(&deltas) {
-                m = m.wrapping_add(unzigzag(d));
-                out.push(Point {
-                    ts_ns: t,
-                    value: m as f64 / scale,
-                });
+            if let Some((first, later)) = points.split_first_mut() {
+                first.value = m as f64 / scale;
+                for part in later.chunks_mut(BLOCK) {
+                    let block = &mut buf[..part.len()];
+                    unpack_blocks(bytes, &mut pos, block)?;
+                    for (p, &d) in part.iter_mut().zip(block.iter()) {
+                        m = m.wrapping_add(unzigzag(d));
+                        p.value = m as f64 / scale;
+                    }
+                }
             }
         }
         VALUES_XOR => {
-            let mut bits = vec![0u64; count];
-            get_xor_blocks(bytes, &mut pos, &mut bits)?;
-            out.extend(ts.iter().zip(&bits).map(|(&t, &b)| Point {
-                ts_ns: t,
-                value: f64::from_bits(b),
-            }));
+            let mut prev = 0u64;
+            for part in points.chunks_mut(BLOCK) {
+                let block = &mut buf[..part.len()];
+                get_xor_blocks(bytes, &mut pos, block, &mut prev)?;
+                for (p, &b) in part.iter_mut().zip(block.iter()) {
+                    p.value = f64::from_bits(b);
+                }
+            }
         }
         _ => return Err(Corrupt("unknown value encoding")),
     }
-    if !out[start..].iter().all(|p| p.value.is_finite()) {
-        out.truncate(start);
+    // Checked once at the end: a damaged chunk must not yield NaN or infinities.
+    if !points.iter().all(|p| p.value.is_finite()) {
         return Err(Corrupt("non-finite value"));
     }
     if pos != bytes.len() {
