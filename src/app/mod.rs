@@ -81,45 +81,5 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// path for the whole view to the WASM (measured: the WASM went from 309 to 244 KB brotli).
 #[component]
 pub fn App() -> impl IntoView {
-    // Either, not a type-erased view: erasing the dashboard's type cost 35 KB of brotli WASM.
-    if page_path() == "/" {
-        leptos::either::Either::Left(view! { <Dashboard /> })
-    } else {
-        leptos::either::Either::Right(view! { <NotFound /> })
-    }
-}
-
-/// Any other address answers 404 (the server's fallback sets it) with this, not a dashboard
-/// that would look as if the address meant something.
-#[component]
-fn NotFound() -> impl IntoView {
-    view! {
-        <main class="not-found">
-            <h1>"Page not found"</h1>
-            <p>"livechart has one page, the dashboard."</p>
-            <p>
-                <a href="/">"Open the dashboard"</a>
-            </p>
-        </main>
-    }
-}
-
-/// The page's path: from the request on the server, from the location in the browser, so
-/// both render the same view.
-fn page_path() -> String {
-    #[cfg(feature = "ssr")]
-    {
-        use_context::<axum::http::request::Parts>()
-            .map_or_else(|| "/".to_string(), |p| p.uri.path().to_string())
-    }
-    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    {
-        web_sys::window()
-            .and_then(|w| w.location().pathname().ok())
-            .unwrap_or_else(|| "/".to_string())
-    }
-    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-    {
-        "/".to_string()
-    }
+    view! { <Dashboard /> }
 }

@@ -24,6 +24,7 @@ pub mod ws;
 
 use crate::app::{shell, App};
 use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
@@ -156,6 +157,31 @@ impl AppState {
     }
 }
 
+/// Any address that is neither a page, an endpoint nor a file: a 404 saying so, in the app's
+/// style, rather than a dashboard that would look as if the address meant something. Served
+/// as plain HTML (no client code): the app itself has one page.
+fn not_found_page(state: &AppState) -> axum::response::Response {
+    let css = state
+        .assets
+        .page(&state.leptos.site_pkg_dir, &state.leptos.output_name)
+        .css;
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <link rel=\"stylesheet\" href=\"{css}\"><title>Page not found · livechart</title></head>\
+         <body><main class=\"not-found\"><h1>Page not found</h1>\
+         <p>livechart has one page, the dashboard.</p>\
+         <p><a href=\"/\">Open the dashboard</a></p></main></body></html>"
+    );
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(axum::http::header::CACHE_CONTROL, "no-cache")],
+        axum::response::Html(html),
+    )
+        .into_response()
+}
+
 /// Every route of the app: the demo-compatible ingest, the live feed, health, server functions
 /// and the server-rendered pages, with static files (the wasm bundle, CSS) as the fallback.
 pub fn router(state: AppState) -> Router {
@@ -192,17 +218,21 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback({
-            let app = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            // Files from disk when the site is not embedded (`cargo leptos watch`).
+            let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
                 page_context,
                 shell,
             );
             move |State(state): State<AppState>, req: axum::extract::Request| {
-                let app = app.clone();
+                let files = files.clone();
                 async move {
-                    match state.assets.respond(&req) {
-                        Some(file) => file,
-                        None => app(req.uri().clone(), State(state), req).await,
+                    if let Some(file) = state.assets.respond(&req) {
+                        return file;
                     }
+                    if !state.assets.on_disk(req.uri().path()) {
+                        return not_found_page(&state);
+                    }
+                    files(req.uri().clone(), State(state), req).await
                 }
             }
         })

@@ -20,7 +20,9 @@ use crate::decimate::{clip_to_range, M4};
 use crate::gaps;
 use crate::model::{Point, NANOS_PER_SEC};
 use crate::ticks::{format_time_tick, time_ticks, value_ticks};
-use crate::view::{format_value, live_window, series_color, unit_of, y_range};
+use crate::view::{
+    format_value, live_window, series_color, stroke_pieces, unit_of, y_range, WIDE_STROKE_SEGMENTS,
+};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
@@ -529,12 +531,20 @@ pub(super) fn draw(
                                 chart.draw_series(dot).map(|_| ())
                             }
                         } else {
-                            let path = LineSeries::new(run.iter().copied(), solid);
-                            if line.right {
-                                chart.draw_secondary_series(path).map(|_| ())
+                            // Hairlines stroke fastest whole; wider lines in pieces.
+                            let segments = if stroke > 1 {
+                                WIDE_STROKE_SEGMENTS
                             } else {
-                                chart.draw_series(path).map(|_| ())
-                            }
+                                usize::MAX
+                            };
+                            stroke_pieces(run.len(), segments).try_for_each(|piece| {
+                                let path = LineSeries::new(run[piece].iter().copied(), solid);
+                                if line.right {
+                                    chart.draw_secondary_series(path).map(|_| ())
+                                } else {
+                                    chart.draw_series(path).map(|_| ())
+                                }
+                            })
                         };
                         drawn.map_err(|e| e.to_string())?;
                     }
