@@ -156,6 +156,7 @@ async fn main() {
                 &format!("127.0.0.1:{port}"),
                 "--max-series",
                 "1001",
+                "--no-self-metrics",
             ])
             .arg("--data-dir")
             .arg(&dir)
