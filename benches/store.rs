@@ -342,25 +342,30 @@ mod dense {
         drop(store);
         tokio::time::sleep(Duration::from_secs(6)).await;
         let store = SqliteStore::open(options(&dir)).expect("store reopens");
-        let mut rows = Vec::new();
-        for (label, points) in [
+        // For profiling: `LIVECHART_BENCH_ONLY="100 M"` runs one range,
+        // `LIVECHART_BENCH_REPEAT=60` that many rounds.
+        let ranges: Vec<(&str, i64)> = [
             ("0.1 M", 100_000i64),
             ("1 M", 1_000_000),
             ("10 M", 10_000_000),
             ("100 M", 100_000_000),
-        ] {
-            // For profiling: `LIVECHART_BENCH_ONLY="100 M"` runs one range,
-            // `LIVECHART_BENCH_REPEAT=60` that many times.
-            if std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|only| only != label) {
-                continue;
-            }
-            let mut times = Vec::new();
-            let mut raw = 0;
-            let repeat: usize = std::env::var("LIVECHART_BENCH_REPEAT")
-                .ok()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(15);
-            for _ in 0..repeat {
+        ]
+        .into_iter()
+        .filter(|(label, _)| {
+            std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|o| o == *label)
+                || std::env::var("LIVECHART_BENCH_ONLY").is_err()
+        })
+        .collect();
+        let repeat: usize = std::env::var("LIVECHART_BENCH_REPEAT")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(15);
+        // Round by round, every range once per round: drift on a noisy machine then weighs on
+        // all ranges alike, and their ratio means something.
+        let mut times = vec![Vec::new(); ranges.len()];
+        let mut raw = vec![0; ranges.len()];
+        for _ in 0..repeat {
+            for (i, (_, points)) in ranges.iter().enumerate() {
                 let q = HistoryQuery {
                     series: key.clone(),
                     from_ns: end - points * 1_000_000,
@@ -370,11 +375,16 @@ mod dense {
                 };
                 let t = Instant::now();
                 let answer = store.history(q).await.expect("dense history");
-                times.push(t.elapsed());
-                raw = answer.raw_points;
+                times[i].push(t.elapsed());
+                raw[i] = answer.raw_points;
             }
-            rows.push((label, raw, median(times)));
         }
+        let rows: Vec<(&str, usize, Duration)> = ranges
+            .iter()
+            .zip(raw)
+            .zip(times)
+            .map(|(((label, _), raw), t)| (*label, raw, median(t)))
+            .collect();
         drop(store);
         let bytes = dir_bytes(&dir);
         if kept.is_some() {
@@ -387,7 +397,7 @@ mod dense {
             "\n### History at 2 000 columns, one series of 100 M points\n\n\
              One series at 1 kHz for {:.1} hours ({POINTS} points, a slow wave plus noise at full \
              precision), filled in {:.1} s ({:.2} M points/s), {:.2} bytes/point on disk. \
-             History queries ending now at width {WIDTH} (M4), median of 15 after a restart (a read this wide runs as one part per core, at most 2):\n",
+             History queries ending now at width {WIDTH} (M4) after a restart, in {repeat} rounds of one query per range (a read this wide runs as one part per core, at most 2); medians:\n",
             POINTS as f64 / 3.6e6,
             fill.as_secs_f64(),
             POINTS as f64 / fill.as_secs_f64() / 1e6,
@@ -395,10 +405,21 @@ mod dense {
         );
         println!("| range holds | raw points | time |");
         println!("| --- | --- | --- |");
-        for (label, raw, t) in rows {
+        for (label, raw, t) in &rows {
             println!(
                 "| {label} points | {raw} | {:.1} ms |",
                 t.as_secs_f64() * 1e3
+            );
+        }
+        let at = |label: &str| {
+            rows.iter()
+                .find(|r| r.0 == label)
+                .map(|r| r.2.as_secs_f64())
+        };
+        if let (Some(ten), Some(hundred)) = (at("10 M"), at("100 M")) {
+            println!(
+                "\n100 M points against 10 M: **{:.2}×** the time for 10× the points.",
+                hundred / ten
             );
         }
     }

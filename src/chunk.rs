@@ -305,7 +305,14 @@ pub fn decode(
 ) -> Result<(), Corrupt> {
     match bytes.first() {
         Some(&FORMAT) => {}
-        Some(&FORMAT_V1) => return decode_v1(bytes, start_ns, count, out),
+        Some(&FORMAT_V1) => {
+            let start = out.len();
+            let decoded = decode_v1(bytes, start_ns, count, out);
+            if decoded.is_err() {
+                out.truncate(start);
+            }
+            return decoded;
+        }
         Some(_) => return Err(Corrupt("unknown chunk format")),
         None => return Err(Corrupt("empty chunk")),
     }

@@ -130,7 +130,7 @@ pub fn stroke_pieces(len: usize, segments: usize) -> impl Iterator<Item = std::o
                     .saturating_add(1)
                     .min(len)
         })
-        .take_while(move |r| r.start == 0 || r.start + 1 < len)
+        .take_while(move |r| r.start == 0 || r.start + 2 < len)
 }
 
 #[cfg(test)]

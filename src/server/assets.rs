@@ -129,11 +129,13 @@ impl Assets {
     /// Whether `path` names a file of the site on disk (when serving from disk): such a file,
     /// written after start by `cargo leptos watch`, is left to the disk file handler.
     pub fn on_disk(&self, path: &str) -> bool {
-        let relative = path.trim_start_matches('/');
-        self.disk.as_ref().is_some_and(|root| {
-            !relative.split('/').any(|part| part == "..")
-                && Path::new(root).join(relative).is_file()
-        })
+        let relative = Path::new(path.trim_start_matches('/'));
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        self.disk
+            .as_ref()
+            .is_some_and(|root| plain && Path::new(root).join(relative).is_file())
     }
 
     /// The answer for `req` when it names one of our files.

@@ -129,10 +129,16 @@ pub fn attach(
     }
     {
         let schedule = schedule.clone();
-        Effect::new(move |_| {
-            if let Some(el) = canvas.get() {
-                follow_size(&el, &listeners, schedule.clone());
+        // Once: a second call would stack a second set of listeners.
+        Effect::new(move |done: Option<bool>| {
+            if done == Some(true) {
+                return true;
             }
+            let Some(el) = canvas.get() else {
+                return false;
+            };
+            follow_size(&el, &listeners, schedule.clone());
+            true
         });
     }
     let tick = move || {
