@@ -187,7 +187,9 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
 
 /// The layout [`SCHEMA`] and [`chunk`] write; stored in SQLite's `user_version`. Version 1
 /// lacked rollups; it is upgraded in place (its series get rollups at their next compaction).
-const SCHEMA_VERSION: i64 = 2;
+/// Version 2 lacked the rollups' chunk listings; upgraded in place too (its rows keep none,
+/// and are read as before).
+const SCHEMA_VERSION: i64 = 3;
 
 /// Refuses a database written in another layout instead of misreading it, and upgrades one
 /// written by version 1.
@@ -204,6 +206,11 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if tables > 0 && version == 1 {
         conn.execute_batch("ALTER TABLE series ADD COLUMN rollup_width INTEGER NOT NULL DEFAULT 0")
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    if tables > 0 && version == 2 {
+        conn.execute_batch(rollup::UPGRADE_FROM_2)
             .map_err(|e| e.to_string())?;
         return Ok(());
     }
@@ -628,25 +635,36 @@ fn read_m4(
                 let i = log_ts.partition_point(|&x| x < a);
                 log_ts.get(i).is_none_or(|&x| x > b)
             };
-            let together: Vec<(i64, i64, (i64, i64))> = pieces
+            let together: Vec<(i64, i64, &rollup::Chunks)> = pieces
                 .iter()
-                .filter_map(|p| match *p {
-                    rollup::Piece::Read(a, b, Some(starts)) if no_log(a, b) => Some((a, b, starts)),
+                .filter_map(|p| match p {
+                    rollup::Piece::Read(a, b, Some(chunks)) if no_log(*a, *b) => {
+                        Some((*a, *b, chunks))
+                    }
                     _ => None,
                 })
                 .collect();
             let mut read_together = read_clean_rows(&tx, id, &together, columns)?.into_iter();
-            for piece in pieces {
+            for piece in &pieces {
                 let more = match piece {
                     rollup::Piece::Stand(s) => {
                         visit(s.extremes.points(), usize::try_from(s.count).unwrap_or(0))
                     }
-                    rollup::Piece::Read(a, b, Some(_)) if no_log(a, b) => {
+                    rollup::Piece::Read(a, b, Some(_)) if no_log(*a, *b) => {
                         let (points, raw) = read_together.next().unwrap_or_default();
                         visit(points, raw)
                     }
-                    rollup::Piece::Read(a, b, starts) => {
-                        visit_hours(&tx, id, (a, b), starts, Some(columns), &logged, &mut visit)?
+                    rollup::Piece::Read(a, b, chunks) => {
+                        let starts = chunks.as_ref().and_then(rollup::Chunks::starts);
+                        visit_hours(
+                            &tx,
+                            id,
+                            (*a, *b),
+                            starts,
+                            Some(columns),
+                            &logged,
+                            &mut visit,
+                        )?
                     }
                 };
                 if !more {
@@ -659,72 +677,43 @@ fn read_m4(
     Ok(raw)
 }
 
-/// A chunk of a span read by [`read_clean_rows`]: by its start, what stands in for it (with
-/// the raw points it counts) or the id of the chunk to decode.
-type SpanChunk = (i64, Result<(Vec<Point>, usize), i64>);
-
-/// For each `(from, to, (first start, last start))`, in time order and not overlapping: the
-/// points of the chunks starting in those bounds (the only chunks in the span: the caller
-/// read that from a clean rollup row) within the span, in time order, with the raw points
-/// they stand for. A chunk inside one column of `columns` is answered by its extremes.
+/// For each `(from, to, chunks)`, in time order and not overlapping: the points of `chunks`
+/// (the only chunks in the span: the caller read that from a clean rollup row) within the
+/// span, in time order, with the raw points they stand for. A chunk inside one column of
+/// `columns` is answered by its extremes; the others are fetched and decoded together.
 fn read_clean_rows(
     tx: &Connection,
     id: i64,
-    spans: &[(i64, i64, (i64, i64))],
+    spans: &[(i64, i64, &rollup::Chunks)],
     (f, t, w): (i64, i64, usize),
 ) -> rusqlite::Result<Vec<(Vec<Point>, usize)>> {
     let mut out: Vec<(Vec<Point>, usize)> = vec![(Vec::new(), 0); spans.len()];
-    let Some(&(_, _, (s0, s1))) = spans.first() else {
-        return Ok(out);
-    };
-    let width = s1 - s0;
-    let starts: rusqlite::vtab::array::Array = std::rc::Rc::new(
-        spans
-            .iter()
-            .map(|&(_, _, (s, _))| rusqlite::types::Value::from(s))
-            .collect(),
-    );
-    let mut metas = tx.prepare_cached(
-        "SELECT b.value, c.id, c.start_ns, c.end_ns, c.count, c.first_v, c.min_ns, c.min,
-                c.max_ns, c.max, c.last_v
-         FROM rarray(?2) AS b
-         CROSS JOIN chunks AS c ON c.series_id = ?1 AND c.start_ns >= b.value
-                                AND c.start_ns <= b.value + ?3",
-    )?;
-    // Per span, its chunks by start: (start, stand-in points or the id to decode, count).
-    let mut chunks: Vec<Vec<SpanChunk>> = vec![Vec::new(); spans.len()];
-    let span_of: HashMap<i64, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, &(_, _, (s, _)))| (s, i))
-        .collect();
-    let mut rows = metas.query(params![id, starts, width])?;
+    let unlisted = chunks_starting_in(tx, id, spans)?;
+    // Per span, its chunks in time order: what stands in for each (with the raw points it
+    // counts), or the id of the chunk to decode.
+    type Content = Result<(Vec<Point>, usize), i64>;
+    let mut contents: Vec<Vec<Content>> = Vec::with_capacity(spans.len());
     let mut decode = Vec::new();
     let mut span_of_chunk: HashMap<i64, usize> = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let bucket: i64 = r.get(0)?;
-        let Some(&i) = span_of.get(&bucket) else {
-            continue;
+    for (i, &(from, to, chunks)) in spans.iter().enumerate() {
+        let refs: &[rollup::ChunkRef] = match chunks {
+            rollup::Chunks::Listed(refs) => refs,
+            rollup::Chunks::StartingIn(..) => unlisted.get(&i).map_or(&[], Vec::as_slice),
         };
-        let (from, to, _) = spans[i];
-        let point = |ts, v| rollup::row_point(r, ts, v);
-        let (chunk_id, start, end): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        let count = usize::try_from(r.get::<_, i64>(4)?).unwrap_or(0);
-        if start >= from && end <= to && column_of(start, f, t, w) == column_of(end, f, t, w) {
-            let e = Extremes {
-                first: point(2, 5)?,
-                min: point(6, 7)?,
-                max: point(8, 9)?,
-                last: point(3, 10)?,
-            };
-            chunks[i].push((start, Ok((e.points(), count))));
-        } else {
-            chunks[i].push((start, Err(chunk_id)));
-            decode.push(chunk_id);
-            span_of_chunk.insert(chunk_id, i);
+        let mut span = Vec::with_capacity(refs.len());
+        for r in refs {
+            let (start, end) = (r.start(), r.end());
+            if start >= from && end <= to && column_of(start, f, t, w) == column_of(end, f, t, w) {
+                let count = usize::try_from(r.count).unwrap_or(0);
+                span.push(Ok((r.extremes.points(), count)));
+            } else {
+                span.push(Err(r.id));
+                decode.push(r.id);
+                span_of_chunk.insert(r.id, i);
+            }
         }
+        contents.push(span);
     }
-    drop(rows);
     let mut decoded: HashMap<i64, (usize, Vec<Point>)> = HashMap::with_capacity(decode.len());
     if !decode.is_empty() {
         let ids: rusqlite::vtab::array::Array = std::rc::Rc::new(
@@ -755,9 +744,8 @@ fn read_clean_rows(
             }
         }
     }
-    for (mut span_chunks, (points, raw)) in chunks.into_iter().zip(&mut out) {
-        span_chunks.sort_by_key(|(start, _)| *start);
-        for (_, content) in span_chunks {
+    for (span, (points, raw)) in contents.into_iter().zip(&mut out) {
+        for content in span {
             match content {
                 Ok((stand_ins, count)) => {
                     points.extend(stand_ins);
@@ -772,6 +760,62 @@ fn read_clean_rows(
         }
     }
     Ok(out)
+}
+
+/// For the spans whose chunks are known as [`rollup::Chunks::StartingIn`] (rows without a
+/// listing, all of one tier): those chunks, by start, per span index. One statement for all.
+fn chunks_starting_in(
+    tx: &Connection,
+    id: i64,
+    spans: &[(i64, i64, &rollup::Chunks)],
+) -> rusqlite::Result<HashMap<usize, Vec<rollup::ChunkRef>>> {
+    let bounds: Vec<(usize, i64, i64)> = spans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, _, c))| match c {
+            rollup::Chunks::StartingIn(a, b) => Some((i, *a, *b)),
+            rollup::Chunks::Listed(_) => None,
+        })
+        .collect();
+    let mut found: HashMap<usize, Vec<rollup::ChunkRef>> = HashMap::new();
+    let Some(&(_, s0, s1)) = bounds.first() else {
+        return Ok(found);
+    };
+    let starts: rusqlite::vtab::array::Array = std::rc::Rc::new(
+        bounds
+            .iter()
+            .map(|&(_, s, _)| rusqlite::types::Value::from(s))
+            .collect(),
+    );
+    let span_of: HashMap<i64, usize> = bounds.iter().map(|&(i, s, _)| (s, i)).collect();
+    let mut metas = tx.prepare_cached(
+        "SELECT b.value, c.id, c.start_ns, c.end_ns, c.count, c.first_v, c.min_ns, c.min,
+                c.max_ns, c.max, c.last_v
+         FROM rarray(?2) AS b
+         CROSS JOIN chunks AS c ON c.series_id = ?1 AND c.start_ns >= b.value
+                                AND c.start_ns <= b.value + ?3",
+    )?;
+    let mut rows = metas.query(params![id, starts, s1 - s0])?;
+    while let Some(r) = rows.next()? {
+        let Some(&i) = span_of.get(&r.get::<_, i64>(0)?) else {
+            continue;
+        };
+        let point = |ts, v| rollup::row_point(r, ts, v);
+        found.entry(i).or_default().push(rollup::ChunkRef {
+            id: r.get(1)?,
+            count: r.get(4)?,
+            extremes: Extremes {
+                first: point(2, 5)?,
+                min: point(6, 7)?,
+                max: point(8, 9)?,
+                last: point(3, 10)?,
+            },
+        });
+    }
+    for refs in found.values_mut() {
+        refs.sort_by_key(rollup::ChunkRef::start);
+    }
+    Ok(found)
 }
 
 /// The log's points of series `id`, by time; of equal timestamps in write order (the later
@@ -1019,11 +1063,11 @@ fn insert_chunk(
     series_id: i64,
     (first_offset, end_offset): (i64, i64),
     points: &[Point],
-) -> rusqlite::Result<Option<rollup::Summary>> {
+) -> rusqlite::Result<Option<rollup::Counted>> {
     let Some(e) = Extremes::of(points) else {
         return Ok(None);
     };
-    insert.execute(params![
+    let chunk_id = insert.insert(params![
         series_id,
         first_offset,
         end_offset,
@@ -1038,10 +1082,13 @@ fn insert_chunk(
         e.max.ts_ns,
         chunk::encode(points),
     ])?;
-    Ok(Some(rollup::Summary {
-        count: points.len() as i64,
-        clean: true,
-        extremes: e,
+    Ok(Some(rollup::Counted {
+        summary: rollup::Summary {
+            count: points.len() as i64,
+            clean: true,
+            extremes: e,
+        },
+        chunk_id: Some(chunk_id),
     }))
 }
 
@@ -1376,7 +1423,7 @@ impl Writer {
                     if let Some(mut summary) =
                         insert_chunk(&mut insert, series_id, (first_offset, end_offset), &only)?
                     {
-                        summary.clean = met.len() == before;
+                        summary.summary.clean = met.len() == before;
                         summaries.push(summary);
                     }
                     chunks += 1;
@@ -1387,7 +1434,13 @@ impl Writer {
                     }
                 }
                 let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
-                rollup::add(&tx, series_id, rollup::tiers_from(finest), &summaries)?;
+                rollup::add(
+                    &tx,
+                    series_id,
+                    rollup::tiers_from(finest),
+                    finest,
+                    &summaries,
+                )?;
                 rollup::mark_dirty(&tx, series_id, rollup::tiers_from(finest), &met)?;
                 // Switch finer tiers on once the series' rate makes them worth it.
                 let span = match (points.first(), points.last()) {
@@ -1401,7 +1454,7 @@ impl Writer {
                         let new = rollup::TIERS
                             .into_iter()
                             .filter(|&w| w >= worth && (finest == 0 || w < finest));
-                        rollup::backfill(&tx, series_id, new)?;
+                        rollup::backfill(&tx, series_id, new, worth)?;
                         set_rollup_width.execute(params![series_id, worth])?;
                         switched_on.push((series_id, worth));
                     }
@@ -1500,7 +1553,7 @@ impl Writer {
             let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
             let within_hour = rollup::tiers_from(finest).filter(|&w| w <= CHUNK_SPAN_NS);
             rollup::forget_span(&tx, series_id, within_hour.clone(), (from, to))?;
-            rollup::add(&tx, series_id, within_hour, &summaries)?;
+            rollup::add(&tx, series_id, within_hour, finest, &summaries)?;
             rollup::recount_above_hour(&tx, series_id, finest, from)?;
         }
         tx.commit()
@@ -1958,29 +2011,41 @@ mod tests {
             let used_rollups = rollup::finest_of(&writer.conn, id).unwrap() > 0;
             let mut want = last_write_wins(writes);
             want.retain(|p| p.ts_ns >= horizon);
-            for &(from_s, len_s, width) in &queries {
-                let (columns_from, to) = (base + from_s * s, base + (from_s + len_s) * s);
-                let from = columns_from.max(horizon);
-                if to <= from {
-                    continue;
+            // With the rows' chunk listings, then without (as rows written by version 2).
+            for listed in [true, false] {
+                if !listed {
+                    writer.conn.execute("UPDATE rollups SET chunks = NULL", []).unwrap();
                 }
-                let in_range: Vec<Point> =
-                    want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to).collect();
-                // Read whole, and cut into parts as wide reads are.
-                for parts in [1, 3] {
-                    let columns = (columns_from, to, width);
-                    let (mut points, mut raw) = (Vec::new(), 0);
-                    for part in column_parts((from, to), columns, parts) {
-                        let mut m4 = M4::new(columns_from, to, width);
-                        raw += read_m4(&writer.conn, id, part, columns, &mut m4).unwrap();
-                        points.extend(m4.finish());
+                for &(from_s, len_s, width) in &queries {
+                    let (columns_from, to) = (base + from_s * s, base + (from_s + len_s) * s);
+                    let from = columns_from.max(horizon);
+                    if to <= from {
+                        continue;
                     }
-                    prop_assert_eq!(raw, in_range.len(), "raw points, rollups on: {}", used_rollups);
-                    prop_assert_eq!(
-                        points,
-                        crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
-                        "rollups on: {}, parts: {}", used_rollups, parts
-                    );
+                    let in_range: Vec<Point> = want
+                        .iter()
+                        .copied()
+                        .filter(|p| p.ts_ns >= from && p.ts_ns <= to)
+                        .collect();
+                    // Read whole, and cut into parts as wide reads are.
+                    for parts in [1, 3] {
+                        let columns = (columns_from, to, width);
+                        let (mut points, mut raw) = (Vec::new(), 0);
+                        for part in column_parts((from, to), columns, parts) {
+                            let mut m4 = M4::new(columns_from, to, width);
+                            raw += read_m4(&writer.conn, id, part, columns, &mut m4).unwrap();
+                            points.extend(m4.finish());
+                        }
+                        prop_assert_eq!(
+                            raw, in_range.len(),
+                            "raw points, rollups on: {}, listed: {}", used_rollups, listed
+                        );
+                        prop_assert_eq!(
+                            points,
+                            crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
+                            "rollups on: {}, parts: {}, listed: {}", used_rollups, parts, listed
+                        );
+                    }
                 }
             }
         }
@@ -2045,6 +2110,79 @@ mod tests {
 
     /// A database in the first release's layout opens, upgrades in place (once, and again
     /// harmlessly) and answers what it held.
+    /// Version 2 rows had no chunk listings: the upgrade adds the column, and those rows are
+    /// read as before, with the same answer.
+    #[tokio::test]
+    async fn a_version_2_database_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("livechart-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = SqliteOptions {
+            dir: dir.clone(),
+            durability: Durability::Relaxed,
+            retention: Duration::from_secs(86_400),
+            max_disk_bytes: None,
+            max_series: 10,
+            ring_capacity: 100,
+            warm: Duration::from_secs(1),
+            hub: None,
+        };
+        let key = SeriesKey::new("dense").unwrap();
+        // 1 000 s at 1 kHz: as many points as start a compaction, which gives the series
+        // rollups; read at 5 columns of 200 s.
+        let to = now_ns() / 1_000_000_000 * 1_000_000_000 - 10_000_000_000;
+        let from = to - 1_000_000_000_000;
+        let q = || HistoryQuery {
+            series: key.clone(),
+            from_ns: from,
+            to_ns: to,
+            width: 5,
+            raw_limit: None,
+        };
+        let store = SqliteStore::open(options.clone()).unwrap();
+        let points: Vec<Point> = (0..COMPACT_POINTS as i64)
+            .map(|i| Point::new(from + i * 1_000_000, (i % 1_009) as f64).unwrap())
+            .collect();
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), points);
+        store.append(batch).await.unwrap();
+        drop(store);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let store = SqliteStore::open(options.clone()).unwrap();
+        let want = store.history(q()).await.unwrap();
+        assert_eq!(want.raw_points, COMPACT_POINTS);
+        drop(store);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        {
+            let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+            let listed: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM rollups WHERE chunks IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(listed > 0, "rows list their chunks");
+            conn.execute_batch("ALTER TABLE rollups DROP COLUMN chunks; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        for _ in 0..2 {
+            let store = SqliteStore::open(options.clone()).unwrap();
+            let got = store.history(q()).await.unwrap();
+            assert_eq!(
+                (got.raw_points, got.points),
+                (want.raw_points, want.points.clone())
+            );
+            drop(store);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!("livechart-v1-{}", std::process::id()));
@@ -2235,13 +2373,63 @@ mod tests {
             (raw, m4.finish())
         };
         assert_eq!(read(&writer.conn), (points.len(), want.clone()));
+        // Reads looking into the finest rows take those rows' chunk listings, and a wrong
+        // listing shows too: point every listed chunk at the series' first chunk.
+        let listed = plan
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p,
+                    rollup::Piece::Read(_, _, Some(rollup::Chunks::Listed(_)))
+                )
+            })
+            .count();
+        assert!(listed > 0, "no listed chunks read: {plan:?}");
+        let first_chunk: i64 = writer
+            .conn
+            .query_row("SELECT min(id) FROM chunks", [], |r| r.get(0))
+            .unwrap();
+        let listings: Vec<(i64, i64, Vec<u8>)> = writer
+            .conn
+            .prepare("SELECT width_ns, start_ns, chunks FROM rollups WHERE chunks IS NOT NULL")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let original = listings.clone();
+        let relist = |conn: &Connection, listings: &[(i64, i64, Vec<u8>)]| {
+            for (width, start, bytes) in listings {
+                conn.execute(
+                    "UPDATE rollups SET chunks = ?3 WHERE width_ns = ?1 AND start_ns = ?2",
+                    params![width, start, bytes],
+                )
+                .unwrap();
+            }
+        };
+        let wrong: Vec<(i64, i64, Vec<u8>)> = listings
+            .into_iter()
+            .map(|(width, start, bytes)| {
+                let mut refs = rollup::unpack_refs(&bytes).unwrap();
+                refs.iter_mut().for_each(|r| r.id = first_chunk);
+                (width, start, rollup::pack_refs(&refs))
+            })
+            .collect();
+        relist(&writer.conn, &wrong);
+        assert_ne!(
+            read(&writer.conn).1,
+            want,
+            "a wrong listing changes the answer"
+        );
+        relist(&writer.conn, &original);
+        assert_eq!(read(&writer.conn).1, want);
         let (width, start) = (rollup::TIERS[3], base + 60 * s);
-        let mut row = rollup::get_row(&writer.conn, id, width, start)
+        let (mut row, _) = rollup::get_row(&writer.conn, id, width, start)
             .unwrap()
             .unwrap();
         assert!(row.clean);
         row.extremes.max.value = 5_000.0;
-        rollup::put_row(&writer.conn, id, width, start, &row).unwrap();
+        rollup::put_row(&writer.conn, id, (width, start), &row, None).unwrap();
         assert_ne!(
             read(&writer.conn).1,
             want,
