@@ -357,14 +357,15 @@ fn decode_points(
         while left > 0 {
             let block = &mut buf[..left.min(BLOCK)];
             unpack_blocks(bytes, &mut pos, block)?;
-            for &dod in block.iter() {
+            // `extend` over a slice's map knows its length: no capacity check per point.
+            out.extend(block.iter().map(|&dod| {
                 delta = delta.wrapping_add(unzigzag(dod));
                 t = t.wrapping_add(delta);
-                out.push(Point {
+                Point {
                     ts_ns: t,
                     value: 0.0,
-                });
-            }
+                }
+            }));
             left -= block.len();
         }
     }
@@ -382,9 +383,20 @@ fn decode_points(
                 for part in later.chunks_mut(BLOCK) {
                     let block = &mut buf[..part.len()];
                     unpack_blocks(bytes, &mut pos, block)?;
-                    for (p, &d) in part.iter_mut().zip(block.iter()) {
-                        m = m.wrapping_add(unzigzag(d));
-                        p.value = m as f64 / scale;
+                    // The running sum first, then the divisions apart from it: they need
+                    // not wait for each other, and whole integers skip them.
+                    for d in block.iter_mut() {
+                        m = m.wrapping_add(unzigzag(*d));
+                        *d = m as u64;
+                    }
+                    if k == 0 {
+                        for (p, &m) in part.iter_mut().zip(block.iter()) {
+                            p.value = m as i64 as f64;
+                        }
+                    } else {
+                        for (p, &m) in part.iter_mut().zip(block.iter()) {
+                            p.value = m as i64 as f64 / scale;
+                        }
                     }
                 }
             }
