@@ -21,9 +21,16 @@
 //! inside the range and inside one column, with no uncompacted (log) point in it, stands in
 //! for all its points with its four extremes (the M4 answer is the same, see
 //! [`crate::decimate::Extremes`]). Any other row is looked at one tier finer, and at the
-//! finest tier it becomes a region the chunk reader reads as before. The work is a few rows
-//! per column plus, per column boundary, one short descent and one chunk decoded: it follows
-//! the width, not the number of points in the range.
+//! finest tier it becomes a region read from the chunks the row lists ([`ChunkRef`]: each
+//! chunk's id, count and extremes), so only the chunks that straddle a column boundary are
+//! fetched and decoded. The work is a few rows per column plus, per column boundary, one
+//! short descent and one chunk decoded: it follows the width, not the number of points in
+//! the range.
+//!
+//! Listings, not the chunks index: that index answered the same question, but a descent of
+//! it per boundary made a 100 M-point read 1.56x a 10 M one; with listings it is about 1.25x.
+//! A listing is kept only while exact (the row is clean); rows without one (version 2
+//! databases, rows made inexact) are read through the index as before.
 //!
 //! # When a series gets rollups
 //! Only tiers whose buckets hold at least [`MIN_POINTS_PER_BUCKET`] points at the rate the
