@@ -90,6 +90,12 @@ pub const TIERS: [i64; 10] = [
 /// below that a row saves less reading than it costs writing.
 pub const MIN_POINTS_PER_BUCKET: i128 = 4 * 1_024;
 
+/// Most chunks a row lists: about 50 bytes each (at most ~90), so the row stays within what a
+/// 4 KiB B-tree page holds inline (~1 000 bytes). Longer, each row would take an overflow
+/// page (4 KiB on disk, one more read), and every compaction adding a small chunk would
+/// rewrite a growing list. Rows with more are read through the chunks index.
+pub const MAX_LISTED_CHUNKS: usize = 12;
+
 /// Chunks never span more than this (an hour: they never cross an hour boundary), so a
 /// bucket's data ends before `start + width + MAX_CHUNK_SPAN`.
 const MAX_CHUNK_SPAN: i64 = 3_600 * S;
@@ -373,7 +379,7 @@ pub fn add(
                 None => (s, refs),
             };
             let refs = refs
-                .filter(|_| width == listing && total.clean)
+                .filter(|refs| width == listing && total.clean && refs.len() <= MAX_LISTED_CHUNKS)
                 .map(|mut refs| {
                     refs.sort_by_key(ChunkRef::start);
                     refs
@@ -867,6 +873,53 @@ mod tests {
                 proptest::prop_assert_eq!(unpack_refs(&bytes[..bytes.len() - 1]), None);
             }
         }
+    }
+
+    /// A row lists its chunks up to [`MAX_LISTED_CHUNKS`], added at once or one by one; one
+    /// more and it lists none (it is then read through the chunks index).
+    #[test]
+    fn listings_stop_at_the_cap() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let chunk = |i: i64| {
+            let p = |t: i64| Point::new(t, i as f64).unwrap();
+            Counted {
+                summary: Summary {
+                    count: 2,
+                    clean: true,
+                    extremes: Extremes {
+                        first: p(i * 10),
+                        min: p(i * 10),
+                        max: p(i * 10 + 1),
+                        last: p(i * 10 + 1),
+                    },
+                },
+                chunk_id: Some(100 + i),
+            }
+        };
+        let listed = |series: i64| {
+            get_row(&conn, series, S, 0)
+                .unwrap()
+                .and_then(|(_, refs)| refs)
+                .map(|refs| refs.len())
+        };
+        let cap = MAX_LISTED_CHUNKS as i64;
+        let all: Vec<Counted> = (0..cap).map(chunk).collect();
+        add(&conn, 1, std::iter::once(S), S, &all).unwrap();
+        assert_eq!(listed(1), Some(MAX_LISTED_CHUNKS));
+        for c in &all {
+            add(&conn, 2, std::iter::once(S), S, &[*c]).unwrap();
+        }
+        assert_eq!(listed(2), Some(MAX_LISTED_CHUNKS));
+        for series in [1, 2] {
+            add(&conn, series, std::iter::once(S), S, &[chunk(cap)]).unwrap();
+            assert_eq!(listed(series), None);
+            let (row, _) = get_row(&conn, series, S, 0).unwrap().unwrap();
+            assert_eq!(row.count, 2 * (cap + 1));
+        }
+        // Not the listing tier: no listing at all.
+        add(&conn, 3, std::iter::once(S), 5 * S, &all).unwrap();
+        assert_eq!(listed(3), None);
     }
 
     #[test]
