@@ -2110,22 +2110,37 @@ mod tests {
 
     /// A database in the first release's layout opens, upgrades in place (once, and again
     /// harmlessly) and answers what it held.
+    /// A small relaxed store in `dir`, as the upgrade tests open it.
+    fn upgrade_options(dir: &Path) -> SqliteOptions {
+        SqliteOptions {
+            dir: dir.to_path_buf(),
+            durability: Durability::Relaxed,
+            retention: Duration::from_secs(86_400),
+            max_disk_bytes: None,
+            max_series: 10,
+            ring_capacity: 100,
+            warm: Duration::from_secs(60),
+            hub: None,
+        }
+    }
+
+    /// The database in `dir` is at this version's layout; then `dir` goes.
+    fn assert_upgraded_and_remove(dir: &Path) {
+        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Version 2 rows had no chunk listings: the upgrade adds the column, and those rows are
     /// read as before, with the same answer.
     #[tokio::test]
     async fn a_version_2_database_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!("livechart-v2-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let options = SqliteOptions {
-            dir: dir.clone(),
-            durability: Durability::Relaxed,
-            retention: Duration::from_secs(86_400),
-            max_disk_bytes: None,
-            max_series: 10,
-            ring_capacity: 100,
-            warm: Duration::from_secs(1),
-            hub: None,
-        };
+        let options = upgrade_options(&dir);
         let key = SeriesKey::new("dense").unwrap();
         // 1 000 s at 1 kHz: as many points as start a compaction, which gives the series
         // rollups; read at 5 columns of 200 s.
@@ -2175,12 +2190,7 @@ mod tests {
             drop(store);
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_upgraded_and_remove(&dir);
     }
 
     #[tokio::test]
@@ -2214,16 +2224,7 @@ mod tests {
             let mut insert = conn.prepare_cached(INSERT_CHUNK).unwrap();
             insert_chunk(&mut insert, 1, (0, 10), &points).unwrap();
         }
-        let options = SqliteOptions {
-            dir: dir.clone(),
-            durability: Durability::Relaxed,
-            retention: Duration::from_secs(86_400),
-            max_disk_bytes: None,
-            max_series: 10,
-            ring_capacity: 100,
-            warm: Duration::from_secs(60),
-            hub: None,
-        };
+        let options = upgrade_options(&dir);
         for _ in 0..2 {
             let store = SqliteStore::open(options.clone()).unwrap();
             let q = HistoryQuery {
@@ -2237,12 +2238,7 @@ mod tests {
             drop(store);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let conn = Connection::open(dir.join(DB_FILE)).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert_upgraded_and_remove(&dir);
     }
 
     /// The stream's name survives a clean stop; after an unclean one it changes with
