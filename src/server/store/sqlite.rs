@@ -2108,8 +2108,6 @@ mod tests {
         );
     }
 
-    /// A database in the first release's layout opens, upgrades in place (once, and again
-    /// harmlessly) and answers what it held.
     /// A small relaxed store in `dir`, as the upgrade tests open it.
     fn upgrade_options(dir: &Path) -> SqliteOptions {
         SqliteOptions {
@@ -2193,6 +2191,8 @@ mod tests {
         assert_upgraded_and_remove(&dir);
     }
 
+    /// A database in the first release's layout opens, upgrades in place (once, and again
+    /// harmlessly) and answers what it held.
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_in_place() {
         let dir = std::env::temp_dir().join(format!("livechart-v1-{}", std::process::id()));
