@@ -390,6 +390,17 @@ pub fn add(
     Ok(())
 }
 
+/// Drops the listings of the tier `width` once a finer tier is the finest: reads look into
+/// the finest tier only, so those listings would only take space.
+pub fn unlist_tier(conn: &Connection, series_id: i64, width: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE rollups SET chunks = NULL
+         WHERE series_id = ?1 AND width_ns = ?2 AND chunks IS NOT NULL",
+    )?
+    .execute(params![series_id, width])?;
+    Ok(())
+}
+
 /// Marks the rows holding chunks that start at `starts` as no longer exact.
 pub fn mark_dirty(
     conn: &Connection,
@@ -691,7 +702,11 @@ pub fn plan(
                 look_into.push(start);
             } else {
                 // A clean row's chunks are the only ones in its span: read just them.
-                let listed = chunks.as_deref().and_then(unpack_refs);
+                // A listing that does not add up to the row's count is not trusted.
+                let listed = chunks
+                    .as_deref()
+                    .and_then(unpack_refs)
+                    .filter(|refs| refs.iter().map(|r| r.count).sum::<i64>() == s.count);
                 let chunks = s.clean.then(|| match listed {
                     Some(refs) if !refs.is_empty() => Chunks::Listed(refs),
                     _ => Chunks::StartingIn(start, bucket_end(start, tiers[0])),

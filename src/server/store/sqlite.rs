@@ -651,8 +651,19 @@ fn read_m4(
                         visit(s.extremes.points(), usize::try_from(s.count).unwrap_or(0))
                     }
                     rollup::Piece::Read(a, b, Some(_)) if no_log(*a, *b) => {
-                        let (points, raw) = read_together.next().unwrap_or_default();
-                        visit(points, raw)
+                        match read_together.next().flatten() {
+                            Some((points, raw)) => visit(points, raw),
+                            // Its listing was wrong: read the span through the index.
+                            None => visit_hours(
+                                &tx,
+                                id,
+                                (*a, *b),
+                                None,
+                                Some(columns),
+                                &logged,
+                                &mut visit,
+                            )?,
+                        }
                     }
                     rollup::Piece::Read(a, b, chunks) => {
                         let starts = chunks.as_ref().and_then(rollup::Chunks::starts);
@@ -677,16 +688,20 @@ fn read_m4(
     Ok(raw)
 }
 
+/// A span's points as read, with the raw points they stand for.
+type SpanRead = (Vec<Point>, usize);
+
 /// For each `(from, to, chunks)`, in time order and not overlapping: the points of `chunks`
 /// (the only chunks in the span: the caller read that from a clean rollup row) within the
 /// span, in time order, with the raw points they stand for. A chunk inside one column of
 /// `columns` is answered by its extremes; the others are fetched and decoded together.
+/// `None` for a span whose listing disagrees with the chunks: the caller reads it another way.
 fn read_clean_rows(
     tx: &Connection,
     id: i64,
     spans: &[(i64, i64, &rollup::Chunks)],
     (f, t, w): (i64, i64, usize),
-) -> rusqlite::Result<Vec<(Vec<Point>, usize)>> {
+) -> rusqlite::Result<Vec<Option<SpanRead>>> {
     let mut out: Vec<(Vec<Point>, usize)> = vec![(Vec::new(), 0); spans.len()];
     let unlisted = chunks_starting_in(tx, id, spans)?;
     // Per span, its chunks in time order: what stands in for each (with the raw points it
@@ -694,7 +709,12 @@ fn read_clean_rows(
     type Content = Result<(Vec<Point>, usize), i64>;
     let mut contents: Vec<Vec<Content>> = Vec::with_capacity(spans.len());
     let mut decode = Vec::new();
-    let mut span_of_chunk: HashMap<i64, usize> = HashMap::new();
+    // Per chunk to decode: its span, and its start and count as listed, to check them against
+    // the chunk itself.
+    let mut span_of_chunk: HashMap<i64, (usize, i64, i64)> = HashMap::new();
+    // Spans whose listing disagrees with the chunks it names: a bug, never expected, but the
+    // answer must stay right, so those spans are read again through the index.
+    let mut stale = vec![false; spans.len()];
     for (i, &(from, to, chunks)) in spans.iter().enumerate() {
         let refs: &[rollup::ChunkRef] = match chunks {
             rollup::Chunks::Listed(refs) => refs,
@@ -709,7 +729,12 @@ fn read_clean_rows(
             } else {
                 span.push(Err(r.id));
                 decode.push(r.id);
-                span_of_chunk.insert(r.id, i);
+                // A chunk belongs to one row: named twice, at least one listing is wrong.
+                if let Some((j, ..)) = span_of_chunk.insert(r.id, (i, r.start(), r.count)) {
+                    tracing::error!(series_id = id, chunk_id = r.id, "rollup rows share a chunk");
+                    stale[i] = true;
+                    stale[j] = true;
+                }
             }
         }
         contents.push(span);
@@ -729,19 +754,40 @@ fn read_clean_rows(
         let mut rows = blobs.query([ids])?;
         let mut scratch = Vec::new();
         while let Some(r) = rows.next()? {
-            let (chunk_id, start): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let count = usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+            let (chunk_id, start, stored): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let Some(&(i, listed_start, listed_count)) = span_of_chunk.get(&chunk_id) else {
+                continue;
+            };
+            if (start, stored) != (listed_start, listed_count) {
+                tracing::error!(
+                    series_id = id,
+                    chunk_id,
+                    "a rollup row lists a chunk wrongly"
+                );
+                stale[i] = true;
+                continue;
+            }
+            let count = usize::try_from(stored).unwrap_or(0);
             scratch.clear();
             let data = r.get_ref(3)?.as_blob().unwrap_or(&[]);
             if let Err(e) = chunk::decode(data, start, count, &mut scratch) {
                 tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
+                decoded.insert(chunk_id, (0, Vec::new()));
                 continue;
             }
             // The chunk is alone in its span: its M4 there stands for it.
-            if let Some(&i) = span_of_chunk.get(&chunk_id) {
-                let (from, to, _) = spans[i];
-                decoded.insert(chunk_id, reduce_to_m4(&scratch, (from, to), (f, t, w)));
-            }
+            let (from, to, _) = spans[i];
+            decoded.insert(chunk_id, reduce_to_m4(&scratch, (from, to), (f, t, w)));
+        }
+    }
+    for (&chunk_id, &(i, ..)) in &span_of_chunk {
+        if !decoded.contains_key(&chunk_id) && !stale[i] {
+            tracing::error!(
+                series_id = id,
+                chunk_id,
+                "a rollup row lists a missing chunk"
+            );
+            stale[i] = true;
         }
     }
     for (span, (points, raw)) in contents.into_iter().zip(&mut out) {
@@ -759,7 +805,11 @@ fn read_clean_rows(
             }
         }
     }
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .zip(stale)
+        .map(|(read, stale)| (!stale).then_some(read))
+        .collect())
 }
 
 /// For the spans whose chunks are known as [`rollup::Chunks::StartingIn`] (rows without a
@@ -1455,6 +1505,9 @@ impl Writer {
                             .into_iter()
                             .filter(|&w| w >= worth && (finest == 0 || w < finest));
                         rollup::backfill(&tx, series_id, new, worth)?;
+                        if finest > 0 {
+                            rollup::unlist_tier(&tx, series_id, finest)?;
+                        }
                         set_rollup_width.execute(params![series_id, worth])?;
                         switched_on.push((series_id, worth));
                     }
@@ -2008,7 +2061,40 @@ mod tests {
             let Some(id) = writer.series.get(&key).map(|st| st.id) else {
                 return Ok(());
             };
-            let used_rollups = rollup::finest_of(&writer.conn, id).unwrap() > 0;
+            let finest = rollup::finest_of(&writer.conn, id).unwrap();
+            let used_rollups = finest > 0;
+            // Every listing is exact: only on clean rows of the finest tier, naming just the
+            // chunks that start in the row's bucket.
+            let listings: Vec<(i64, i64, bool, Vec<u8>)> = writer
+                .conn
+                .prepare(
+                    "SELECT width_ns, start_ns, clean, chunks FROM rollups
+                     WHERE series_id = ?1 AND chunks IS NOT NULL",
+                )
+                .unwrap()
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let by_start = |mut refs: Vec<rollup::ChunkRef>| {
+                refs.sort_by_key(|r| (r.start(), r.id));
+                refs
+            };
+            for (width, start, clean, bytes) in listings {
+                prop_assert!(
+                    clean && width == finest,
+                    "a listing on row {}/{}, clean: {}, finest tier: {}", width, start, clean, finest
+                );
+                let bucket = rollup::Chunks::StartingIn(start, start + width - 1);
+                let mut found =
+                    chunks_starting_in(&writer.conn, id, &[(start, start + width - 1, &bucket)])
+                        .unwrap();
+                prop_assert_eq!(
+                    rollup::unpack_refs(&bytes).map(by_start),
+                    Some(by_start(found.remove(&0).unwrap_or_default())),
+                    "the listing of row {}/{}", width, start
+                );
+            }
             let mut want = last_write_wins(writes);
             want.retain(|p| p.ts_ns >= horizon);
             // With the rows' chunk listings, then without (as rows written by version 2).
@@ -2369,8 +2455,10 @@ mod tests {
             (raw, m4.finish())
         };
         assert_eq!(read(&writer.conn), (points.len(), want.clone()));
-        // Reads looking into the finest rows take those rows' chunk listings, and a wrong
-        // listing shows too: point every listed chunk at the series' first chunk.
+        // Reads looking into the finest rows take those rows' chunk listings (here every
+        // listed chunk reaches over a column boundary and is decoded). Listings naming the
+        // wrong chunks (before the check, this changed the answer), or counts that do not
+        // add up, are caught and those spans read through the index.
         let listed = plan
             .iter()
             .filter(|p| {
@@ -2403,21 +2491,21 @@ mod tests {
                 .unwrap();
             }
         };
-        let wrong: Vec<(i64, i64, Vec<u8>)> = listings
-            .into_iter()
-            .map(|(width, start, bytes)| {
-                let mut refs = rollup::unpack_refs(&bytes).unwrap();
-                refs.iter_mut().for_each(|r| r.id = first_chunk);
-                (width, start, rollup::pack_refs(&refs))
-            })
-            .collect();
-        relist(&writer.conn, &wrong);
-        assert_ne!(
-            read(&writer.conn).1,
-            want,
-            "a wrong listing changes the answer"
-        );
-        relist(&writer.conn, &original);
+        let altered = |change: fn(&mut rollup::ChunkRef, i64)| -> Vec<(i64, i64, Vec<u8>)> {
+            original
+                .iter()
+                .map(|(width, start, bytes)| {
+                    let mut refs = rollup::unpack_refs(bytes).unwrap();
+                    refs.iter_mut().for_each(|r| change(r, first_chunk));
+                    (*width, *start, rollup::pack_refs(&refs))
+                })
+                .collect()
+        };
+        relist(&writer.conn, &altered(|r, first| r.id = first));
+        assert_eq!(read(&writer.conn), (points.len(), want.clone()));
+        relist(&writer.conn, &altered(|r, _| r.count += 1));
+        assert_eq!(read(&writer.conn), (points.len(), want.clone()));
+        relist(&writer.conn, &listings);
         assert_eq!(read(&writer.conn).1, want);
         let (width, start) = (rollup::TIERS[3], base + 60 * s);
         let (mut row, _) = rollup::get_row(&writer.conn, id, width, start)
