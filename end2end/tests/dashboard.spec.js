@@ -45,6 +45,10 @@ test('the address holds the charts, their series and settings, and survives a re
   await page.keyboard.press('ArrowLeft');
   await expect(charts(page).nth(0)).toHaveAttribute('data-mode', 'paused');
   await expect.poll(() => new URL(page.url()).searchParams.get('c0.end')).toMatch(/^\d{13}$/);
+  // The address can change before the frame that draws the pan: wait for that frame.
+  const end = Number(new URL(page.url()).searchParams.get('c0.end'));
+  const drawnEnd = async () => Number((await charts(page).nth(0).locator('canvas').getAttribute('data-x-range')).split(',')[1]);
+  await expect.poll(drawnEnd).toBe(end);
   const range = await charts(page).nth(0).locator('canvas').getAttribute('data-x-range');
   await page.reload();
   await expect(charts(page).nth(0)).toHaveAttribute('data-mode', 'paused');
