@@ -29,8 +29,11 @@
 //!
 //! Listings, not the chunks index: that index answered the same question, but a descent of
 //! it per boundary made a 100 M-point read 1.56x a 10 M one; with listings it is about 1.25x.
-//! A listing is kept only while exact (the row is clean); rows without one (version 2
-//! databases, rows made inexact) are read through the index as before.
+//! A listing is kept only while exact (the row is clean, of the finest tier); rows without
+//! one (version 2 databases, rows made inexact) are read through the index as before. A read
+//! still checks each chunk it fetches against the listing (id, start, count) and a listing's
+//! counts against its row's: a wrong listing, which no write should leave, costs a slower
+//! read through the index, never a wrong answer.
 //!
 //! # When a series gets rollups
 //! Only tiers whose buckets hold at least [`MIN_POINTS_PER_BUCKET`] points at the rate the
