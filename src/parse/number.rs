@@ -112,15 +112,44 @@ pub fn timestamp(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Accumulates ASCII digits from `*i` (wrapping past 19 digits; callers check the count).
+/// Eight at a time while eight digits follow (timestamps are 19 digits, counters often 9 or
+/// more), then one at a time.
 #[inline]
 fn digits(bytes: &[u8], i: &mut usize) -> (u64, usize) {
     let start = *i;
     let mut v: u64 = 0;
+    while let Some(eight) = bytes
+        .get(*i..*i + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .and_then(|b| eight_digits(u64::from_le_bytes(b)))
+    {
+        v = v.wrapping_mul(100_000_000).wrapping_add(eight);
+        *i += 8;
+    }
     while let Some(d) = bytes.get(*i).filter(|b| b.is_ascii_digit()) {
         v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
         *i += 1;
     }
     (v, *i - start)
+}
+
+/// The value of eight ASCII digits loaded little-endian (the first digit in the low byte),
+/// or `None` if any byte is not a digit: a few multiplications instead of eight steps.
+#[inline(always)]
+fn eight_digits(chunk: u64) -> Option<u64> {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // Every byte is 0x30..=0x39: its high nibble is 3, and adding 6 does not carry into it.
+    let all_digits = (chunk & HIGH) | ((chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4)
+        == 0x3333_3333_3333_3333;
+    if !all_digits {
+        return None;
+    }
+    // Pairs, then quads, then the eight: each step multiplies the higher-order half by its
+    // weight and adds the lower-order half.
+    let v = chunk & 0x0F0F_0F0F_0F0F_0F0F;
+    let v = (v.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    Some(v.wrapping_mul(10_000 << 32 | 1) >> 32)
 }
 
 #[inline]
@@ -196,6 +225,23 @@ mod tests {
         assert_eq!(timestamp(b"-5"), Some(-5));
         for s in ["", "-", "+5", "1.5", "12x"] {
             assert_eq!(timestamp(s.as_bytes()), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn eight_digits_read_at_once_or_not_at_all() {
+        let at = |s: &[u8; 8]| eight_digits(u64::from_le_bytes(*s));
+        assert_eq!(at(b"12345678"), Some(12_345_678));
+        assert_eq!(at(b"00000000"), Some(0));
+        assert_eq!(at(b"99999999"), Some(99_999_999));
+        for bad in [
+            b"1234567a",
+            b"/2345678",
+            b":2345678",
+            b"1234 678",
+            b"1234\xb5678",
+        ] {
+            assert_eq!(at(bad), None, "{bad:?}");
         }
     }
 
