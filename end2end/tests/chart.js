@@ -1,6 +1,11 @@
 // Reading the chart back: the canvas publishes its plot geometry after each frame, so a test
 // can compute the pixel where a point must be drawn and look at it.
 
+/** Waits two animation frames: any frame already scheduled has drawn. */
+async function nextFrames(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
 /** Waits until the chart has drawn at least `frames` frames. */
 async function waitForFrames(page, frames = 1) {
   await page.waitForFunction(
@@ -46,4 +51,4 @@ async function seriesColor(page, name) {
   return css.match(/\d+/g).slice(0, 3).map(Number);
 }
 
-module.exports = { waitForFrames, drawnNear, seriesColor };
+module.exports = { waitForFrames, nextFrames, drawnNear, seriesColor };
