@@ -348,6 +348,8 @@ mod dense {
             ("0.1 M", 100_000i64),
             ("1 M", 1_000_000),
             ("10 M", 10_000_000),
+            ("20 M", 20_000_000),
+            ("50 M", 50_000_000),
             ("100 M", 100_000_000),
         ]
         .into_iter()
@@ -393,21 +395,35 @@ mod dense {
             let _ = std::fs::remove_dir_all(&dir);
         }
 
+        let filled = if reuse {
+            format!("kept from an earlier run in {}", dir.display())
+        } else {
+            format!(
+                "filled in {:.1} s ({:.2} M points/s)",
+                fill.as_secs_f64(),
+                POINTS as f64 / fill.as_secs_f64() / 1e6
+            )
+        };
         println!(
             "\n### History at 2 000 columns, one series of 100 M points\n\n\
              One series at 1 kHz for {:.1} hours ({POINTS} points, a slow wave plus noise at full \
-             precision), filled in {:.1} s ({:.2} M points/s), {:.2} bytes/point on disk. \
+             precision), {filled}, {:.2} bytes/point on disk. \
              History queries ending now at width {WIDTH} (M4) after a restart, in {repeat} rounds of one query per range (a read this wide runs as one part per core, at most 2); medians:\n",
             POINTS as f64 / 3.6e6,
-            fill.as_secs_f64(),
-            POINTS as f64 / fill.as_secs_f64() / 1e6,
             bytes as f64 / POINTS as f64,
         );
-        println!("| range holds | raw points | time |");
-        println!("| --- | --- | --- |");
+        println!("| range holds | raw points | pixel column | time |");
+        println!("| --- | --- | --- | --- |");
         for (label, raw, t) in &rows {
+            // At 1 kHz, a point per millisecond.
+            let column_ms = *raw as f64 / WIDTH as f64;
             println!(
-                "| {label} points | {raw} | {:.1} ms |",
+                "| {label} points | {raw} | {} | {:.1} ms |",
+                if column_ms >= 1_000.0 {
+                    format!("{:.1} s", column_ms / 1e3)
+                } else {
+                    format!("{column_ms:.0} ms")
+                },
                 t.as_secs_f64() * 1e3
             );
         }
@@ -420,6 +436,12 @@ mod dense {
             println!(
                 "\n100 M points against 10 M: **{:.2}×** the time for 10× the points.",
                 hundred / ten
+            );
+        }
+        if let (Some(fifty), Some(hundred)) = (at("50 M"), at("100 M")) {
+            println!(
+                "100 M points against 50 M: **{:.2}×** the time for 2× the points.",
+                hundred / fifty
             );
         }
     }
