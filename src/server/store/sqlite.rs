@@ -702,11 +702,11 @@ fn read_clean_rows(
     spans: &[(i64, i64, &rollup::Chunks)],
     (f, t, w): (i64, i64, usize),
 ) -> rusqlite::Result<Vec<Option<SpanRead>>> {
-    let mut out: Vec<(Vec<Point>, usize)> = vec![(Vec::new(), 0); spans.len()];
+    let mut out: Vec<SpanRead> = vec![(Vec::new(), 0); spans.len()];
     let unlisted = chunks_starting_in(tx, id, spans)?;
     // Per span, its chunks in time order: what stands in for each (with the raw points it
     // counts), or the id of the chunk to decode.
-    type Content = Result<(Vec<Point>, usize), i64>;
+    type Content = Result<SpanRead, i64>;
     let mut contents: Vec<Vec<Content>> = Vec::with_capacity(spans.len());
     let mut decode = Vec::new();
     // Per chunk to decode: its span, and its start and count as listed, to check them against
