@@ -37,11 +37,15 @@ async function openWith(page, server, series, points) {
 async function touchPath(page, steps) {
   const cdp = await page.context().newCDPSession(page);
   const points = (xy) => xy.map(([x, y], id) => ({ x, y, id }));
-  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(steps[0]) });
+  // Sent without waiting for each answer (CDP keeps their order): awaited one by one, a
+  // stalled round trip on a loaded machine could hold the finger still past the chart's
+  // 450 ms long press and turn the swipe into an inspection.
+  const sent = [cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: points(steps[0]) })];
   for (const s of steps.slice(1)) {
-    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points(s) });
+    sent.push(cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: points(s) }));
   }
-  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  sent.push(cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] }));
+  await Promise.all(sent);
   await cdp.detach();
 }
 
