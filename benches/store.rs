@@ -8,6 +8,7 @@
 
 use livechart::history::HistoryQuery;
 use livechart::model::{Batch, Point, SeriesKey};
+use livechart::server::store::read_work::ReadWork;
 use livechart::server::store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use livechart::server::store::Store;
 use std::process::{Command, Stdio};
@@ -366,6 +367,7 @@ mod dense {
         // all ranges alike, and their ratio means something.
         let mut times = vec![Vec::new(); ranges.len()];
         let mut raw = vec![0; ranges.len()];
+        let mut work = vec![ReadWork::default(); ranges.len()];
         for _ in 0..repeat {
             for (i, (_, points)) in ranges.iter().enumerate() {
                 let q = HistoryQuery {
@@ -376,16 +378,18 @@ mod dense {
                     raw_limit: None,
                 };
                 let t = Instant::now();
-                let answer = store.history(q).await.expect("dense history");
+                let (answer, did) = store.history_with_work(q).await.expect("dense history");
                 times[i].push(t.elapsed());
                 raw[i] = answer.raw_points;
+                work[i] = did;
             }
         }
-        let rows: Vec<(&str, usize, Duration)> = ranges
+        let rows: Vec<(&str, usize, Duration, ReadWork)> = ranges
             .iter()
             .zip(raw)
             .zip(times)
-            .map(|(((label, _), raw), t)| (*label, raw, median(t)))
+            .zip(work)
+            .map(|((((label, _), raw), t), work)| (*label, raw, median(t), work))
             .collect();
         drop(store);
         let bytes = dir_bytes(&dir);
@@ -412,19 +416,24 @@ mod dense {
             POINTS as f64 / 3.6e6,
             bytes as f64 / POINTS as f64,
         );
-        println!("| range holds | raw points | pixel column | time |");
-        println!("| --- | --- | --- | --- |");
-        for (label, raw, t) in &rows {
+        println!(
+            "| range holds | raw points | pixel column | time | rollup rows read | chunk index rows read | points decoded |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        for (label, raw, t, work) in &rows {
             // At 1 kHz, a point per millisecond.
             let column_ms = *raw as f64 / WIDTH as f64;
             println!(
-                "| {label} points | {raw} | {} | {:.1} ms |",
+                "| {label} points | {raw} | {} | {:.1} ms | {} | {} | {} |",
                 if column_ms >= 1_000.0 {
                     format!("{:.1} s", column_ms / 1e3)
                 } else {
                     format!("{column_ms:.0} ms")
                 },
-                t.as_secs_f64() * 1e3
+                t.as_secs_f64() * 1e3,
+                work.rollup_rows,
+                work.chunk_rows,
+                work.points_decoded,
             );
         }
         let at = |label: &str| {

@@ -765,6 +765,7 @@ fn read_rows(
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<Row>> {
     stmt.query_map(params, |r| {
+        super::read_work::count(1, 0, 0);
         let bytes = r.get_ref(3)?.as_blob()?;
         let extremes = unpack(bytes).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(

@@ -64,6 +64,7 @@
 //! under steady ingest the file stops growing once retention is reached.
 
 use super::memory::MemoryStore;
+use super::read_work::{self, ReadWork};
 use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::decimate::{column_of, Extremes, M4};
 use crate::model::{self, Batch, Point, SeriesKey, SeriesPoints};
@@ -560,6 +561,7 @@ fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resu
         let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
         let data = row.get_ref(2)?.as_blob().unwrap_or(&[]);
         let before = points.len();
+        read_work::count(0, 1, count);
         if let Err(e) = chunk::decode(data, start, count, &mut points) {
             tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
             points.truncate(before);
@@ -607,6 +609,7 @@ fn read_m4(
     columns: (i64, i64, usize),
     m4: &mut M4,
 ) -> rusqlite::Result<usize> {
+    read_work::take();
     let tx = conn.unchecked_transaction()?;
     let logged = logged_points(&tx, id)?;
     let finest = rollup::finest_of(&tx, id)?;
@@ -768,6 +771,7 @@ fn read_clean_rows(
                 continue;
             }
             let count = usize::try_from(stored).unwrap_or(0);
+            read_work::count(0, 1, count);
             scratch.clear();
             let data = r.get_ref(3)?.as_blob().unwrap_or(&[]);
             if let Err(e) = chunk::decode(data, start, count, &mut scratch) {
@@ -963,6 +967,7 @@ fn hour_of(ts: i64) -> i64 {
 
 impl ChunkMeta {
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        read_work::count(0, 1, 0);
         let point = |ts, v| rollup::row_point(r, ts, v);
         Ok(Self {
             id: r.get(0)?,
@@ -1069,6 +1074,7 @@ impl HourReader<'_, '_> {
             }
             let scratch = &mut self.scratch;
             scratch.clear();
+            read_work::count(0, 0, c.count);
             let decoded = self.blob.query_row([c.id], |r| {
                 let data = r.get_ref(0)?.as_blob().unwrap_or(&[]);
                 Ok(chunk::decode(data, c.start, c.count, scratch))
@@ -1748,6 +1754,17 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
+        Ok(self.history_with_work(q).await?.0)
+    }
+}
+
+impl SqliteStore {
+    /// [`Store::history`], and what the read did (only decimated reads are counted; a raw
+    /// read gives zeros).
+    pub async fn history_with_work(
+        &self,
+        q: HistoryQuery,
+    ) -> Result<(HistoryResult, ReadWork), StoreError> {
         let key = q.series.clone();
         let id = self
             .read(move |conn| {
@@ -1776,19 +1793,22 @@ impl Store for SqliteStore {
                 self.read(move |conn| {
                     let mut m4 = M4::new(columns.0, columns.1, columns.2);
                     let raw = read_m4(conn, id, part, columns, &mut m4)?;
-                    Ok((m4.finish(), raw))
+                    Ok((m4.finish(), raw, read_work::take()))
                 })
             });
             let mut points = Vec::new();
             let mut raw_points = 0;
-            for (part, raw) in futures::future::try_join_all(reads).await? {
+            let mut work = ReadWork::default();
+            for (part, raw, part_work) in futures::future::try_join_all(reads).await? {
                 points.extend(part);
                 raw_points += raw;
+                work += part_work;
             }
-            return Ok(HistoryResult {
+            let answer = HistoryResult {
                 raw_points,
                 ..HistoryResult::decimated(&q, points)
-            });
+            };
+            return Ok((answer, work));
         };
         self.read(move |conn| {
             let mut raw_points = 0usize;
@@ -1805,6 +1825,7 @@ impl Store for SqliteStore {
             })
         })
         .await
+        .map(|answer| (answer, ReadWork::default()))
     }
 }
 
@@ -2408,6 +2429,50 @@ mod tests {
             rollup_width: HashMap::new(),
             rollup_min_points: 1,
         }
+    }
+
+    /// The "cost depends on the width": at a fixed width, a range twice as long reads
+    /// about as many rollup rows and decodes no more than a chunk per column boundary.
+    #[test]
+    fn a_history_read_does_work_by_width_not_by_points() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("dense").unwrap();
+        let s = crate::model::NANOS_PER_SEC;
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        // Four hours, a point every 20 ms.
+        let points: Vec<Point> = (0..720_000i64)
+            .map(|i| Point::new(base + i * s / 50, (i % 977) as f64).unwrap())
+            .collect();
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), points);
+        let (reply, _answer) = oneshot::channel();
+        writer.commit(vec![Job { batch, reply }]);
+        writer.compact().unwrap();
+        let id = writer.series[&key].id;
+        let width = 50;
+        let work = |hours: i64| {
+            let (from, to) = (base, base + hours * CHUNK_SPAN_NS - 1);
+            let mut m4 = M4::new(from, to, width);
+            let raw = read_m4(&writer.conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+            assert_eq!(raw, hours as usize * 180_000);
+            read_work::take()
+        };
+        let (two, four) = (work(2), work(4));
+        for w in [two, four] {
+            assert!(
+                w.points_decoded <= (width + 1) * MAX_CHUNK_POINTS,
+                "more than a chunk per column boundary decoded: {w:?}"
+            );
+            assert!(w.rollup_rows > 0, "rollups unused: {w:?}");
+            assert!(
+                w.rollup_rows <= 30 * width,
+                "rows not bounded by width: {w:?}"
+            );
+        }
+        assert!(
+            2 * (four.rollup_rows + four.chunk_rows) <= 3 * (two.rollup_rows + two.chunk_rows),
+            "twice the points, over twice the rows: {two:?} then {four:?}"
+        );
     }
 
     /// Rollups answer a long range from a few rows, and a wrong row shows in the answer: the
