@@ -17,23 +17,28 @@
 //!    from each other and from the chunks of every other row.
 //!
 //! # How a read uses them
-//! [`plan`] takes the coarsest tier at most half a pixel column wide. A clean row whose span lies
-//! inside the range and inside one column, with no uncompacted (log) point in it, stands in
-//! for all its points with its four extremes (the M4 answer is the same, see
-//! [`crate::decimate::Extremes`]). Any other row is looked at one tier finer, and at the
-//! finest tier it becomes a region read from the chunks the row lists ([`ChunkRef`]: each
-//! chunk's id, count and extremes), so only the chunks that straddle a column boundary are
-//! fetched and decoded. The work is a few rows per column plus, per column boundary, one
-//! short descent and one chunk decoded: it follows the width, not the number of points in
-//! the range.
+//! [`plan`] takes the coarsest tier at most a pixel column wide (the finest tier: at most
+//! half a column). A clean row whose span lies inside the range and inside one column, with
+//! no uncompacted (log) point in it, stands in for all its points with its four extremes
+//! (the M4 answer is the same, see [`crate::decimate::Extremes`]). Any other row is looked
+//! into: a coarse row through the child rows it lists, of which only those that cannot stand
+//! in are fetched; at the finest tier it becomes a region read from the chunks the row lists
+//! ([`ChunkRef`]: each chunk's id, count and extremes), so only the chunks that straddle a
+//! column boundary are fetched and decoded. The work is a few rows per column plus, per
+//! column boundary, a row or two per tier below the chosen one and one chunk decoded: it
+//! follows the width, not the number of points in the range.
 //!
-//! Listings, not the chunks index: that index answered the same question, but a descent of
-//! it per boundary made a 100 M-point read 1.56x a 10 M one; with listings it is about 1.25x.
-//! A listing is kept only while exact (the row is clean, of the finest tier); rows without
-//! one (version 2 databases, rows made inexact) are read through the index as before. A read
-//! still checks each chunk it fetches against the listing (id, start, count) and a listing's
-//! counts against its row's: a wrong listing, which no write should leave, costs a slower
-//! read through the index, never a wrong answer.
+//! Listings, not the chunks index or a range of child rows: the index answered the same
+//! question, but a descent of it per boundary made a 100 M-point read 1.56x a 10 M one. With
+//! chunk listings it was about 1.35x, and reading every child of each straddling row was
+//! half the rows a 100 M read touched. With child listings it is about 1.25x (BENCHMARKS.md).
+//! A listing is kept only while exact: the row is clean, and it lists chunks (finest tier)
+//! or its children (coarser tiers; [`ChunkRef::id`] is then the child's bucket start) as
+//! they are now. Rows without one (older databases, rows made inexact, rows whose children
+//! were counted apart) are read through the index or the child tier as before. A read still
+//! checks what it fetches against the listing (a chunk's id, start and count; a child row's
+//! count and extremes) and a listing's counts against its row's: a wrong listing, which no
+//! write should leave, costs a slower read, never a wrong answer where a fetched row shows it.
 //!
 //! # When a series gets rollups
 //! Only tiers whose buckets hold at least [`MIN_POINTS_PER_BUCKET`] points at the rate the
@@ -62,8 +67,10 @@ CREATE TABLE IF NOT EXISTS rollups (
     extremes BLOB NOT NULL,
     -- On the series' finest tier, the row's chunks ([`ChunkRef`]s, packed): a read that looks
     -- into the row at a column boundary finds them here instead of descending the chunks
-    -- index for each boundary. NULL when not known exactly (written by version 2, or the row
-    -- is not clean).
+    -- index for each boundary. On coarser tiers, the row's child rows the same way (the id
+    -- is the child's bucket start), so a read looks into the row without reading every
+    -- child. NULL when not known exactly (written by version 2, the row is not clean, or
+    -- its children were counted apart from it).
     chunks BLOB,
     PRIMARY KEY (series_id, width_ns, start_ns)
 ) WITHOUT ROWID;
@@ -280,7 +287,7 @@ fn pack(e: &Extremes) -> [u8; 64] {
     out
 }
 
-fn unpack(bytes: &[u8]) -> Option<Extremes> {
+pub fn unpack(bytes: &[u8]) -> Option<Extremes> {
     let point = |i: usize| -> Option<Point> {
         let ts = i64::from_le_bytes(bytes.get(i * 16..i * 16 + 8)?.try_into().ok()?);
         let bits = u64::from_le_bytes(bytes.get(i * 16 + 8..i * 16 + 16)?.try_into().ok()?);
@@ -337,9 +344,17 @@ pub fn put_row(
     Ok(())
 }
 
+/// The tier whose rows are the children of tier `width`'s, for a series whose finest tier is
+/// `finest`.
+pub fn child_tier(width: i64, finest: i64) -> Option<i64> {
+    tiers_from(finest).take_while(|&w| w < width).last()
+}
+
 /// Counts `chunks` into the rows of tiers `widths` (combined per bucket first, so a
 /// compaction writes each touched row once). Rows of tier `listing` (the series' finest)
-/// also list their chunks while that list is known whole and the row is clean.
+/// also list their chunks while that list is known whole and the row is clean; rows of
+/// coarser tiers list their child rows the same way, when this call also counted the child
+/// tier (so it knows the children's new totals) and the row's listing was whole before.
 pub fn add(
     conn: &Connection,
     series_id: i64,
@@ -347,7 +362,14 @@ pub fn add(
     listing: i64,
     chunks: &[Counted],
 ) -> rusqlite::Result<()> {
+    // The tier counted just before, with its touched rows' new totals by start.
+    let mut below: Option<(i64, BTreeMap<i64, Summary>)> = None;
     for width in widths {
+        let children = below
+            .take()
+            .filter(|(w, _)| Some(*w) == child_tier(width, listing))
+            .map(|(_, totals)| totals);
+        let mut totals = BTreeMap::new();
         let mut buckets: BTreeMap<i64, (Summary, Option<Vec<ChunkRef>>)> = BTreeMap::new();
         for c in chunks {
             let summary = c.summary;
@@ -368,29 +390,58 @@ pub fn add(
                 .or_insert((summary, listed.map(|r| vec![r])));
         }
         for (start, (s, refs)) in buckets {
-            let (total, refs) = match get_row(conn, series_id, width, start)? {
-                Some((stored, stored_refs)) => {
-                    let refs = match (stored_refs, refs) {
-                        (Some(mut old), Some(new)) => {
-                            old.extend(new);
-                            Some(old)
-                        }
-                        _ => None,
-                    };
-                    (stored.merge(s), refs)
-                }
-                None => (s, refs),
+            let stored = get_row(conn, series_id, width, start)?;
+            let total = stored.as_ref().map_or(s, |(old, _)| old.merge(s));
+            // What the row lists after this: the old listing (none if the row is new) with
+            // the new entries; unknown if the old one was.
+            let old_refs = match stored {
+                Some((_, old)) => old,
+                None => Some(Vec::new()),
+            };
+            let refs = if width == listing {
+                old_refs.zip(refs).map(|(mut old, new)| {
+                    old.extend(new);
+                    old
+                })
+            } else {
+                old_refs
+                    .zip(children.as_ref())
+                    .map(|(old, children)| relist(old, children, start, width))
             };
             let refs = refs
-                .filter(|refs| width == listing && total.clean && refs.len() <= MAX_LISTED_CHUNKS)
+                .filter(|refs| total.clean && refs.len() <= MAX_LISTED_CHUNKS)
                 .map(|mut refs| {
                     refs.sort_by_key(ChunkRef::start);
                     refs
                 });
             put_row(conn, series_id, (width, start), &total, refs.as_deref())?;
+            totals.insert(start, total);
         }
+        below = Some((width, totals));
     }
     Ok(())
+}
+
+/// A coarse row's listing of its children (`id` is a child's bucket start) with the
+/// children counted now, from `children` (the child tier's touched rows), put in.
+fn relist(
+    mut refs: Vec<ChunkRef>,
+    children: &BTreeMap<i64, Summary>,
+    start: i64,
+    width: i64,
+) -> Vec<ChunkRef> {
+    for (&child, s) in children.range(start..=bucket_end(start, width)) {
+        let entry = ChunkRef {
+            id: child,
+            count: s.count,
+            extremes: s.extremes,
+        };
+        match refs.iter_mut().find(|r| r.id == child) {
+            Some(r) => *r = entry,
+            None => refs.push(entry),
+        }
+    }
+    refs
 }
 
 /// Drops the listings of the tier `width` once a finer tier is the finest: reads look into
@@ -651,14 +702,68 @@ pub fn plan(
     conn: &Connection,
     series_id: i64,
     finest: i64,
+    range: (i64, i64),
+    columns: (i64, i64, usize),
+    log_ts: &[i64],
+) -> rusqlite::Result<Option<Vec<Piece>>> {
+    let planned = plan_with(conn, series_id, finest, range, columns, log_ts, true)?;
+    if let Some(Err(wrong)) = planned {
+        tracing::error!(series_id, "{wrong}; reading those rows instead");
+        return Ok(
+            plan_with(conn, series_id, finest, range, columns, log_ts, false)?.and_then(Result::ok),
+        );
+    }
+    Ok(planned.and_then(Result::ok))
+}
+
+/// A coarse row's listing that disagrees with a child row it names.
+#[derive(Debug)]
+struct WrongListing(i64);
+
+impl std::fmt::Display for WrongListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a rollup row lists its child at {} wrongly", self.0)
+    }
+}
+
+/// The children a clean coarse row of tier `width` lists, when the listing is whole: their
+/// counts add up to the row's, and each names a bucket of the child tier inside the row's.
+fn listed_children(
+    s: &Summary,
+    listing: Option<&[u8]>,
+    (start, width): (i64, i64),
+    child_width: i64,
+) -> Option<Vec<ChunkRef>> {
+    let refs = listing.filter(|_| s.clean).and_then(unpack_refs)?;
+    let whole = !refs.is_empty()
+        && refs.iter().map(|r| r.count).sum::<i64>() == s.count
+        && refs.iter().all(|r| {
+            bucket(r.id, child_width) == r.id
+                && bucket(r.start(), child_width) == r.id
+                && bucket(r.id, width) == start
+        });
+    whole.then_some(refs)
+}
+
+/// [`plan`], taking coarse rows' child listings on trust or not; `Some(Err)` when a child
+/// fetched did not match its listing.
+fn plan_with(
+    conn: &Connection,
+    series_id: i64,
+    finest: i64,
     (from, to): (i64, i64),
     (f, t, w): (i64, i64, usize),
     log_ts: &[i64],
-) -> rusqlite::Result<Option<Vec<Piece>>> {
+    use_child_listings: bool,
+) -> rusqlite::Result<Option<Result<Vec<Piece>, WrongListing>>> {
     let column_ns = ((t as i128 - f as i128) / w.max(1) as i128).min(i64::MAX as i128) as i64;
-    // Rows about half a column wide or less: a row spans its bucket plus part of a chunk, and
-    // only rows inside one column stand in; wider ones mostly straddle and are looked into.
-    let tiers: Vec<i64> = tiers_from(finest).filter(|&x| x <= column_ns / 2).collect();
+    // Rows of the finest tier about half a column wide or less: a row spans its bucket plus
+    // part of a chunk, and only rows inside one column stand in; wider ones mostly straddle
+    // and are looked into. Coarser rows up to a column wide: looking into one costs a seek
+    // for the child that straddles, as the row lists its children.
+    let tiers: Vec<i64> = tiers_from(finest)
+        .filter(|&x| x <= column_ns / 2 || (x > finest && x <= column_ns))
+        .collect();
     if tiers.is_empty() {
         return Ok(None);
     }
@@ -675,11 +780,33 @@ pub fn plan(
          CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
                           AND r.start_ns >= b.value AND r.start_ns <= b.value + ?4",
     )?;
+    // Rows named by their parent's listing, by start: one seek each, and only for the
+    // children that straddle a boundary (the listing gives the others' extremes).
+    let mut named = conn.prepare_cached(
+        "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
+         FROM rarray(?3) AS b
+         CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
+                          AND r.start_ns = b.value",
+    )?;
+    let outside = |s: &Summary| s.extremes.last.ts_ns < from || s.extremes.first.ts_ns > to;
+    let stands = |s: &Summary| {
+        let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
+        let logged = {
+            let i = log_ts.partition_point(|&x| x < first);
+            log_ts.get(i).is_some_and(|&x| x <= last)
+        };
+        s.clean
+            && !logged
+            && first >= from
+            && last <= to
+            && column_of(first, f, t, w) == column_of(last, f, t, w)
+    };
     let mut pieces = Vec::new();
     let top = tiers.len() - 1;
     let mut level = read_rows(&mut rows, params![series_id, tiers[top], from, to])?;
     for k in (0..=top).rev() {
         let mut look_into: Vec<i64> = Vec::new();
+        let mut fetch: Vec<ChunkRef> = Vec::new();
         for Row {
             start,
             summary: s,
@@ -687,22 +814,36 @@ pub fn plan(
         } in level
         {
             let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
-            if last < from || first > to {
+            if outside(&s) {
                 continue; // Nothing of it in the range.
             }
-            let logged = {
-                let i = log_ts.partition_point(|&x| x < first);
-                log_ts.get(i).is_some_and(|&x| x <= last)
-            };
-            let stands = s.clean
-                && !logged
-                && first >= from
-                && last <= to
-                && column_of(first, f, t, w) == column_of(last, f, t, w);
-            if stands {
+            if stands(&s) {
                 pieces.push(Piece::Stand(s));
             } else if k > 0 {
-                look_into.push(start);
+                let children = use_child_listings
+                    .then(|| {
+                        listed_children(&s, chunks.as_deref(), (start, tiers[k]), tiers[k - 1])
+                    })
+                    .flatten();
+                let Some(children) = children else {
+                    look_into.push(start);
+                    continue;
+                };
+                for c in children {
+                    let child = Summary {
+                        count: c.count,
+                        clean: true,
+                        extremes: c.extremes,
+                    };
+                    if outside(&child) {
+                        continue;
+                    }
+                    if stands(&child) {
+                        pieces.push(Piece::Stand(child));
+                    } else {
+                        fetch.push(c);
+                    }
+                }
             } else {
                 // A clean row's chunks are the only ones in its span: read just them.
                 // A listing that does not add up to the row's count is not trusted.
@@ -717,19 +858,44 @@ pub fn plan(
                 pieces.push(Piece::Read(first.max(from), last.min(to), chunks));
             }
         }
-        if k == 0 || look_into.is_empty() {
+        if k == 0 || (look_into.is_empty() && fetch.is_empty()) {
             break;
         }
-        look_into.sort_unstable();
-        let parents: std::collections::HashSet<i64> = look_into.iter().copied().collect();
-        let buckets: Array = Rc::new(look_into.into_iter().map(Value::from).collect());
-        level = read_rows(
-            &mut inside,
-            params![series_id, tiers[k - 1], buckets, tiers[k] - 1],
-        )?;
-        // Only rows whose own parent was asked for: `start + width - 1` overshoots the first
-        // bucket, whose start saturates at i64::MIN.
-        level.retain(|r| parents.contains(&bucket(r.start, tiers[k])));
+        level = Vec::new();
+        if !look_into.is_empty() {
+            look_into.sort_unstable();
+            let parents: std::collections::HashSet<i64> = look_into.iter().copied().collect();
+            let buckets: Array = Rc::new(look_into.into_iter().map(Value::from).collect());
+            level = read_rows(
+                &mut inside,
+                params![series_id, tiers[k - 1], buckets, tiers[k] - 1],
+            )?;
+            // Only rows whose own parent was asked for: `start + width - 1` overshoots the
+            // first bucket, whose start saturates at i64::MIN.
+            level.retain(|r| parents.contains(&bucket(r.start, tiers[k])));
+        }
+        if !fetch.is_empty() {
+            fetch.sort_unstable_by_key(|c| c.id);
+            let starts: Array = Rc::new(fetch.iter().map(|c| Value::from(c.id)).collect());
+            let mut got = read_rows(&mut named, params![series_id, tiers[k - 1], starts])?;
+            got.sort_unstable_by_key(|r| r.start);
+            // Each must be what its parent said: the parent's listing stood in for its
+            // siblings, so a listing gone wrong must not pass.
+            if got.len() != fetch.len() {
+                let missing = fetch.iter().find(|c| !got.iter().any(|r| r.start == c.id));
+                return Ok(Some(Err(WrongListing(missing.map_or(0, |c| c.id)))));
+            }
+            for (r, c) in got.iter().zip(&fetch) {
+                let same = r.start == c.id
+                    && r.summary.clean
+                    && r.summary.count == c.count
+                    && r.summary.extremes == c.extremes;
+                if !same {
+                    return Ok(Some(Err(WrongListing(c.id))));
+                }
+            }
+            level.extend(got);
+        }
     }
     // Chunks counted in a top bucket that starts before `from` can still reach into the
     // range: read whatever comes before the first stand-in.
@@ -749,7 +915,7 @@ pub fn plan(
     let lo = log_ts.partition_point(|&x| x < from);
     let hi = log_ts.partition_point(|&x| x <= to);
     pieces.extend(log_ts[lo..hi].iter().map(|&x| Piece::Read(x, x, None)));
-    Ok(Some(merge(pieces)))
+    Ok(Some(Ok(merge(pieces))))
 }
 
 /// A row as read: its bucket's start, its summary, and its chunk listing as stored (unpacked
