@@ -2456,24 +2456,35 @@ mod tests {
         }
     }
 
-    /// The "cost depends on the width": at a fixed width, a range twice as long reads
-    /// about as many rollup rows and decodes no more than a chunk per column boundary.
-    #[test]
-    fn a_history_read_does_work_by_width_not_by_points() {
+    /// A compacted store holding `hours` of one series, a point every 20 ms from an hour
+    /// boundary five hours ago: its writer, the series id, the first timestamp and the points.
+    fn dense_series(hours: i64) -> (Writer, i64, i64, Vec<Point>) {
         let mut writer = test_writer();
         let key = SeriesKey::new("dense").unwrap();
-        let s = crate::model::NANOS_PER_SEC;
         let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
-        // Four hours, a point every 20 ms.
-        let points: Vec<Point> = (0..720_000i64)
-            .map(|i| Point::new(base + i * s / 50, (i % 977) as f64).unwrap())
+        let points: Vec<Point> = (0..hours * 180_000)
+            .map(|i| {
+                Point::new(
+                    base + i * crate::model::NANOS_PER_SEC / 50,
+                    (i % 977) as f64,
+                )
+                .unwrap()
+            })
             .collect();
         let mut batch = Batch::new();
-        batch.extend(key.clone(), points);
+        batch.extend(key.clone(), points.clone());
         let (reply, _answer) = oneshot::channel();
         writer.commit(vec![Job { batch, reply }]);
         writer.compact().unwrap();
         let id = writer.series[&key].id;
+        (writer, id, base, points)
+    }
+
+    /// The "cost depends on the width": at a fixed width, a range twice as long reads
+    /// about as many rollup rows and decodes no more than a chunk per column boundary.
+    #[test]
+    fn a_history_read_does_work_by_width_not_by_points() {
+        let (writer, id, base, _) = dense_series(4);
         let width = 50;
         let work = |hours: i64| {
             let (from, to) = (base, base + hours * CHUNK_SPAN_NS - 1);
@@ -2504,20 +2515,7 @@ mod tests {
     /// property test above can fail.
     #[test]
     fn rollups_stand_in_and_a_wrong_one_is_caught() {
-        let mut writer = test_writer();
-        let key = SeriesKey::new("dense").unwrap();
-        let s = crate::model::NANOS_PER_SEC;
-        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
-        // Two hours, a point every 20 ms.
-        let points: Vec<Point> = (0..360_000i64)
-            .map(|i| Point::new(base + i * s / 50, (i % 977) as f64).unwrap())
-            .collect();
-        let mut batch = Batch::new();
-        batch.extend(key.clone(), points.clone());
-        let (reply, _answer) = oneshot::channel();
-        writer.commit(vec![Job { batch, reply }]);
-        writer.compact().unwrap();
-        let id = writer.series[&key].id;
+        let (writer, id, base, points) = dense_series(2);
         assert!(rollup::finest_of(&writer.conn, id).unwrap() > 0);
         let (from, to, width) = (base, base + 2 * CHUNK_SPAN_NS, 20);
         let plan = rollup::plan(
