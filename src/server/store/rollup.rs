@@ -319,7 +319,8 @@ pub fn get_row(
 }
 
 /// Writes (or replaces) the row of tier `width` for the bucket starting at `start`, listing
-/// `chunks` (only for a clean row of the series' finest tier).
+/// `chunks` (only for a clean row: its chunks on the series' finest tier, its child rows
+/// above).
 pub fn put_row(
     conn: &Connection,
     series_id: i64,
@@ -362,8 +363,19 @@ pub fn add(
     listing: i64,
     chunks: &[Counted],
 ) -> rusqlite::Result<()> {
-    // The tier counted just before, with its touched rows' new totals by start.
-    let mut below: Option<(i64, BTreeMap<i64, Summary>)> = None;
+    add_above(conn, series_id, widths, listing, chunks, None)
+}
+
+/// [`add`], with `below`: the tier under the first of `widths` and its rows' totals by start,
+/// when the caller knows them (so the first tier's rows can list those children).
+fn add_above(
+    conn: &Connection,
+    series_id: i64,
+    widths: impl Iterator<Item = i64>,
+    listing: i64,
+    chunks: &[Counted],
+    mut below: Option<(i64, BTreeMap<i64, Summary>)>,
+) -> rusqlite::Result<()> {
     for width in widths {
         let children = below
             .take()
@@ -444,8 +456,9 @@ fn relist(
     refs
 }
 
-/// Drops the listings of the tier `width` once a finer tier is the finest: reads look into
-/// the finest tier only, so those listings would only take space.
+/// Drops the listings of the tier `width` once a finer tier is the finest: they list chunks,
+/// and rows above the finest tier are read as listing their child rows. (They do not get one
+/// back: a row that lost its listing keeps none until it is counted anew.)
 pub fn unlist_tier(conn: &Connection, series_id: i64, width: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE rollups SET chunks = NULL
@@ -619,19 +632,27 @@ pub fn recount_above_hour(
         }
         let start = bucket(hour, width);
         let end = bucket_end(start, width);
-        // All in this one bucket: counted together, they make its row anew (listing its
-        // chunks when they are chunks and this is the finest tier).
-        let parts: Vec<Counted> = match i.checked_sub(1).map(|f| tiers[f]) {
+        // All in this one bucket: counted together, they make its row anew, listing its
+        // chunks (finest tier) or the child rows it was counted from.
+        let (parts, below): (Vec<Counted>, _) = match i.checked_sub(1).map(|f| tiers[f]) {
             Some(finer) if finer >= MAX_CHUNK_SPAN => {
-                read_rows(&mut finer_rows, params![series_id, finer, start, end])?
-                    .into_iter()
-                    .map(|r| r.summary.into())
-                    .collect()
+                let rows = read_rows(&mut finer_rows, params![series_id, finer, start, end])?;
+                let children: BTreeMap<i64, Summary> =
+                    rows.iter().map(|r| (r.start, r.summary)).collect();
+                let parts = rows.into_iter().map(|r| r.summary.into()).collect();
+                (parts, Some((finer, children)))
             }
-            _ => chunk_summaries(conn, series_id, (start, end))?,
+            _ => (chunk_summaries(conn, series_id, (start, end))?, None),
         };
         delete.execute(params![series_id, width, start])?;
-        add(conn, series_id, std::iter::once(width), finest, &parts)?;
+        add_above(
+            conn,
+            series_id,
+            std::iter::once(width),
+            finest,
+            &parts,
+            below,
+        )?;
     }
     Ok(())
 }
