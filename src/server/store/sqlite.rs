@@ -561,7 +561,6 @@ fn read_chunks(conn: &Connection, id: i64, from: i64, to: i64) -> rusqlite::Resu
         let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
         let data = row.get_ref(2)?.as_blob().unwrap_or(&[]);
         let before = points.len();
-        read_work::count(0, 1, count);
         if let Err(e) = chunk::decode(data, start, count, &mut points) {
             tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
             points.truncate(before);
