@@ -99,39 +99,35 @@ fn iox(body: &[u8]) -> (usize, f64) {
 }
 
 /// The least any parser of these lines must do, as a yardstick for the target: find each
-/// line, token and number and add up the values, with the same number reader livechart uses.
-/// It checks nothing (no UTF-8, escapes, quotes, duplicates or errors; it would panic on
-/// other input) and builds nothing. Not a usable parser: it shows how close to the floor
-/// livechart is on this machine.
+/// line, token and number and add up the values, with the separator scan and number reader
+/// livechart uses. It checks nothing (no UTF-8, escapes, quotes, duplicates or errors; it
+/// would panic on other input) and builds nothing. Not a usable parser: it shows how close to
+/// the floor livechart is on this machine.
 fn floor(body: &[u8]) -> (usize, f64) {
     use livechart::parse::number::{field_value, timestamp, Number};
-    // Index of the first of `stops` at or after `i` (the end if none).
-    fn to(b: &[u8], mut i: usize, stops: &[u8]) -> usize {
-        while i < b.len() && !stops.contains(&b[i]) {
-            i += 1;
-        }
-        i
-    }
+    use livechart::parse::separators::Separators;
     let (mut lines, mut sum, mut start) = (0, 0.0, 0);
     while start < body.len() {
         let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
         let b = &body[start..end];
-        let mut i = to(b, 0, b", ");
+        let mut seps = Separators::new(body, start, end);
+        let mut i = seps.next_offset();
         let mut tags = 0;
         while b[i] == b',' {
-            i = to(b, to(b, i + 1, b"=") + 1, b", ");
+            seps.next_offset();
+            i = seps.next_offset();
             tags += 1;
         }
         loop {
-            let eq = to(b, i + 1, b"=");
-            let (n, len) = field_value(&b[eq + 1..]).expect("benchmark input is valid");
+            let eq = seps.next_offset();
+            let (n, _) = field_value(&b[eq + 1..]).expect("benchmark input is valid");
             sum += match n {
                 Number::Float(v) => v,
                 Number::Int(v) => v as f64,
                 Number::UInt(v) => v as f64,
             };
-            i = eq + 1 + len;
-            if b[i] != b',' {
+            i = seps.next_offset();
+            if i >= b.len() || b[i] != b',' {
                 break;
             }
         }

@@ -5,6 +5,7 @@ pub mod chart_data;
 pub mod line_protocol;
 pub mod number;
 pub mod points_json;
+pub mod separators;
 pub mod timestamp;
 
 /// The media type of a `Content-Type` value, lowercased, without parameters:
