@@ -159,6 +159,22 @@ pub fn parse<'a>(
     while start <= body.len() {
         number += 1;
         let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
+        // A plain line first, before any of the checks below: it has no quote (so it ends at
+        // this newline) and no leading blank or `#`, and the fast path refuses anything else.
+        let to = end - usize::from(body[start..end].ends_with(b"\r"));
+        if let Some(all) = whole.filter(|_| to - start <= max_line_bytes) {
+            let plain_start = !matches!(body.get(start), None | Some(b' ' | b'\t' | b'#'));
+            if plain_start
+                && to > start
+                && parse_plain(body, start, &all[start..to], precision, &mut line)
+            {
+                if errors.is_empty() {
+                    on_line(number, &line);
+                }
+                start = end + 1;
+                continue;
+            }
+        }
         // Only a line with a quote can hold a newline inside a string value.
         let mut inner_newlines = 0;
         if memchr::memchr(b'"', &body[start..end]).is_some() {
@@ -194,12 +210,7 @@ pub fn parse<'a>(
                     if trimmed.is_empty() || trimmed.starts_with('#') {
                         continue;
                     }
-                    let at = to - trimmed.len();
-                    if parse_plain(body, at, trimmed, precision, &mut line) {
-                        Ok(())
-                    } else {
-                        parse_into(trimmed, precision, &mut line)
-                    }
+                    parse_into(trimmed, precision, &mut line)
                 }
             }
         };
@@ -1020,6 +1031,52 @@ mod tests {
                     prop_assert_eq!(fast, full, "{:?}", line);
                 }
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_body_parses_as_its_lines_one_by_one(
+            lines in proptest::collection::vec(
+                (
+                    // Mostly valid lines, so that bodies go on past their first line.
+                    prop_oneof![
+                        4 => near_valid_line().prop_filter("a valid line", |l| {
+                            parse_line(&l.replace('"', "q"), Precision::Seconds).is_ok()
+                        }),
+                        1 => near_valid_line(),
+                    ],
+                    proptest::sample::select(vec!["", "", "", " ", "\t", "#"]),
+                    any::<bool>(),
+                ),
+                1..8,
+            ),
+        ) {
+            // Without quotes a newline always ends a line, so each line stands alone.
+            let lines: Vec<String> = lines
+                .into_iter()
+                .map(|(l, lead, crlf)| format!("{lead}{}{}", l.replace('"', "q"), if crlf { "\r" } else { "" }))
+                .collect();
+            let body = lines.join("\n");
+            let mut want = Vec::new();
+            let mut want_ok = true;
+            for (i, raw) in lines.iter().enumerate() {
+                let text = raw.strip_suffix('\r').unwrap_or(raw).trim_start_matches([' ', '\t']);
+                if text.is_empty() || text.starts_with('#') {
+                    continue;
+                }
+                match parse_line(text, Precision::Seconds) {
+                    Ok(l) => want.push((i + 1, l)),
+                    Err(_) => {
+                        want_ok = false;
+                        break;
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            let outcome = parse(body.as_bytes(), Options::new(Precision::Seconds), |n, l| got.push((n, l.clone())));
+            prop_assert_eq!(outcome.is_ok(), want_ok, "{:?}", body);
+            prop_assert_eq!(got, want, "{:?}", body);
         }
     }
 
