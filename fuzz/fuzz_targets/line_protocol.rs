@@ -20,9 +20,10 @@ fuzz_target!(|data: &[u8]| {
         // Without quotes, lines are split at every newline, so each can be parsed alone.
         if !text.contains('"') {
             for raw in text.split('\n') {
-                let line = raw.strip_suffix('\r').unwrap_or(raw);
-                let line = line.trim_start_matches([' ', '\t']);
-                if line.is_empty() || line.starts_with('#') || line.len() > MAX_LINE_BYTES {
+                let untrimmed = raw.strip_suffix('\r').unwrap_or(raw);
+                let line = untrimmed.trim_start_matches([' ', '\t']);
+                // The length limit counts leading blanks too.
+                if line.is_empty() || line.starts_with('#') || untrimmed.len() > MAX_LINE_BYTES {
                     continue;
                 }
                 let mut fast = None;
