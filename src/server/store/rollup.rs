@@ -747,6 +747,15 @@ impl std::fmt::Display for WrongListing {
     }
 }
 
+/// A clean row's listing (chunks or children) when it is whole: not empty, and its counts
+/// add up to the row's. Any other is not trusted.
+fn whole_listing(s: &Summary, listing: Option<&[u8]>) -> Option<Vec<ChunkRef>> {
+    listing
+        .filter(|_| s.clean)
+        .and_then(unpack_refs)
+        .filter(|refs| !refs.is_empty() && refs.iter().map(|r| r.count).sum::<i64>() == s.count)
+}
+
 /// The children a clean coarse row of tier `width` lists, when the listing is whole: their
 /// counts add up to the row's, and each names a bucket of the child tier inside the row's.
 fn listed_children(
@@ -755,15 +764,13 @@ fn listed_children(
     (start, width): (i64, i64),
     child_width: i64,
 ) -> Option<Vec<ChunkRef>> {
-    let refs = listing.filter(|_| s.clean).and_then(unpack_refs)?;
-    let whole = !refs.is_empty()
-        && refs.iter().map(|r| r.count).sum::<i64>() == s.count
-        && refs.iter().all(|r| {
-            bucket(r.id, child_width) == r.id
-                && bucket(r.start(), child_width) == r.id
-                && bucket(r.id, width) == start
-        });
-    whole.then_some(refs)
+    let refs = whole_listing(s, listing)?;
+    let inside = refs.iter().all(|r| {
+        bucket(r.id, child_width) == r.id
+            && bucket(r.start(), child_width) == r.id
+            && bucket(r.id, width) == start
+    });
+    inside.then_some(refs)
 }
 
 /// [`plan`], taking coarse rows' child listings on trust or not; `Some(Err)` when a child
@@ -867,14 +874,9 @@ fn plan_with(
                 }
             } else {
                 // A clean row's chunks are the only ones in its span: read just them.
-                // A listing that does not add up to the row's count is not trusted.
-                let listed = chunks
-                    .as_deref()
-                    .and_then(unpack_refs)
-                    .filter(|refs| refs.iter().map(|r| r.count).sum::<i64>() == s.count);
-                let chunks = s.clean.then(|| match listed {
-                    Some(refs) if !refs.is_empty() => Chunks::Listed(refs),
-                    _ => Chunks::StartingIn(start, bucket_end(start, tiers[0])),
+                let chunks = s.clean.then(|| match whole_listing(&s, chunks.as_deref()) {
+                    Some(refs) => Chunks::Listed(refs),
+                    None => Chunks::StartingIn(start, bucket_end(start, tiers[0])),
                 });
                 pieces.push(Piece::Read(first.max(from), last.min(to), chunks));
             }
