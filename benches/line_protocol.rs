@@ -107,31 +107,30 @@ fn floor(body: &[u8]) -> (usize, f64) {
     use livechart::parse::number::{field_value, timestamp, Number};
     use livechart::parse::separators::Separators;
     let (mut lines, mut sum, mut start) = (0, 0.0, 0);
+    let mut seps = Separators::new(body);
     while start < body.len() {
-        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
-        let b = &body[start..end];
-        let mut seps = Separators::new(body, start, end);
-        let mut i = seps.next_offset();
+        let mut i = seps.next_stop();
         let mut tags = 0;
-        while b[i] == b',' {
-            seps.next_offset();
-            i = seps.next_offset();
+        while body[i] == b',' {
+            seps.next_stop();
+            i = seps.next_stop();
             tags += 1;
         }
         loop {
-            let eq = seps.next_offset();
-            let (n, _) = field_value(&b[eq + 1..]).expect("benchmark input is valid");
+            let eq = seps.next_stop();
+            i = seps.next_stop();
+            let (n, _) = field_value(&body[eq + 1..i]).expect("benchmark input is valid");
             sum += match n {
                 Number::Float(v) => v,
                 Number::Int(v) => v as f64,
                 Number::UInt(v) => v as f64,
             };
-            i = seps.next_offset();
-            if i >= b.len() || b[i] != b',' {
+            if body[i] != b',' {
                 break;
             }
         }
-        let ts = timestamp(&b[i + 1..]).expect("benchmark input is valid");
+        let end = seps.next_stop();
+        let ts = timestamp(&body[i + 1..end]).expect("benchmark input is valid");
         sum += ts as f64 + f64::from(tags);
         lines += 1;
         start = end + 1;

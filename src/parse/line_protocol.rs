@@ -139,7 +139,7 @@ pub struct LineError {
 /// caller must then discard what `on_line` received.
 ///
 /// Speed: UTF-8 is checked once for the whole body (per line only when that fails, to name
-/// the line), lines are found with `memchr`, plain lines take a fast path, and one
+/// the line), plain lines take a fast path that finds their ends with their tokens, and one
 /// [`Line`] is reused, so a typical line costs no allocation.
 pub fn parse<'a>(
     body: &'a [u8],
@@ -156,25 +156,26 @@ pub fn parse<'a>(
     let mut line = Line::default();
     let mut start = 0;
     let mut number = 0;
+    let mut seps = Separators::new(body);
+    // Whether `seps` goes on from `start`: true after a line the fast path took.
+    let mut in_step = true;
     while start <= body.len() {
         number += 1;
-        let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
-        // A plain line first, before any of the checks below: it has no quote (so it ends at
-        // this newline) and no leading blank or `#`, and the fast path refuses anything else.
-        let to = end - usize::from(body[start..end].ends_with(b"\r"));
-        if let Some(all) = whole.filter(|_| to - start <= max_line_bytes) {
-            let plain_start = !matches!(body.get(start), None | Some(b' ' | b'\t' | b'#'));
-            if plain_start
-                && to > start
-                && parse_plain(body, start, &all[start..to], precision, &mut line)
-            {
+        if let Some(all) = whole {
+            if !in_step {
+                seps.seek(start);
+            }
+            let plain = parse_plain(all, start, &mut seps, options, &mut line);
+            in_step = plain.is_some();
+            if let Some(line_end) = plain {
                 if errors.is_empty() {
                     on_line(number, &line);
                 }
-                start = end + 1;
+                start = line_end + 1;
                 continue;
             }
         }
+        let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
         // Only a line with a quote can hold a newline inside a string value.
         let mut inner_newlines = 0;
         if memchr::memchr(b'"', &body[start..end]).is_some() {
@@ -276,98 +277,102 @@ pub fn parse_line(text: &str, precision: Precision) -> Result<Line<'_>, ErrorKin
     Ok(line)
 }
 
-/// Parses `text` (which is `body[at..]` up to the line's end) into `line` when it is a plain
-/// line: no escapes or quotes, single spaces, and fields the fast number reader takes. That is
-/// what Telegraf and the client libraries send, and here each token costs a few instructions
-/// ([`Separators`]). Returns false for anything else, invalid lines included, and
-/// [`parse_into`] then parses the line from scratch and names any error; for every line this
+/// Parses the line starting at `all[start..]` into `line` when it is a plain line: no escapes
+/// or quotes, no leading blank, single spaces, and fields the fast number reader takes. That
+/// is what Telegraf and the client libraries send, and here each token costs a few
+/// instructions ([`Separators`], which must go on from `start`). Returns where the line ends
+/// (its `\n`, or the body's length), or `None` for anything else, invalid lines included:
+/// [`parse_into`] then parses the line from scratch and names any error. For every line this
 /// accepts, the two give the same result (a property test checks it).
 #[inline(always)]
 fn parse_plain<'a>(
-    body: &[u8],
-    at: usize,
-    text: &'a str,
-    precision: Precision,
+    all: &'a str,
+    start: usize,
+    seps: &mut Separators,
+    options: Options,
     line: &mut Line<'a>,
-) -> bool {
-    let b = text.as_bytes();
-    let mut seps = Separators::new(body, at, at + b.len());
-    if seps.special() {
-        return false;
+) -> Option<usize> {
+    let b = all.as_bytes();
+    // The byte at `i`, with the body's end read as one more line end.
+    let at = |i: usize| b.get(i).copied().unwrap_or(b'\n');
+    // A tab or `#` first is a blank line or a comment (a space is caught below).
+    if matches!(b.get(start), Some(b'\t' | b'#')) {
+        return None;
     }
     line.tags.clear();
     line.fields.clear();
     // The measurement ends at a ',' or ' ' (an '=' in it is left to the full parser).
-    let mut p = seps.next_offset();
-    if p == 0 || p >= b.len() {
-        return false;
+    let mut p = seps.next_stop();
+    if p == start {
+        return None;
     }
-    line.measurement = Cow::Borrowed(&text[..p]);
+    line.measurement = Cow::Borrowed(&all[start..p]);
     let mut tag_keys = KeySet::default();
-    while b[p] == b',' {
-        let eq = seps.next_offset();
-        if eq >= b.len() || b[eq] != b'=' || eq == p + 1 {
-            return false;
+    while at(p) == b',' {
+        let eq = seps.next_stop();
+        if at(eq) != b'=' || eq == p + 1 {
+            return None;
         }
-        let end = seps.next_offset();
-        if end >= b.len() || b[end] == b'=' || end == eq + 1 {
-            return false;
+        let end = seps.next_stop();
+        if matches!(at(end), b'=' | b'\n') || end == eq + 1 {
+            return None;
         }
-        let key = &text[p + 1..eq];
-        if tag_keys.seen(key) && line.tags.iter().any(|(k, _)| k == key) {
-            return false;
+        let key = &all[p + 1..eq];
+        if tag_keys.seen_span(b, p + 1, eq) && line.tags.iter().any(|(k, _)| k == key) {
+            return None;
         }
         line.tags
-            .push((Cow::Borrowed(key), Cow::Borrowed(&text[eq + 1..end])));
+            .push((Cow::Borrowed(key), Cow::Borrowed(&all[eq + 1..end])));
         p = end;
     }
-    if b[p] != b' ' {
-        return false;
+    if at(p) != b' ' {
+        return None;
     }
     let series_end = p;
+    // The line's text ends before a `\r\n`.
+    let text_end = |nl: usize| nl - usize::from(nl > start && b[nl - 1] == b'\r');
     let mut field_keys = KeySet::default();
     loop {
-        let eq = seps.next_offset();
-        if eq >= b.len() || b[eq] != b'=' || eq == p + 1 {
-            return false;
+        let eq = seps.next_stop();
+        if at(eq) != b'=' || eq == p + 1 {
+            return None;
         }
-        let key = &text[p + 1..eq];
-        let Some((n, len)) = number::field_value(&b[eq + 1..]) else {
-            return false;
-        };
+        let end = seps.next_stop();
+        let value_end = if at(end) == b'\n' { text_end(end) } else { end };
         // The number must run exactly to the next separator.
-        let end = seps.next_offset();
-        if end != eq + 1 + len {
-            return false;
+        let (n, len) = number::field_value(b.get(eq + 1..value_end)?)?;
+        if eq + 1 + len != value_end {
+            return None;
         }
-        if field_keys.seen(key) && line.fields.iter().any(|(k, _)| k == key) {
-            return false;
+        let key = &all[p + 1..eq];
+        if field_keys.seen_span(b, p + 1, eq) && line.fields.iter().any(|(k, _)| k == key) {
+            return None;
         }
         line.fields.push((Cow::Borrowed(key), n.into()));
         p = end;
-        if p >= b.len() || b[p] != b',' {
+        if at(p) != b',' {
             break;
         }
     }
-    line.timestamp = if p >= b.len() {
-        None
+    let line_end = if at(p) == b'\n' {
+        line.timestamp = None;
+        p
     } else {
         // One space, then digits to the end of the line.
-        if p + 1 >= b.len() || seps.next_offset() != b.len() {
-            return false;
+        let nl = seps.next_stop();
+        if at(p) != b' ' || at(nl) != b'\n' {
+            return None;
         }
-        match number::timestamp(&b[p + 1..]).and_then(|t| precision.to_nanos(t)) {
-            Some(t) => Some(t),
-            None => return false,
-        }
+        let t = number::timestamp(b.get(p + 1..text_end(nl))?)?;
+        line.timestamp = Some(options.precision.to_nanos(t)?);
+        nl
     };
-    // Every block has been read by now: a backslash or quote anywhere means the tokens above
-    // may be wrong.
-    if seps.special() {
-        return false;
+    // A backslash or quote anywhere means the tokens above may be wrong.
+    if text_end(line_end) - start > options.max_line_bytes || seps.special_in(start, line_end) {
+        return None;
     }
-    line.series_text = &text[..series_end];
-    true
+    line.series_text = &all[start..series_end];
+    Some(line_end)
 }
 
 /// Parses one line into `line`, reusing its buffers.
@@ -614,6 +619,16 @@ fn scan(bytes: &[u8], from: usize, stop: u8) -> (usize, bool) {
 struct KeySet(u64);
 
 impl KeySet {
+    /// [`Self::seen`] for the key `b[from..to]` (not empty), with no bounds to check.
+    #[inline(always)]
+    fn seen_span(&mut self, b: &[u8], from: usize, to: usize) -> bool {
+        let h = (to - from) ^ usize::from(b[from]) << 1 ^ usize::from(b[to - 1]) << 3;
+        let bit = 1u64 << (h % 64);
+        let hit = self.0 & bit != 0;
+        self.0 |= bit;
+        hit
+    }
+
     #[inline]
     fn seen(&mut self, key: &str) -> bool {
         let b = key.as_bytes();
@@ -1025,8 +1040,12 @@ mod tests {
                 // The line sits at the start of a longer body, as in a request.
                 let body = format!("{line}\n{tail}");
                 let mut fast = Line::default();
-                if parse_plain(body.as_bytes(), 0, &line, precision, &mut fast) {
-                    let full = parse_line(&line, precision)
+                let mut seps = Separators::new(body.as_bytes());
+                let options = Options::new(precision);
+                if let Some(end) = parse_plain(&body, 0, &mut seps, options, &mut fast) {
+                    prop_assert_eq!(end, memchr::memchr(b'\n', body.as_bytes()).unwrap());
+                    let text = body[..end].strip_suffix('\r').unwrap_or(&body[..end]);
+                    let full = parse_line(text, precision)
                         .map_err(|e| TestCaseError::fail(format!("{line:?}: fast path took it, full parser says {e}")))?;
                     prop_assert_eq!(fast, full, "{:?}", line);
                 }
@@ -1080,6 +1099,12 @@ mod tests {
         }
     }
 
+    fn plain<'a>(body: &'a str, line: &mut Line<'a>) -> Option<usize> {
+        let mut seps = Separators::new(body.as_bytes());
+        let options = Options::new(Precision::Nanoseconds);
+        parse_plain(body, 0, &mut seps, options, line)
+    }
+
     #[test]
     fn the_fast_path_takes_typical_lines() {
         let mut l = Line::default();
@@ -1088,10 +1113,7 @@ mod tests {
             "m v=1",
             "温度,地点=東京 値=21.5 1",
         ] {
-            assert!(
-                parse_plain(line.as_bytes(), 0, line, Precision::Nanoseconds, &mut l),
-                "{line}"
-            );
+            assert_eq!(plain(line, &mut l), Some(line.len()), "{line}");
             assert_eq!(l, one(line));
         }
         for line in [
@@ -1102,10 +1124,7 @@ mod tests {
             "m v=1 ",
             "m,a=1,a=2 v=1",
         ] {
-            assert!(
-                !parse_plain(line.as_bytes(), 0, line, Precision::Nanoseconds, &mut l),
-                "{line}"
-            );
+            assert_eq!(plain(line, &mut l), None, "{line}");
         }
     }
 
