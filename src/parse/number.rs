@@ -266,6 +266,28 @@ mod tests {
             }
         }
 
+        /// Any text of digits (and a bad byte anywhere) is read as `i64::from_str` reads it,
+        /// or left to it.
+        #[test]
+        fn timestamps_agree_with_the_general_parser(
+            digits in "-?[0-9]{0,21}",
+            bad in proptest::option::of((any::<prop::sample::Index>(), proptest::sample::select(b"x/:. \xb5".to_vec()))),
+            v in any::<i64>(),
+        ) {
+            let mut text = digits.into_bytes();
+            if let Some((at, b)) = bad {
+                let at = at.index(text.len() + 1);
+                text.insert(at, b);
+            }
+            let want = std::str::from_utf8(&text).ok().and_then(|t| t.parse::<i64>().ok());
+            match timestamp(&text) {
+                Some(got) => prop_assert_eq!(Some(got), want),
+                // Only a leading '+' or more than 19 digits may be left to the general path.
+                None => prop_assert!(want.is_none() || text.len() - usize::from(text[0] == b'-') > MAX_DIGITS),
+            }
+            prop_assert_eq!(timestamp(v.to_string().as_bytes()), Some(v));
+        }
+
         #[test]
         fn integers_agree_with_the_general_parser(v in any::<i64>(), u in any::<u64>()) {
             prop_assert_eq!(field_value(format!("{v}i").as_bytes()).map(|x| x.0), Some(Number::Int(v)));
