@@ -325,7 +325,9 @@ fn parse_plain<'a>(
             .push((Cow::Borrowed(key), Cow::Borrowed(&all[eq + 1..end])));
         p = end;
     }
-    if at(p) != b' ' {
+    // An escape in the measurement or tags (a tag value with a space, say) makes the tokens
+    // above wrong: give up now rather than at the line's end.
+    if at(p) != b' ' || seps.special_in(start, p) {
         return None;
     }
     let series_end = p;
