@@ -339,7 +339,9 @@ pub fn last_write_wins(points: &mut Vec<Point>) {
 ///
 /// Cost: O(incoming log incoming) for the common newest-last case and for rewrites of stored
 /// timestamps (a retried batch); otherwise the ring is merged only from the first incoming
-/// timestamp on, O(that tail + incoming). Never a per-point shift of the ring.
+/// timestamp on, O(that tail + incoming). Never a per-point shift of the ring, and the ring
+/// is found into by interpolation ([`find_ts`]), not halving: a batch that arrives just after
+/// a later one (concurrent senders) touches only the ring's newest cache lines.
 pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: usize) -> Vec<Point> {
     let mut batch = incoming.to_vec();
     last_write_wins(&mut batch);
@@ -356,33 +358,31 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
     }
 
     // Every timestamp already stored (a retried batch): overwrite in place, the ring's length
-    // is unchanged. The batch is sorted, so each search starts where the previous one ended.
-    let slice = ring.make_contiguous();
+    // is unchanged. The batch is sorted, so each point is looked for right after the previous
+    // one first. The ring is searched where it lies, never made contiguous: once it is full
+    // and wraps, that would move all of it for each late batch.
+    let (Ok(head) | Err(head)) = find_in_ring(ring, first.ts_ns);
     let mut slots = Vec::with_capacity(batch.len());
-    let mut from = 0;
+    let mut from = head;
     for p in &batch {
         // Retried points are usually adjacent in the ring: try the next slot before searching.
-        if slice.get(from + 1).is_some_and(|q| q.ts_ns == p.ts_ns) && !slots.is_empty() {
-            from += 1;
-            slots.push(from);
-            continue;
+        match ring.get(from) {
+            Some(q) if q.ts_ns == p.ts_ns => {}
+            _ => match find_in_ring(ring, p.ts_ns) {
+                Ok(i) if i >= from => from = i,
+                _ => break,
+            },
         }
-        match find_ts(&slice[from..], p.ts_ns) {
-            Ok(i) => {
-                from += i;
-                slots.push(from);
-            }
-            Err(_) => break,
-        }
+        slots.push(from);
+        from += 1;
     }
     if slots.len() == batch.len() {
         for (slot, p) in slots.into_iter().zip(&batch) {
-            slice[slot] = *p;
+            ring[slot] = *p;
         }
         return batch;
     }
 
-    let head = ring.partition_point(|q| q.ts_ns < first.ts_ns);
     let tail: Vec<Point> = ring.drain(head..).collect();
     let mut merged: Vec<(Point, bool)> = Vec::with_capacity(tail.len() + batch.len());
     let mut old = tail.into_iter().peekable();
@@ -416,6 +416,18 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
         ring.push_back(p);
     }
     stored
+}
+
+/// [`find_ts`] over a ring that may wrap around its buffer: only the half that can hold `ts`
+/// is searched.
+fn find_in_ring(ring: &VecDeque<Point>, ts: i64) -> Result<usize, usize> {
+    let (older, newer) = ring.as_slices();
+    match newer.first() {
+        Some(q) if q.ts_ns <= ts => find_ts(newer, ts)
+            .map(|i| older.len() + i)
+            .map_err(|i| older.len() + i),
+        _ => find_ts(older, ts),
+    }
 }
 
 /// Binary search for `ts` in time-sorted points, started from where an evenly sampled series
