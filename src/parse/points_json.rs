@@ -297,7 +297,7 @@ mod fast {
             let ts = t.nanos(precision)?.unwrap_or(now_ns);
             points.push(Point::new(ts, *value).ok()?);
         }
-        batch.extend(key, points);
+        batch.extend_vec(key, points);
         Some(())
     }
 }
@@ -432,7 +432,7 @@ fn parse_object(
         }
     }
     if let Some(key) = key {
-        batch.extend(key, parsed);
+        batch.extend_vec(key, parsed);
     }
 }
 

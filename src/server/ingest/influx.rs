@@ -293,7 +293,7 @@ pub fn to_batch(
     }
     let mut batch = Batch::new();
     for (key, points) in entries.into_iter().flatten() {
-        batch.extend(key, points);
+        batch.extend_vec(key, points);
     }
     Ok((batch, skipped))
 }
