@@ -12,7 +12,7 @@
 //! later it rises as old commits are let go. A resume from below the floor is refused and the
 //! client reloads, explicitly.
 
-use crate::model::{Point, SeriesKey};
+use crate::model::{Point, SeriesKey, SeriesMap};
 use crate::protocol::SeriesHead;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -87,7 +87,7 @@ struct Track {
 #[derive(Debug)]
 struct Inner {
     epoch: String,
-    series: HashMap<SeriesKey, Track>,
+    series: SeriesMap<Track>,
     next_id: u32,
     buffer: VecDeque<Arc<Published>>,
     buffered_points: usize,
@@ -153,7 +153,7 @@ impl Hub {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 epoch: new_epoch(),
-                series: HashMap::new(),
+                series: SeriesMap::default(),
                 next_id: 0,
                 buffer: VecDeque::new(),
                 buffered_points: 0,

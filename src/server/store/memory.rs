@@ -6,22 +6,22 @@
 
 use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored, RATE_WINDOW_NS};
 use crate::decimate::m4;
-use crate::model::{merge_points, Batch, Point, SeriesKey, SeriesPoints};
+use crate::model::{merge_points, Batch, Point, SeriesMap, SeriesPoints};
 use crate::server::hub::Hub;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 pub struct MemoryStore {
     ring_capacity: usize,
     max_series: usize,
-    series: Mutex<HashMap<SeriesKey, VecDeque<Point>>>,
+    series: Mutex<SeriesMap<VecDeque<Point>>>,
     /// Where appended points are shown live, under the same lock as the append: two writes
     /// of one timestamp reach browsers in the order they were stored, so pages agree with
     /// the store on which one won.
     hub: Option<Hub>,
     /// Each series' next offset, for the live feed (only kept with a hub). Taken inside the
     /// `series` lock, so offsets follow the order points were stored.
-    next_offsets: Mutex<HashMap<SeriesKey, i64>>,
+    next_offsets: Mutex<SeriesMap<i64>>,
 }
 
 impl MemoryStore {
@@ -29,9 +29,9 @@ impl MemoryStore {
         Self {
             ring_capacity: ring_capacity.max(1),
             max_series,
-            series: Mutex::new(HashMap::new()),
+            series: Mutex::default(),
             hub: None,
-            next_offsets: Mutex::new(HashMap::new()),
+            next_offsets: Mutex::default(),
         }
     }
 
@@ -52,7 +52,7 @@ impl MemoryStore {
 
     /// A poisoned lock only means another request panicked mid-append; the rings themselves
     /// are always in a consistent state between single insertions, so keep serving.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SeriesKey, VecDeque<Point>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SeriesMap<VecDeque<Point>>> {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -181,6 +181,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SeriesKey;
 
     fn key(s: &str) -> SeriesKey {
         SeriesKey::new(s).unwrap()

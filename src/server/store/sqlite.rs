@@ -67,7 +67,7 @@ use super::memory::MemoryStore;
 use super::read_work::{self, ReadWork};
 use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::decimate::{column_of, Extremes, M4};
-use crate::model::{self, Batch, Point, SeriesKey, SeriesPoints};
+use crate::model::{self, Batch, Point, SeriesKey, SeriesMap, SeriesPoints};
 use crate::server::hub::Hub;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -470,7 +470,7 @@ fn duration_ns(d: Duration) -> i64 {
 fn load_series(
     conn: &Connection,
     log: &HashMap<i64, Vec<(i64, Point)>>,
-) -> rusqlite::Result<HashMap<SeriesKey, SeriesState>> {
+) -> rusqlite::Result<SeriesMap<SeriesState>> {
     let mut stmt = conn.prepare("SELECT id, name, labels, next_offset FROM series")?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -480,7 +480,7 @@ fn load_series(
             r.get::<_, i64>(3)?,
         ))
     })?;
-    let mut out = HashMap::new();
+    let mut out = SeriesMap::default();
     for row in rows {
         let (id, name, labels, next_offset) = row?;
         let key = serde_json::from_str::<BTreeMap<String, String>>(&labels)
@@ -1153,7 +1153,7 @@ struct Writer {
     /// writes of one timestamp in one group must show the later one, as the disk does.
     live: Arc<MemoryStore>,
     hub: Option<Hub>,
-    series: HashMap<SeriesKey, SeriesState>,
+    series: SeriesMap<SeriesState>,
     max_series: usize,
     retention: Duration,
     max_disk_bytes: Option<u64>,
@@ -2439,7 +2439,7 @@ mod tests {
             conn,
             live: Arc::new(MemoryStore::new(1_000, 10)),
             hub: None,
-            series: HashMap::new(),
+            series: SeriesMap::default(),
             max_series: 10,
             // Two centuries: the tests write before 1970.
             retention: Duration::from_secs(200 * 365 * 86_400),
