@@ -469,6 +469,8 @@ pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: us
         // Retried points are usually adjacent in the ring: try the next slot before searching.
         match ring.get(from) {
             Some(q) if q.ts_ns == p.ts_ns => {}
+            // The first point's place is `head`: not there, not stored (a late batch).
+            _ if slots.is_empty() => break,
             _ => match find_in_ring(ring, p.ts_ns) {
                 Ok(i) if i >= from => from = i,
                 _ => break,
