@@ -621,23 +621,28 @@ fn scan(bytes: &[u8], from: usize, stop: u8) -> (usize, bool) {
 struct KeySet(u64);
 
 impl KeySet {
-    /// [`Self::seen`] for the key `b[from..to]` (not empty), with no bounds to check.
-    #[inline(always)]
-    fn seen_span(&mut self, b: &[u8], from: usize, to: usize) -> bool {
-        let h = (to - from) ^ usize::from(b[from]) << 1 ^ usize::from(b[to - 1]) << 3;
-        let bit = 1u64 << (h % 64);
-        let hit = self.0 & bit != 0;
-        self.0 |= bit;
-        hit
-    }
-
+    /// Whether a key like `key` may have been seen before, and records it.
     #[inline]
     fn seen(&mut self, key: &str) -> bool {
         let b = key.as_bytes();
-        let (first, last) = (b.first().copied(), b.last().copied());
-        let h =
-            b.len() ^ usize::from(first.unwrap_or(0)) << 1 ^ usize::from(last.unwrap_or(0)) << 3;
-        let bit = 1u64 << (h % 64);
+        self.mark(
+            b.len(),
+            b.first().copied().unwrap_or(0),
+            b.last().copied().unwrap_or(0),
+        )
+    }
+
+    /// [`Self::seen`] for the key `b[from..to]` (not empty), from the positions the fast path
+    /// already has.
+    #[inline(always)]
+    fn seen_span(&mut self, b: &[u8], from: usize, to: usize) -> bool {
+        self.mark(to - from, b[from], b[to - 1])
+    }
+
+    /// The fingerprint is the key's length and first and last bytes.
+    #[inline(always)]
+    fn mark(&mut self, len: usize, first: u8, last: u8) -> bool {
+        let bit = 1u64 << ((len ^ usize::from(first) << 1 ^ usize::from(last) << 3) % 64);
         let hit = self.0 & bit != 0;
         self.0 |= bit;
         hit
