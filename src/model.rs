@@ -435,9 +435,9 @@ pub fn last_write_wins(points: &mut Vec<Point>) {
 ///
 /// Cost: O(incoming log incoming) for the common newest-last case and for rewrites of stored
 /// timestamps (a retried batch); otherwise the ring is merged only from the first incoming
-/// timestamp on, O(that tail + incoming). Never a per-point shift of the ring, and the ring
-/// is found into by interpolation ([`find_ts`]), not halving: a batch that arrives just after
-/// a later one (concurrent senders) touches only the ring's newest cache lines.
+/// timestamp on, O(that tail + incoming). Never a per-point shift of the ring, and places in
+/// the ring are found by interpolation ([`find_ts`]), not halving: a batch that arrives just
+/// after a later one (concurrent senders) touches only the ring's newest cache lines.
 pub fn merge_points(ring: &mut VecDeque<Point>, incoming: &[Point], capacity: usize) -> Vec<Point> {
     let mut batch = incoming.to_vec();
     // A sender's points usually come in time order: no sort then.
