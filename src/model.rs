@@ -144,14 +144,13 @@ struct Interned {
 const INTERNED_MIN_SWEEP: usize = 1024;
 
 fn intern(parts: KeyParts) -> Arc<KeyParts> {
-    static INTERNED: std::sync::Mutex<Option<Interned>> = std::sync::Mutex::new(None);
-    let mut guard = INTERNED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let interned = guard.get_or_insert_with(|| Interned {
-        keys: HashMap::default(),
+    static INTERNED: std::sync::Mutex<Interned> = std::sync::Mutex::new(Interned {
+        keys: HashMap::with_hasher(std::hash::BuildHasherDefault::new()),
         swept_at: INTERNED_MIN_SWEEP,
     });
+    let mut interned = INTERNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let same = interned.keys.entry(parts.hash).or_default();
     same.retain(|k| k.strong_count() > 0);
     if let Some(found) = same
