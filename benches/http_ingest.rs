@@ -242,6 +242,16 @@ async fn main() {
         ),
         ("livechart, in memory (`--in-memory`)", &["--in-memory"]),
     ];
+    // For working on one mode: `LIVECHART_BENCH_MODES=relaxed` (or `fsync`, `in-memory`, a
+    // comma-separated list) runs only those, still against VictoriaMetrics.
+    let only = std::env::var("LIVECHART_BENCH_MODES").ok();
+    let modes: Vec<(&str, &[&str])> = modes
+        .into_iter()
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|only| only.split(',').any(|m| name.contains(m.trim())))
+        })
+        .collect();
     let mut servers: Vec<Server> = modes
         .iter()
         .enumerate()

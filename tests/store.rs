@@ -540,8 +540,10 @@ async fn small_chunks_of_a_finished_hour_are_merged_without_changing_answers() {
         }
     }
     let range = format!("series=frag&from={}&to={}&raw=true", base - 1, base + 200);
+    // The hour is merged once no compaction has written into it for a while (10 s), found
+    // by the writer's next idle pass (every 5 s).
     let mut merged = i64::MAX;
-    for _ in 0..80 {
+    for _ in 0..300 {
         merged = chunks();
         if merged == 1 {
             break;

@@ -102,6 +102,11 @@ const CHUNK_SPAN_NS: i64 = 3_600 * crate::model::NANOS_PER_SEC;
 /// An hour's small chunks are merged once the hour is this far behind the newest data the
 /// clock allows, so late points rarely reopen a merged hour.
 const MERGE_DELAY_NS: i64 = 5 * 60 * crate::model::NANOS_PER_SEC;
+/// ...and once no compaction has written into it for this long: past data (a backfill, an
+/// agent flushing its buffer after an outage) fills an old hour over many compactions, and
+/// merging after each re-encoded the whole hour every time (most of durable ingest's time
+/// in the HTTP benchmark). Longer than the time between two compactions while data flows.
+const MERGE_QUIET: Duration = Duration::from_secs(2 * COMPACT_AFTER.as_secs());
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
 fn retention_every(retention: Duration) -> Duration {
@@ -1167,7 +1172,7 @@ struct Writer {
     /// Hours (series id, hour index) that compaction wrote more than one small chunk into:
     /// a slow series compacted every few seconds gets a chunk each time, and merging them
     /// once the hour is over keeps rows per series per hour at about one.
-    fragmented: HashMap<(i64, i64), u32>,
+    fragmented: HashMap<(i64, i64), Fragments>,
     /// Set after a failed compaction: not before then.
     compact_retry_at: Option<Instant>,
     /// Per series id, its finest rollup tier (absent: none yet); see [`rollup`].
@@ -1176,12 +1181,20 @@ struct Writer {
     rollup_min_points: i128,
 }
 
+/// How fragmented an hour of a series is (small chunks count 1, chunks overlapping stored
+/// ones 2; more than 1 is worth a merge), and when compaction last wrote into it.
+#[derive(Debug, Clone, Copy)]
+struct Fragments {
+    score: u32,
+    written: Instant,
+}
+
 impl Writer {
     fn run(&mut self, rx: mpsc::Receiver<Job>) {
         // Whatever expired while the server was down goes first.
         self.maybe_expire();
         loop {
-            let wait = if self.log_points > 0 {
+            let wait = if self.log_points > 0 || !self.fragmented.is_empty() {
                 COMPACT_AFTER
             } else {
                 retention_every(self.retention)
@@ -1189,7 +1202,7 @@ impl Writer {
             let first = match rx.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.maintain();
+                    self.maintain(true);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -1202,7 +1215,7 @@ impl Writer {
                 }
             }
             self.commit(group);
-            self.maintain();
+            self.maintain(false);
         }
         // Last, after every commit: if this survives a crash, so did everything before it.
         if let Err(e) = self
@@ -1214,7 +1227,10 @@ impl Writer {
         tracing::info!("store writer stopped; every acknowledged point is committed");
     }
 
-    fn maintain(&mut self) {
+    /// Compaction when due; merges of finished hours after it, or when `idle` (nothing came
+    /// for a while, so hours written last become quiet without another compaction).
+    fn maintain(&mut self, idle: bool) {
+        let mut compacted = false;
         let due = self.log_points >= COMPACT_POINTS
             || self.log_since.is_some_and(|t| t.elapsed() >= COMPACT_AFTER);
         let backing_off = self.compact_retry_at.is_some_and(|t| Instant::now() < t);
@@ -1224,21 +1240,24 @@ impl Writer {
                     self.log_points = 0;
                     self.log_since = None;
                     self.compact_retry_at = None;
-                    if let Err(e) = self.merge_finished_hours() {
-                        tracing::warn!("merging small chunks stopped: {e}");
-                    }
-                    // New chunks are what grows the file: check the cap right away.
-                    if let Some(cap) = self.max_disk_bytes {
-                        if let Err(e) = self.enforce_disk_cap(cap) {
-                            tracing::warn!("disk cap pass stopped: {e}");
-                        }
-                    }
+                    compacted = true;
                 }
                 // The log stays; reads still see it and a later pass retries.
                 Err(e) => {
                     tracing::error!("compaction failed: {e}");
                     self.compact_retry_at = Some(Instant::now() + COMPACT_RETRY);
                 }
+            }
+        }
+        if compacted || idle {
+            if let Err(e) = self.merge_finished_hours(Instant::now()) {
+                tracing::warn!("merging small chunks stopped: {e}");
+            }
+        }
+        // New chunks are what grows the file: check the cap right away.
+        if let (true, Some(cap)) = (compacted, self.max_disk_bytes) {
+            if let Err(e) = self.enforce_disk_cap(cap) {
+                tracing::warn!("disk cap pass stopped: {e}");
             }
         }
         self.maybe_expire();
@@ -1482,10 +1501,22 @@ impl Writer {
                         summaries.push(summary);
                     }
                     chunks += 1;
-                    if met.len() > before {
-                        *self.fragmented.entry((series_id, hour)).or_default() += 2;
-                    } else if only.len() < MAX_CHUNK_POINTS / 2 {
-                        *self.fragmented.entry((series_id, hour)).or_default() += 1;
+                    let score = if met.len() > before {
+                        2
+                    } else {
+                        u32::from(only.len() < MAX_CHUNK_POINTS / 2)
+                    };
+                    let written = Instant::now();
+                    match self.fragmented.entry((series_id, hour)) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            let e = e.get_mut();
+                            e.score += score;
+                            e.written = written;
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) if score > 0 => {
+                            e.insert(Fragments { score, written });
+                        }
+                        std::collections::hash_map::Entry::Vacant(_) => {}
                     }
                 }
                 let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
@@ -1526,27 +1557,31 @@ impl Writer {
         Ok(())
     }
 
-    /// Merges the small chunks of every fragmented hour that is over into as few chunks as
-    /// [`MAX_CHUNK_POINTS`] allows, one hour per transaction.
-    fn merge_finished_hours(&mut self) -> rusqlite::Result<()> {
+    /// Merges the small chunks of every fragmented hour that is over and quiet at `now` into
+    /// as few chunks as [`MAX_CHUNK_POINTS`] allows, one hour per transaction.
+    fn merge_finished_hours(&mut self, now: Instant) -> rusqlite::Result<()> {
         let done_before = now_ns()
             .saturating_sub(MERGE_DELAY_NS)
             .div_euclid(CHUNK_SPAN_NS);
+        let quiet = |f: &Fragments| now.saturating_duration_since(f.written) >= MERGE_QUIET;
         let ready: Vec<(i64, i64)> = self
             .fragmented
             .iter()
-            .filter(|(&(_, hour), &n)| hour < done_before && n > 1)
+            .filter(|(&(_, hour), f)| hour < done_before && f.score > 1 && quiet(f))
             .map(|(&k, _)| k)
             .collect();
-        for (series_id, hour) in ready {
-            self.merge_hour(series_id, hour)?;
+        for key in ready {
+            self.merge_hour(key.0, key.1)?;
             // The merged chunk is one more chunk to merge with if late points come.
-            self.fragmented.insert((series_id, hour), 1);
+            if let Some(f) = self.fragmented.get_mut(&key) {
+                f.score = 1;
+            }
         }
         // An hour with one chunk needs no merge unless late points add another; after two
-        // more hours that is rare enough to forget it (it is merged if it ever comes back).
+        // more hours (and once quiet) that is rare enough to forget it (it is merged if it
+        // ever comes back).
         self.fragmented
-            .retain(|&(_, hour), _| hour >= done_before - 2);
+            .retain(|&(_, hour), f| f.score > 1 || hour >= done_before - 2 || !quiet(f));
         Ok(())
     }
 
@@ -2185,6 +2220,43 @@ mod tests {
     /// Rewrites make the rows above an hour inexact; merging one hour recounts them but keeps
     /// them inexact while another hour still overlaps, and merging that one makes them exact
     /// (and used) again.
+    /// A past hour filled over several compactions (a backfill) is merged once, after the
+    /// compactions stop writing into it, not after each of them.
+    #[test]
+    fn an_hour_is_merged_once_no_compaction_writes_into_it() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("backfill").unwrap();
+        let s = crate::model::NANOS_PER_SEC;
+        let hour = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS);
+        let base = hour * CHUNK_SPAN_NS;
+        let chunks = |w: &Writer| -> i64 {
+            w.conn
+                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+                .unwrap()
+        };
+        // Small pieces, each compacted on its own, every one overlapping the one before.
+        for piece in 0..4i64 {
+            let points: Vec<Point> = (piece * 10..piece * 10 + 15)
+                .map(|i| Point::new(base + i * s, i as f64).unwrap())
+                .collect();
+            let mut batch = Batch::new();
+            batch.extend(key.clone(), points);
+            let (reply, _answer) = oneshot::channel();
+            writer.commit(vec![Job { batch, reply }]);
+            writer.compact().unwrap();
+            writer.merge_finished_hours(Instant::now()).unwrap();
+            assert_eq!(chunks(&writer), piece + 1, "not merged while being written");
+        }
+        let later = Instant::now() + MERGE_QUIET;
+        writer.merge_finished_hours(later).unwrap();
+        assert_eq!(chunks(&writer), 1, "merged once quiet");
+        let id = writer.series[&key].id;
+        let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
+        let want: Vec<(i64, f64)> = (0..45).map(|i| (base + i * s, i as f64)).collect();
+        let got: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn merges_recount_the_rows_above_an_hour() {
         let mut writer = test_writer();
