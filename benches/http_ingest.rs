@@ -139,7 +139,10 @@ fn start_livechart(name: &str, storage: &[&str], data_dir: &std::path::Path) -> 
     let port = free_port();
     let root = env!("CARGO_MANIFEST_DIR");
     let _ = std::fs::remove_dir_all(data_dir);
-    let child = Command::new(format!("{root}/target/release/livechart"))
+    // `LIVECHART_BENCH_BIN` runs another build (A/B runs of two versions).
+    let bin = std::env::var("LIVECHART_BENCH_BIN")
+        .unwrap_or_else(|_| format!("{root}/target/release/livechart"));
+    let child = Command::new(bin)
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .args(storage)
         .arg("--data-dir")
