@@ -104,8 +104,9 @@ const CHUNK_SPAN_NS: i64 = 3_600 * crate::model::NANOS_PER_SEC;
 const MERGE_DELAY_NS: i64 = 5 * 60 * crate::model::NANOS_PER_SEC;
 /// ...and once no compaction has written into it for this long: past data (a backfill, an
 /// agent flushing its buffer after an outage) fills an old hour over many compactions, and
-/// merging after each re-encoded the whole hour every time (most of durable ingest's time
-/// in the HTTP benchmark). Longer than the time between two compactions while data flows.
+/// merging after each re-encoded the whole hour every time (an out-of-order backfill took
+/// 2.3x as long, BENCHMARKS.md). Longer than the time between two compactions while data
+/// flows.
 const MERGE_QUIET: Duration = Duration::from_secs(2 * COMPACT_AFTER.as_secs());
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
@@ -2217,9 +2218,6 @@ mod tests {
         }
     }
 
-    /// Rewrites make the rows above an hour inexact; merging one hour recounts them but keeps
-    /// them inexact while another hour still overlaps, and merging that one makes them exact
-    /// (and used) again.
     /// A past hour filled over several compactions (a backfill) is merged once, after the
     /// compactions stop writing into it, not after each of them.
     #[test]
@@ -2257,6 +2255,9 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// Rewrites make the rows above an hour inexact; merging one hour recounts them but keeps
+    /// them inexact while another hour still overlaps, and merging that one makes them exact
+    /// (and used) again.
     #[test]
     fn merges_recount_the_rows_above_an_hour() {
         let mut writer = test_writer();
