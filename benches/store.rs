@@ -553,7 +553,9 @@ mod backfill {
     use std::sync::Arc;
 
     const POINTS_PER_BATCH_SERIES: usize = 5;
-    const BATCHES: u64 = 4_000;
+    /// 80 M points: long enough (~20 s) that hours written early become quiet and are merged
+    /// while later batches still come, so their wait behind merges shows in the latencies.
+    const BATCHES: u64 = 16_000;
     const WRITERS: usize = 4;
     /// 10 points a second per series: 12 h hold 432 000 of them, more than a run writes.
     const STEP_NS: i64 = 100_000_000;
@@ -600,6 +602,7 @@ mod backfill {
             .map(|_| {
                 let (store, keys, next) = (store.clone(), keys.clone(), next.clone());
                 tokio::spawn(async move {
+                    let mut waits = Vec::new();
                     loop {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         if n >= BATCHES {
@@ -615,15 +618,21 @@ mod backfill {
                             });
                             batch.extend(key.clone(), points);
                         }
+                        let sent = Instant::now();
                         store.append(batch).await.expect("append");
+                        waits.push(sent.elapsed());
                     }
+                    waits
                 })
             })
             .collect();
+        let mut waits = Vec::new();
         for w in writers {
-            w.await.expect("writer");
+            waits.extend(w.await.expect("writer"));
         }
         let wrote = t.elapsed();
+        waits.sort();
+        let at = |q: f64| waits[((waits.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
         let during = thread_cpu("livechart-store");
         tokio::time::sleep(SETTLE).await;
         let total = thread_cpu("livechart-store");
@@ -646,6 +655,12 @@ mod backfill {
             "| appended | {:.1} s ({:.2} M points/s) |",
             wrote.as_secs_f64(),
             points / wrote.as_secs_f64() / 1e6
+        );
+        println!(
+            "| append latency p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
+            at(0.5),
+            at(0.99),
+            at(1.0)
         );
         println!(
             "| writer thread CPU while appending | {:.1} s ({:.0} ns/point) |",

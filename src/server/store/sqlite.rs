@@ -108,6 +108,10 @@ const MERGE_DELAY_NS: i64 = 5 * 60 * crate::model::NANOS_PER_SEC;
 /// 2.3x as long, BENCHMARKS.md). Longer than the time between two compactions while data
 /// flows.
 const MERGE_QUIET: Duration = Duration::from_secs(2 * COMPACT_AFTER.as_secs());
+/// Most time one pass spends merging hours before the writer goes back to commits: after a
+/// backfill every series' hour turns quiet at once, and merging them all in one go held
+/// commits back for most of a second. The rest waits for the next pass.
+const MERGE_BUDGET: Duration = Duration::from_millis(50);
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
 fn retention_every(retention: Duration) -> Duration {
@@ -400,6 +404,8 @@ impl SqliteStore {
             pending: log,
             fragmented: HashMap::new(),
             compact_retry_at: None,
+            merge_backlog: false,
+            merge_budget: MERGE_BUDGET,
             rollup_width,
             rollup_min_points: rollup::MIN_POINTS_PER_BUCKET,
         };
@@ -1176,6 +1182,10 @@ struct Writer {
     fragmented: HashMap<(i64, i64), Fragments>,
     /// Set after a failed compaction: not before then.
     compact_retry_at: Option<Instant>,
+    /// Hours left ready to merge when the last pass ran out of [`Writer::merge_budget`].
+    merge_backlog: bool,
+    /// [`MERGE_BUDGET`]; tests set zero for one merge per pass.
+    merge_budget: Duration,
     /// Per series id, its finest rollup tier (absent: none yet); see [`rollup`].
     rollup_width: HashMap<i64, i64>,
     /// [`rollup::MIN_POINTS_PER_BUCKET`], lowered by tests to get rollups from few points.
@@ -1195,7 +1205,10 @@ impl Writer {
         // Whatever expired while the server was down goes first.
         self.maybe_expire();
         loop {
-            let wait = if self.log_points > 0 || !self.fragmented.is_empty() {
+            let wait = if self.merge_backlog {
+                // More merges are ready: only a commit goes first.
+                Duration::ZERO
+            } else if self.log_points > 0 || !self.fragmented.is_empty() {
                 COMPACT_AFTER
             } else {
                 retention_every(self.retention)
@@ -1250,7 +1263,7 @@ impl Writer {
                 }
             }
         }
-        if compacted || idle {
+        if compacted || idle || self.merge_backlog {
             if let Err(e) = self.merge_finished_hours(Instant::now()) {
                 tracing::warn!("merging small chunks stopped: {e}");
             }
@@ -1559,7 +1572,8 @@ impl Writer {
     }
 
     /// Merges the small chunks of every fragmented hour that is over and quiet at `now` into
-    /// as few chunks as [`MAX_CHUNK_POINTS`] allows, one hour per transaction.
+    /// as few chunks as [`MAX_CHUNK_POINTS`] allows, one hour per transaction, for at most
+    /// the merge budget (at least one hour); the rest is left for the next pass.
     fn merge_finished_hours(&mut self, now: Instant) -> rusqlite::Result<()> {
         let done_before = now_ns()
             .saturating_sub(MERGE_DELAY_NS)
@@ -1571,7 +1585,13 @@ impl Writer {
             .filter(|(&(_, hour), f)| hour < done_before && f.score > 1 && quiet(f))
             .map(|(&k, _)| k)
             .collect();
-        for key in ready {
+        let started = Instant::now();
+        self.merge_backlog = false;
+        for (i, key) in ready.into_iter().enumerate() {
+            if i > 0 && started.elapsed() >= self.merge_budget {
+                self.merge_backlog = true;
+                break;
+            }
             self.merge_hour(key.0, key.1)?;
             // The merged chunk is one more chunk to merge with if late points come.
             if let Some(f) = self.fragmented.get_mut(&key) {
@@ -2255,6 +2275,43 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// Hours ready at once are merged a budget at a time (at least one per pass), so commits
+    /// get in between; the pass says when some are left.
+    #[test]
+    fn merges_beyond_the_budget_wait_for_the_next_pass() {
+        let mut writer = test_writer();
+        writer.merge_budget = Duration::ZERO;
+        let s = crate::model::NANOS_PER_SEC;
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        // Two series, each with two overlapping pieces in one past hour: two hours to merge.
+        for name in ["a", "b"] {
+            let key = SeriesKey::new(name).unwrap();
+            for from in [0i64, 5] {
+                let mut batch = Batch::new();
+                batch.extend(
+                    key.clone(),
+                    (from..from + 10).map(|i| Point::new(base + i * s, i as f64).unwrap()),
+                );
+                let (reply, _answer) = oneshot::channel();
+                writer.commit(vec![Job { batch, reply }]);
+                writer.compact().unwrap();
+            }
+        }
+        let chunks = |w: &Writer| -> i64 {
+            w.conn
+                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(chunks(&writer), 4);
+        let later = Instant::now() + MERGE_QUIET;
+        writer.merge_finished_hours(later).unwrap();
+        assert_eq!(chunks(&writer), 3, "one hour merged in the first pass");
+        assert!(writer.merge_backlog, "the pass says one is left");
+        writer.merge_finished_hours(later).unwrap();
+        assert_eq!(chunks(&writer), 2, "the other in the next");
+        assert!(!writer.merge_backlog);
+    }
+
     /// Rewrites make the rows above an hour inexact; merging one hour recounts them but keeps
     /// them inexact while another hour still overlaps, and merging that one makes them exact
     /// (and used) again.
@@ -2523,6 +2580,8 @@ mod tests {
             pending: HashMap::new(),
             fragmented: HashMap::new(),
             compact_retry_at: None,
+            merge_backlog: false,
+            merge_budget: MERGE_BUDGET,
             rollup_width: HashMap::new(),
             rollup_min_points: 1,
         }
