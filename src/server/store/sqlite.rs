@@ -110,7 +110,7 @@ const MERGE_DELAY_NS: i64 = 5 * 60 * crate::model::NANOS_PER_SEC;
 const MERGE_QUIET: Duration = Duration::from_secs(2 * COMPACT_AFTER.as_secs());
 /// Most time one pass spends merging hours before the writer goes back to commits: after a
 /// backfill every series' hour turns quiet at once, and merging them all in one go held
-/// commits back for most of a second. The rest waits for the next pass.
+/// commits back for up to 1.3 s (BENCHMARKS.md). The rest waits for the next pass.
 const MERGE_BUDGET: Duration = Duration::from_millis(50);
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
