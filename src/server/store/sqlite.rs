@@ -2247,27 +2247,22 @@ mod tests {
         let s = crate::model::NANOS_PER_SEC;
         let hour = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS);
         let base = hour * CHUNK_SPAN_NS;
-        let chunks = |w: &Writer| -> i64 {
-            w.conn
-                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
-                .unwrap()
-        };
         // Small pieces, each compacted on its own, every one overlapping the one before.
         for piece in 0..4i64 {
             let points: Vec<Point> = (piece * 10..piece * 10 + 15)
                 .map(|i| Point::new(base + i * s, i as f64).unwrap())
                 .collect();
-            let mut batch = Batch::new();
-            batch.extend(key.clone(), points);
-            let (reply, _answer) = oneshot::channel();
-            writer.commit(vec![Job { batch, reply }]);
-            writer.compact().unwrap();
+            commit_and_compact(&mut writer, &key, points);
             writer.merge_finished_hours(Instant::now()).unwrap();
-            assert_eq!(chunks(&writer), piece + 1, "not merged while being written");
+            assert_eq!(
+                chunk_count(&writer),
+                piece + 1,
+                "not merged while being written"
+            );
         }
         let later = Instant::now() + MERGE_QUIET;
         writer.merge_finished_hours(later).unwrap();
-        assert_eq!(chunks(&writer), 1, "merged once quiet");
+        assert_eq!(chunk_count(&writer), 1, "merged once quiet");
         let id = writer.series[&key].id;
         let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
         let want: Vec<(i64, f64)> = (0..45).map(|i| (base + i * s, i as f64)).collect();
@@ -2287,28 +2282,19 @@ mod tests {
         for name in ["a", "b"] {
             let key = SeriesKey::new(name).unwrap();
             for from in [0i64, 5] {
-                let mut batch = Batch::new();
-                batch.extend(
-                    key.clone(),
-                    (from..from + 10).map(|i| Point::new(base + i * s, i as f64).unwrap()),
-                );
-                let (reply, _answer) = oneshot::channel();
-                writer.commit(vec![Job { batch, reply }]);
-                writer.compact().unwrap();
+                let points = (from..from + 10)
+                    .map(|i| Point::new(base + i * s, i as f64).unwrap())
+                    .collect();
+                commit_and_compact(&mut writer, &key, points);
             }
         }
-        let chunks = |w: &Writer| -> i64 {
-            w.conn
-                .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(chunks(&writer), 4);
+        assert_eq!(chunk_count(&writer), 4);
         let later = Instant::now() + MERGE_QUIET;
         writer.merge_finished_hours(later).unwrap();
-        assert_eq!(chunks(&writer), 3, "one hour merged in the first pass");
+        assert_eq!(chunk_count(&writer), 3, "one hour merged in the first pass");
         assert!(writer.merge_backlog, "the pass says one is left");
         writer.merge_finished_hours(later).unwrap();
-        assert_eq!(chunks(&writer), 2, "the other in the next");
+        assert_eq!(chunk_count(&writer), 2, "the other in the next");
         assert!(!writer.merge_backlog);
     }
 
@@ -2326,13 +2312,7 @@ mod tests {
         let day = 24 * CHUNK_SPAN_NS;
         let base = (now_ns() - 3 * day).div_euclid(day) * day;
         let p = |sec: i64, v: f64| Point::new(base + sec * s, v).unwrap();
-        let mut commit = |points: Vec<Point>| {
-            let mut batch = Batch::new();
-            batch.extend(key.clone(), points);
-            let (reply, _answer) = oneshot::channel();
-            writer.commit(vec![Job { batch, reply }]);
-            writer.compact().unwrap();
-        };
+        let mut commit = |points: Vec<Point>| commit_and_compact(&mut writer, &key, points);
         // Two hours, a point a second; then a rewrite in each hour takes the peak away.
         commit(
             (0..7_200)
@@ -2587,6 +2567,22 @@ mod tests {
         }
     }
 
+    /// Commits `points` of `key` as one request and compacts them into chunks.
+    fn commit_and_compact(writer: &mut Writer, key: &SeriesKey, points: Vec<Point>) {
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), points);
+        let (reply, _answer) = oneshot::channel();
+        writer.commit(vec![Job { batch, reply }]);
+        writer.compact().unwrap();
+    }
+
+    fn chunk_count(writer: &Writer) -> i64 {
+        writer
+            .conn
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A compacted store holding `hours` of one series, a point every 20 ms from an hour
     /// boundary five hours ago: its writer, the series id, the first timestamp and the points.
     fn dense_series(hours: i64) -> (Writer, i64, i64, Vec<Point>) {
@@ -2602,11 +2598,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let mut batch = Batch::new();
-        batch.extend(key.clone(), points.clone());
-        let (reply, _answer) = oneshot::channel();
-        writer.commit(vec![Job { batch, reply }]);
-        writer.compact().unwrap();
+        commit_and_compact(&mut writer, &key, points.clone());
         let id = writer.series[&key].id;
         (writer, id, base, points)
     }
