@@ -1449,6 +1449,8 @@ impl Writer {
         };
         // Points already past retention are not worth a chunk.
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
+        // When this compaction wrote into an hour: once for all its chunks.
+        let written = Instant::now();
         let mut chunks = 0usize;
         let mut switched_on = Vec::new();
         {
@@ -1520,17 +1522,13 @@ impl Writer {
                     } else {
                         u32::from(only.len() < MAX_CHUNK_POINTS / 2)
                     };
-                    let written = Instant::now();
-                    match self.fragmented.entry((series_id, hour)) {
-                        std::collections::hash_map::Entry::Occupied(mut e) => {
-                            let e = e.get_mut();
-                            e.score += score;
-                            e.written = written;
-                        }
-                        std::collections::hash_map::Entry::Vacant(e) if score > 0 => {
-                            e.insert(Fragments { score, written });
-                        }
-                        std::collections::hash_map::Entry::Vacant(_) => {}
+                    // A large clean chunk needs no entry, but refreshes one the hour has.
+                    if let Some(f) = self.fragmented.get_mut(&(series_id, hour)) {
+                        f.score += score;
+                        f.written = written;
+                    } else if score > 0 {
+                        let f = Fragments { score, written };
+                        self.fragmented.insert((series_id, hour), f);
                     }
                 }
                 let finest = self.rollup_width.get(&series_id).copied().unwrap_or(0);
