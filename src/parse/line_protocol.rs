@@ -295,6 +295,14 @@ fn parse_plain<'a>(
     let b = all.as_bytes();
     // The byte at `i`, with the body's end read as one more line end.
     let at = |i: usize| b.get(i).copied().unwrap_or(b'\n');
+    // The text between two positions, each `start` or a stop (or one past one). Both are
+    // char boundaries, since ASCII bytes never occur inside a multi-byte UTF-8 sequence,
+    // and stops come in order. Skipping the checked slice's boundary tests measured 1.5%.
+    let text = |from: usize, to: usize| -> &'a str {
+        debug_assert!(from <= to && all.is_char_boundary(from) && all.is_char_boundary(to));
+        // SAFETY: `from <= to <= all.len()`, both at char boundaries (see above).
+        unsafe { all.get_unchecked(from..to) }
+    };
     // A tab or `#` first is a blank line or a comment (a space is caught below).
     if matches!(b.get(start), Some(b'\t' | b'#')) {
         return None;
@@ -306,7 +314,7 @@ fn parse_plain<'a>(
     if p == start {
         return None;
     }
-    line.measurement = Cow::Borrowed(&all[start..p]);
+    line.measurement = Cow::Borrowed(text(start, p));
     let mut tag_keys = KeySet::default();
     while at(p) == b',' {
         let eq = seps.next_stop();
@@ -317,12 +325,11 @@ fn parse_plain<'a>(
         if matches!(at(end), b'=' | b'\n') || end == eq + 1 {
             return None;
         }
-        let key = &all[p + 1..eq];
+        let key = text(p + 1, eq);
         if tag_keys.seen_span(b, p + 1, eq) && line.tags.iter().any(|(k, _)| k == key) {
             return None;
         }
-        line.tags
-            .push((Cow::Borrowed(key), Cow::Borrowed(&all[eq + 1..end])));
+        push_tag(&mut line.tags, key, text(eq + 1, end));
         p = end;
     }
     // An escape in the measurement or tags (a tag value with a space, say) makes the tokens
@@ -346,7 +353,7 @@ fn parse_plain<'a>(
         if eq + 1 + len != value_end {
             return None;
         }
-        let key = &all[p + 1..eq];
+        let key = text(p + 1, eq);
         if field_keys.seen_span(b, p + 1, eq) && line.fields.iter().any(|(k, _)| k == key) {
             return None;
         }
@@ -373,8 +380,22 @@ fn parse_plain<'a>(
     if text_end(line_end) - start > options.max_line_bytes || seps.special_in(start, line_end) {
         return None;
     }
-    line.series_text = &all[start..series_end];
+    line.series_text = text(start, series_end);
     Some(line_end)
+}
+
+/// `tags.push` of a borrowed pair, written in place. `Vec::push` built the pair on the stack
+/// first (it must drop it if growing panics) and copied it with 16-byte loads over 8-byte
+/// stores, which the CPU cannot forward (the hottest instruction in a profile; writing in
+/// place measured about 1% faster overall). Reserving first leaves no panic between
+/// building the pair and storing it.
+#[inline(always)]
+fn push_tag<'a>(tags: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, key: &'a str, value: &'a str) {
+    tags.reserve(1);
+    let len = tags.len();
+    tags.spare_capacity_mut()[0].write((Cow::Borrowed(key), Cow::Borrowed(value)));
+    // SAFETY: `reserve(1)` made room for one more element, and the line above initialised it.
+    unsafe { tags.set_len(len + 1) };
 }
 
 /// Parses one line into `line`, reusing its buffers.

@@ -98,6 +98,12 @@ pub fn field_value(bytes: &[u8]) -> Option<(Number, usize)> {
 /// general parser.
 #[inline]
 pub fn timestamp(bytes: &[u8]) -> Option<i64> {
+    if let Some(t) = <&[u8; 19]>::try_from(bytes)
+        .ok()
+        .and_then(nanosecond_timestamp)
+    {
+        return Some(t);
+    }
     let neg = bytes.first() == Some(&b'-');
     let mut i = usize::from(neg);
     let (v, n) = digits(bytes, &mut i);
@@ -109,6 +115,20 @@ pub fn timestamp(bytes: &[u8]) -> Option<i64> {
     } else {
         i64::try_from(v).ok()
     }
+}
+
+/// Nineteen digits, the length of every nanosecond timestamp since 2001: three conversions
+/// of eight digits that do not wait on each other (the last overlaps the second, and only
+/// its low three digits count), instead of a chain of eight, eight and three single steps.
+/// Measured about 3% of the parser's time (BENCHMARKS.md). `None` (a sign, a
+/// non-digit, past `i64::MAX`) leaves the text to the general loop.
+#[inline]
+fn nanosecond_timestamp(b: &[u8; 19]) -> Option<i64> {
+    let load = |at: usize| b[at..at + 8].try_into().ok().map(u64::from_le_bytes);
+    let high = eight_digits(load(0)?)?;
+    let mid = eight_digits(load(8)?)?;
+    let low = eight_digits(load(11)?)? % 1_000;
+    i64::try_from(high * 100_000_000_000 + mid * 1_000 + low).ok()
 }
 
 /// Accumulates ASCII digits from `*i` (wrapping past 19 digits; callers check the count).
