@@ -393,7 +393,7 @@ fn parse_plain<'a>(
 }
 
 /// Empties `v` without running each element's drop: `clear` tests every `Cow` for owned
-/// text, about 4% of the fast path's time on typical lines. Only borrowed text may be in
+/// text, which cost about 2% of the parse on typical lines. Only borrowed text may be in
 /// `v` (`parse` drops what the slow path built before the next line), so nothing is leaked;
 /// `borrowed` checks that in debug builds.
 #[inline(always)]
