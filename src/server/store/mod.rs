@@ -14,6 +14,7 @@ pub mod read_work;
 pub mod redis;
 pub mod redis_conn;
 pub mod rollup;
+pub mod row_cache;
 pub mod sqlite;
 
 use crate::model::{Batch, SeriesPoints};

@@ -13,6 +13,8 @@ use std::ops::AddAssign;
 pub struct ReadWork {
     /// Rollup rows read: stand-ins and rows looked into.
     pub rollup_rows: usize,
+    /// Of those, rows found in the [`super::row_cache`] (no SQLite read).
+    pub cached_rows: usize,
     /// Rows of the chunks index read (a chunk's summary, or its data by id).
     pub chunk_rows: usize,
     /// Points decoded from chunks.
@@ -22,6 +24,7 @@ pub struct ReadWork {
 impl AddAssign for ReadWork {
     fn add_assign(&mut self, o: Self) {
         self.rollup_rows += o.rollup_rows;
+        self.cached_rows += o.cached_rows;
         self.chunk_rows += o.chunk_rows;
         self.points_decoded += o.points_decoded;
     }
@@ -29,7 +32,7 @@ impl AddAssign for ReadWork {
 
 thread_local! {
     static WORK: Cell<ReadWork> = const {
-        Cell::new(ReadWork { rollup_rows: 0, chunk_rows: 0, points_decoded: 0 })
+        Cell::new(ReadWork { rollup_rows: 0, cached_rows: 0, chunk_rows: 0, points_decoded: 0 })
     };
 }
 
@@ -41,6 +44,20 @@ pub fn count(rollup_rows: usize, chunk_rows: usize, points_decoded: usize) {
             rollup_rows,
             chunk_rows,
             points_decoded,
+            ..ReadWork::default()
+        };
+        w.set(v);
+    });
+}
+
+/// Adds rollup rows found in the cache (counted as read too).
+pub fn count_cached(rows: usize) {
+    WORK.with(|w| {
+        let mut v = w.get();
+        v += ReadWork {
+            rollup_rows: rows,
+            cached_rows: rows,
+            ..ReadWork::default()
         };
         w.set(v);
     });
@@ -66,7 +83,8 @@ mod tests {
             ReadWork {
                 rollup_rows: 3,
                 chunk_rows: 1,
-                points_decoded: 124
+                points_decoded: 124,
+                ..ReadWork::default()
             }
         );
         assert_eq!(take(), ReadWork::default());

@@ -31,7 +31,8 @@
 //! Listings, not the chunks index or a range of child rows: the index answered the same
 //! question, but a descent of it per boundary made a 100 M-point read 1.56x a 10 M one. With
 //! chunk listings it was about 1.35x, and reading every child of each straddling row was
-//! half the rows a 100 M read touched. With child listings it is about 1.25x (BENCHMARKS.md).
+//! half the rows a 100 M read touched. With child listings it is about 1.25x, and about 1.0x
+//! once the rows are in the row cache, i.e. from the second read of a range on (BENCHMARKS.md).
 //! A listing is kept only while exact: the row is clean, and it lists chunks (finest tier)
 //! or its children (coarser tiers; [`ChunkRef::id`] is then the child's bucket start) as
 //! they are now. Rows without one (older databases, rows made inexact, rows whose children
@@ -39,6 +40,11 @@
 //! checks what it fetches against the listing (a chunk's id, start and count; a child row's
 //! count and extremes) and a listing's counts against its row's: a wrong listing, which no
 //! write should leave, costs a slower read, never a wrong answer where a fetched row shows it.
+//!
+//! A read takes its rows through [`RowSource`]: from the [`RowCache`] when the rows are
+//! there at the version of the read's snapshot, else from SQLite (and then into the cache).
+//! Every statement here that changes rows records them with [`row_cache::touched`], so the
+//! writer can drop them from the cache when it commits.
 //!
 //! # When a series gets rollups
 //! Only tiers whose buckets hold at least [`MIN_POINTS_PER_BUCKET`] points at the rate the
@@ -53,6 +59,9 @@ use rusqlite::vtab::array::Array;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use super::row_cache::{self, RowCache};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rollups (
@@ -328,6 +337,7 @@ pub fn put_row(
     s: &Summary,
     chunks: Option<&[ChunkRef]>,
 ) -> rusqlite::Result<()> {
+    row_cache::touched(series_id, width, start, start);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO rollups
              (series_id, width_ns, start_ns, count, clean, extremes, chunks)
@@ -465,6 +475,7 @@ pub fn unlist_tier(conn: &Connection, series_id: i64, width: i64) -> rusqlite::R
          WHERE series_id = ?1 AND width_ns = ?2 AND chunks IS NOT NULL",
     )?
     .execute(params![series_id, width])?;
+    row_cache::touched(series_id, width, i64::MIN, i64::MAX);
     Ok(())
 }
 
@@ -481,7 +492,9 @@ pub fn mark_dirty(
     )?;
     for width in widths {
         for &s in starts {
-            update.execute(params![series_id, width, bucket(s, width)])?;
+            let start = bucket(s, width);
+            update.execute(params![series_id, width, start])?;
+            row_cache::touched(series_id, width, start, start);
         }
     }
     Ok(())
@@ -507,6 +520,7 @@ pub fn forget_before(
         let all_gone = cut.saturating_sub(width).saturating_sub(MAX_CHUNK_SPAN);
         delete.execute(params![series_id, width, all_gone])?;
         dirty.execute(params![series_id, width, cut])?;
+        row_cache::touched(series_id, width, i64::MIN, cut);
     }
     Ok(())
 }
@@ -525,6 +539,7 @@ pub fn forget_span(
     )?;
     for width in widths {
         delete.execute(params![series_id, width, from, to])?;
+        row_cache::touched(series_id, width, from, to.saturating_sub(1));
     }
     Ok(())
 }
@@ -645,6 +660,7 @@ pub fn recount_above_hour(
             _ => (chunk_summaries(conn, series_id, (start, end))?, None),
         };
         delete.execute(params![series_id, width, start])?;
+        row_cache::touched(series_id, width, start, start);
         add_above(
             conn,
             series_id,
@@ -720,19 +736,27 @@ impl Piece {
 /// pieces covering the range in time order, or `None` when no tier is as narrow as a column
 /// (the chunks alone are then the finest summary).
 pub fn plan(
-    conn: &Connection,
+    src: &RowSource<'_>,
     series_id: i64,
     finest: i64,
     range: (i64, i64),
     columns: (i64, i64, usize),
     log_ts: &[i64],
 ) -> rusqlite::Result<Option<Vec<Piece>>> {
-    let planned = plan_with(conn, series_id, finest, range, columns, log_ts, true)?;
+    let planned = plan_with(src, series_id, finest, range, columns, log_ts, true)?;
     if let Some(Err(wrong)) = planned {
         tracing::error!(series_id, "{wrong}; reading those rows instead");
-        return Ok(
-            plan_with(conn, series_id, finest, range, columns, log_ts, false)?.and_then(Result::ok),
-        );
+        // From SQLite alone: the listing that was wrong may have come from the cache.
+        return Ok(plan_with(
+            &RowSource::uncached(src.conn),
+            series_id,
+            finest,
+            range,
+            columns,
+            log_ts,
+            false,
+        )?
+        .and_then(Result::ok));
     }
     Ok(planned.and_then(Result::ok))
 }
@@ -776,7 +800,7 @@ fn listed_children(
 /// [`plan`], taking coarse rows' child listings on trust or not; `Some(Err)` when a child
 /// fetched did not match its listing.
 fn plan_with(
-    conn: &Connection,
+    src: &RowSource<'_>,
     series_id: i64,
     finest: i64,
     (from, to): (i64, i64),
@@ -795,26 +819,14 @@ fn plan_with(
     if tiers.is_empty() {
         return Ok(None);
     }
-    let mut rows = conn.prepare_cached(&format!(
-        "SELECT {ROW} FROM rollups
-         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4"
-    ))?;
     // Rows of the finer tier inside each of the given buckets, in one statement (CROSS JOIN
     // keeps the list outside, so each bucket is one index seek; left to itself the planner
-    // scanned the whole tier per bucket).
-    let mut inside = conn.prepare_cached(
+    // scanned the whole tier per bucket). Only for rows without a listing, so not cached.
+    let mut inside = src.conn.prepare_cached(
         "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
          FROM rarray(?3) AS b
          CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
                           AND r.start_ns >= b.value AND r.start_ns <= b.value + ?4",
-    )?;
-    // Rows named by their parent's listing, by start: one seek each, and only for the
-    // children that straddle a boundary (the listing gives the others' extremes).
-    let mut named = conn.prepare_cached(
-        "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
-         FROM rarray(?3) AS b
-         CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
-                          AND r.start_ns = b.value",
     )?;
     let outside = |s: &Summary| s.extremes.last.ts_ns < from || s.extremes.first.ts_ns > to;
     let stands = |s: &Summary| {
@@ -831,7 +843,7 @@ fn plan_with(
     };
     let mut pieces = Vec::new();
     let top = tiers.len() - 1;
-    let mut level = read_rows(&mut rows, params![series_id, tiers[top], from, to])?;
+    let mut level = src.range(series_id, tiers[top], (from, to))?;
     for k in (0..=top).rev() {
         let mut look_into: Vec<i64> = Vec::new();
         let mut fetch: Vec<ChunkRef> = Vec::new();
@@ -899,8 +911,8 @@ fn plan_with(
         }
         if !fetch.is_empty() {
             fetch.sort_unstable_by_key(|c| c.id);
-            let starts: Array = Rc::new(fetch.iter().map(|c| Value::from(c.id)).collect());
-            let mut got = read_rows(&mut named, params![series_id, tiers[k - 1], starts])?;
+            let starts: Vec<i64> = fetch.iter().map(|c| c.id).collect();
+            let mut got = src.named(series_id, tiers[k - 1], &starts)?;
             got.sort_unstable_by_key(|r| r.start);
             // Each must be what its parent said: the parent's listing stood in for its
             // siblings, so a listing gone wrong must not pass.
@@ -941,12 +953,81 @@ fn plan_with(
     Ok(Some(Ok(merge(pieces))))
 }
 
+/// Where a read takes rollup rows from: SQLite (`conn`, in the read's transaction), through
+/// the cache when given one with the version of the read's snapshot.
+pub struct RowSource<'a> {
+    pub conn: &'a Connection,
+    pub cache: Option<(&'a RowCache, i64)>,
+}
+
+impl<'a> RowSource<'a> {
+    /// Rows from SQLite alone.
+    pub fn uncached(conn: &'a Connection) -> Self {
+        Self { conn, cache: None }
+    }
+
+    /// The rows of tier `width` with bucket starts in `lo..=hi`, by start.
+    fn range(
+        &self,
+        series_id: i64,
+        width: i64,
+        (lo, hi): (i64, i64),
+    ) -> rusqlite::Result<Vec<Row>> {
+        if let Some(rows) = self
+            .cache
+            .and_then(|(cache, v)| cache.range(v, series_id, width, (lo, hi)))
+        {
+            super::read_work::count_cached(rows.len());
+            return Ok(rows);
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ROW} FROM rollups
+             WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4"
+        ))?;
+        let rows = read_rows(&mut stmt, params![series_id, width, lo, hi])?;
+        if let Some((cache, v)) = self.cache {
+            cache.put(v, series_id, width, &rows, Some((lo, hi)));
+        }
+        Ok(rows)
+    }
+
+    /// The rows of tier `width` starting at `starts` (those that exist), in no set order:
+    /// one seek each for those the cache does not hold.
+    fn named(&self, series_id: i64, width: i64, starts: &[i64]) -> rusqlite::Result<Vec<Row>> {
+        let row_cache::Named { mut found, missing } = match self.cache {
+            Some((cache, v)) => cache.named(v, series_id, width, starts),
+            None => row_cache::Named {
+                found: Vec::new(),
+                missing: starts.to_vec(),
+            },
+        };
+        super::read_work::count_cached(found.len());
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
+             FROM rarray(?3) AS b
+             CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
+                              AND r.start_ns = b.value",
+        )?;
+        let starts: Array = Rc::new(missing.into_iter().map(Value::from).collect());
+        let got = read_rows(&mut stmt, params![series_id, width, starts])?;
+        if let Some((cache, v)) = self.cache {
+            cache.put(v, series_id, width, &got, None);
+        }
+        found.extend(got);
+        Ok(found)
+    }
+}
+
 /// A row as read: its bucket's start, its summary, and its chunk listing as stored (unpacked
-/// only where a read looks into the row).
-struct Row {
-    start: i64,
-    summary: Summary,
-    chunks: Option<Vec<u8>>,
+/// only where a read looks into the row; shared, as [`RowCache`] hands out copies).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub start: i64,
+    pub summary: Summary,
+    pub chunks: Option<Arc<[u8]>>,
 }
 
 fn read_rows(
@@ -970,7 +1051,7 @@ fn read_rows(
                 clean: r.get(2)?,
                 extremes,
             },
-            chunks: r.get_ref(4)?.as_blob_or_null()?.map(<[u8]>::to_vec),
+            chunks: r.get_ref(4)?.as_blob_or_null()?.map(Arc::from),
         })
     })?
     .collect()

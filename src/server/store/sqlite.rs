@@ -40,6 +40,9 @@
 //! second at 1 kHz). Fast series therefore also keep [`super::rollup`]s, per-bucket extremes
 //! at tiers from 1 s to 7 d, and an M4 read descends them (`read_m4`): a few rows per
 //! column plus one chunk per column boundary, whatever the range holds (BENCHMARKS.md).
+//! The rows a read takes are kept in memory for the next read ([`super::row_cache`]): the
+//! row seeks, a level more per boundary for each tier the range is longer, were what still
+//! grew with the range.
 //!
 //! Offsets: every point a series accepts takes the next offset of that series. The next
 //! offset after a restart is one index probe per series plus the log (the series row keeps
@@ -65,6 +68,7 @@
 
 use super::memory::MemoryStore;
 use super::read_work::{self, ReadWork};
+use super::row_cache::{self, RowCache};
 use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::decimate::{column_of, Extremes, M4};
 use crate::model::{self, Batch, Point, SeriesKey, SeriesMap, SeriesPoints};
@@ -154,6 +158,8 @@ pub struct SqliteStore {
     /// At most [`MAX_READERS`] history reads at once: each holds a connection, its page
     /// cache and a WAL snapshot; more would only queue on the 2 cores anyway.
     reading: tokio::sync::Semaphore,
+    /// Rollup rows read before, shared by all reads; the writer keeps it current.
+    rows: Arc<RowCache>,
 }
 
 struct Job {
@@ -389,6 +395,8 @@ impl SqliteStore {
             );
         }
 
+        let rows = Arc::new(RowCache::new(row_cache::BUDGET_BYTES));
+        let writes = row_cache::Writes::new(&conn, rows.clone()).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel();
         let mut writer = Writer {
             conn,
@@ -408,6 +416,7 @@ impl SqliteStore {
             merge_budget: MERGE_BUDGET,
             rollup_width,
             rollup_min_points: rollup::MIN_POINTS_PER_BUCKET,
+            writes,
         };
         let writer = std::thread::Builder::new()
             .name("livechart-store".into())
@@ -421,6 +430,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             reading: tokio::sync::Semaphore::new(MAX_READERS),
+            rows,
         })
     }
 
@@ -615,6 +625,7 @@ fn read_hours(
 /// transaction, as [`read_hours`].
 fn read_m4(
     conn: &Connection,
+    rows: Option<&RowCache>,
     id: i64,
     (from, to): (i64, i64),
     columns: (i64, i64, usize),
@@ -624,13 +635,21 @@ fn read_m4(
     let tx = conn.unchecked_transaction()?;
     let logged = logged_points(&tx, id)?;
     let finest = rollup::finest_of(&tx, id)?;
+    let rows = rollup::RowSource {
+        conn: &tx,
+        cache: match rows {
+            // The version this read's snapshot has (taken by the reads above).
+            Some(cache) => Some((cache, row_cache::read_version(&tx)?)),
+            None => None,
+        },
+    };
     let log_ts: Vec<i64> = logged.iter().map(|p| p.ts_ns).collect();
     let mut raw = 0usize;
     let mut visit = |points: Vec<Point>, n: usize| {
         raw += n;
         m4.push_all(&points)
     };
-    match rollup::plan(&tx, id, finest, (from, to), columns, &log_ts)? {
+    match rollup::plan(&rows, id, finest, (from, to), columns, &log_ts)? {
         None => {
             visit_hours(
                 &tx,
@@ -1190,6 +1209,8 @@ struct Writer {
     rollup_width: HashMap<i64, i64>,
     /// [`rollup::MIN_POINTS_PER_BUCKET`], lowered by tests to get rollups from few points.
     rollup_min_points: i128,
+    /// Commits transactions that change rollup rows, keeping the readers' cache current.
+    writes: row_cache::Writes,
 }
 
 /// How fragmented an hour of a series is (small chunks count 1, chunks overlapping stored
@@ -1563,7 +1584,7 @@ impl Writer {
             }
         }
         tx.execute("DELETE FROM log WHERE id <= ?1", [last])?;
-        tx.commit()?;
+        self.writes.finish(tx)?;
         self.rollup_width.extend(switched_on);
         tracing::debug!(chunks, "compacted the log");
         Ok(())
@@ -1668,7 +1689,7 @@ impl Writer {
             rollup::add(&tx, series_id, within_hour, finest, &summaries)?;
             rollup::recount_above_hour(&tx, series_id, finest, from)?;
         }
-        tx.commit()
+        self.writes.finish(tx)
     }
 
     /// Drops chunks that ended before the retention horizon: one transaction, which writes
@@ -1697,7 +1718,7 @@ impl Writer {
                     dropped += n;
                 }
             }
-            tx.commit()?;
+            self.writes.finish(tx)?;
             Ok(dropped)
         })();
         match result {
@@ -1777,7 +1798,7 @@ impl Writer {
             }
             dropped += n;
         }
-        tx.commit()?;
+        self.writes.finish(tx)?;
         Ok(Some((cut, dropped)))
     }
 }
@@ -1843,9 +1864,10 @@ impl SqliteStore {
             let columns = (q.from_ns, q.to_ns, q.width);
             let parts = read_parts().min(q.width / MIN_PART_COLUMNS);
             let reads = column_parts((from, to), columns, parts).map(|part| {
+                let rows = self.rows.clone();
                 self.read(move |conn| {
                     let mut m4 = M4::new(columns.0, columns.1, columns.2);
-                    let raw = read_m4(conn, id, part, columns, &mut m4)?;
+                    let raw = read_m4(conn, Some(&rows), id, part, columns, &mut m4)?;
                     Ok((m4.finish(), raw, read_work::take()))
                 })
             });
@@ -2091,7 +2113,22 @@ mod tests {
             let base = -10 * CHUNK_SPAN_NS;
             let mut writes = Vec::new();
             let mut horizon = i64::MIN;
+            // Reads between the writes fill the row cache with rows the writes then change:
+            // the reads at the end must not see any of them.
+            let fill_cache = |writer: &Writer| {
+                let Some(id) = writer.series.get(&key).map(|st| st.id) else {
+                    return;
+                };
+                for &(from_s, len_s, width) in &queries {
+                    let (from, to) = (base + from_s * s, base + (from_s + len_s) * s);
+                    let mut m4 = M4::new(from, to, width);
+                    let cache = Some(writer.writes.cache());
+                    read_m4(&writer.conn, cache, id, (from, to), (from, to, width), &mut m4)
+                        .unwrap();
+                }
+            };
             for op in &ops {
+                fill_cache(&writer);
                 match op {
                     Op::Commit(at, points) => {
                         let points: Vec<Point> = points
@@ -2131,6 +2168,7 @@ mod tests {
                     }
                 }
             }
+            fill_cache(&writer);
             writer.compact().unwrap();
             let Some(id) = writer.series.get(&key).map(|st| st.id) else {
                 return Ok(());
@@ -2200,6 +2238,9 @@ mod tests {
             for listed in [true, false] {
                 if !listed {
                     writer.conn.execute("UPDATE rollups SET chunks = NULL", []).unwrap();
+                    // Not a write the cache hears of.
+                    let version = row_cache::read_version(&writer.conn).unwrap();
+                    writer.writes.cache().reset(version);
                 }
                 for &(from_s, len_s, width) in &queries {
                     let (columns_from, to) = (base + from_s * s, base + (from_s + len_s) * s);
@@ -2212,13 +2253,16 @@ mod tests {
                         .copied()
                         .filter(|p| p.ts_ns >= from && p.ts_ns <= to)
                         .collect();
-                    // Read whole, and cut into parts as wide reads are.
-                    for parts in [1, 3] {
+                    // Read whole, and cut into parts as wide reads are; without the row
+                    // cache, then through it twice (filling it, then from it).
+                    let cache = Some(writer.writes.cache());
+                    for (parts, cache) in [(1, None), (3, None), (1, cache), (3, cache), (1, cache)] {
                         let columns = (columns_from, to, width);
                         let (mut points, mut raw) = (Vec::new(), 0);
                         for part in column_parts((from, to), columns, parts) {
                             let mut m4 = M4::new(columns_from, to, width);
-                            raw += read_m4(&writer.conn, id, part, columns, &mut m4).unwrap();
+                            raw += read_m4(&writer.conn, cache, id, part, columns, &mut m4)
+                                .unwrap();
                             points.extend(m4.finish());
                         }
                         prop_assert_eq!(
@@ -2228,7 +2272,8 @@ mod tests {
                         prop_assert_eq!(
                             points,
                             crate::decimate::m4(in_range.iter().copied(), columns_from, to, width),
-                            "rollups on: {}, parts: {}, listed: {}", used_rollups, parts, listed
+                            "rollups on: {}, parts: {}, listed: {}, cached: {}",
+                            used_rollups, parts, listed, cache.is_some()
                         );
                     }
                 }
@@ -2323,7 +2368,7 @@ mod tests {
         let (from, to) = (base - 12 * CHUNK_SPAN_NS, base + 36 * CHUNK_SPAN_NS);
         let read = |conn: &Connection| {
             let mut m4 = M4::new(from, to, 1);
-            read_m4(conn, id, (from, to), (from, to, 1), &mut m4).unwrap();
+            read_m4(conn, None, id, (from, to), (from, to, 1), &mut m4).unwrap();
             m4.finish()
         };
         let max = |points: Vec<Point>| points.iter().map(|p| p.value).fold(f64::MIN, f64::max);
@@ -2337,9 +2382,16 @@ mod tests {
         writer.merge_hour(id, hour + 1).unwrap();
         assert_eq!(max(read(&writer.conn)), 3.0);
         let finest = rollup::finest_of(&writer.conn, id).unwrap();
-        let plan = rollup::plan(&writer.conn, id, finest, (from, to), (from, to, 1), &[])
-            .unwrap()
-            .unwrap();
+        let plan = rollup::plan(
+            &rollup::RowSource::uncached(&writer.conn),
+            id,
+            finest,
+            (from, to),
+            (from, to, 1),
+            &[],
+        )
+        .unwrap()
+        .unwrap();
         assert!(
             plan.iter()
                 .any(|p| matches!(p, rollup::Piece::Stand(s) if s.count == 7_200 && s.clean)),
@@ -2543,6 +2595,9 @@ mod tests {
         rusqlite::vtab::array::load_module(&conn).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(rollup::SCHEMA).unwrap();
+        let writes =
+            row_cache::Writes::new(&conn, Arc::new(RowCache::new(row_cache::BUDGET_BYTES)))
+                .unwrap();
         Writer {
             conn,
             live: Arc::new(MemoryStore::new(1_000, 10)),
@@ -2562,6 +2617,7 @@ mod tests {
             merge_budget: MERGE_BUDGET,
             rollup_width: HashMap::new(),
             rollup_min_points: 1,
+            writes,
         }
     }
 
@@ -2610,7 +2666,15 @@ mod tests {
         let work = |hours: i64| {
             let (from, to) = (base, base + hours * CHUNK_SPAN_NS - 1);
             let mut m4 = M4::new(from, to, width);
-            let raw = read_m4(&writer.conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+            let raw = read_m4(
+                &writer.conn,
+                None,
+                id,
+                (from, to),
+                (from, to, width),
+                &mut m4,
+            )
+            .unwrap();
             assert_eq!(raw, hours as usize * 180_000);
             read_work::take()
         };
@@ -2640,7 +2704,7 @@ mod tests {
         assert!(rollup::finest_of(&writer.conn, id).unwrap() > 0);
         let (from, to, width) = (base, base + 2 * CHUNK_SPAN_NS, 20);
         let plan = rollup::plan(
-            &writer.conn,
+            &rollup::RowSource::uncached(&writer.conn),
             id,
             rollup::TIERS[0],
             (from, to),
@@ -2660,7 +2724,7 @@ mod tests {
         let want = crate::decimate::m4(points.iter().copied(), from, to, width);
         let read = |conn: &Connection| {
             let mut m4 = M4::new(from, to, width);
-            let raw = read_m4(conn, id, (from, to), (from, to, width), &mut m4).unwrap();
+            let raw = read_m4(conn, None, id, (from, to), (from, to, width), &mut m4).unwrap();
             (raw, m4.finish())
         };
         assert_eq!(read(&writer.conn), (points.len(), want.clone()));
