@@ -390,8 +390,25 @@ mod dense {
                 work[i] = did;
             }
         }
-        // The first read after a start, before the row cache holds anything of the range:
-        // the store reopened before each one.
+        // The first read of a range: the row cache emptied before each one.
+        let mut news = vec![Vec::new(); ranges.len()];
+        for _ in 0..COLD_ROUNDS {
+            for (i, (_, points)) in ranges.iter().enumerate() {
+                store.clear_row_cache();
+                let q = HistoryQuery {
+                    series: key.clone(),
+                    from_ns: end - points * 1_000_000,
+                    to_ns: end,
+                    width: WIDTH,
+                    raw_limit: None,
+                };
+                let t = Instant::now();
+                store.history_with_work(q).await.expect("dense history");
+                news[i].push(t.elapsed());
+            }
+        }
+        // The first read after a start (new read connections too): the store reopened
+        // before each one.
         let mut firsts = vec![Vec::new(); ranges.len()];
         let mut store = store;
         for _ in 0..COLD_ROUNDS {
@@ -410,14 +427,14 @@ mod dense {
                 firsts[i].push(t.elapsed());
             }
         }
-        let rows: Vec<(&str, usize, Duration, Duration, ReadWork)> = ranges
+        let rows: Vec<(&str, usize, [Duration; 3], ReadWork)> = ranges
             .iter()
             .zip(raw)
             .zip(times)
-            .zip(firsts)
+            .zip(news.into_iter().zip(firsts))
             .zip(work)
-            .map(|(((((label, _), raw), t), first), work)| {
-                (*label, raw, median(t), median(first), work)
+            .map(|(((((label, _), raw), t), (new, first)), work)| {
+                (*label, raw, [median(t), median(new), median(first)], work)
             })
             .collect();
         drop(store);
@@ -442,27 +459,29 @@ mod dense {
              One series at 1 kHz for {:.1} hours ({POINTS} points, a slow wave plus noise at full \
              precision), {filled}, {:.2} bytes/point on disk. \
              History queries ending now at width {WIDTH} (M4) after a restart, in {repeat} rounds of one query per range (a read this wide runs as one part per core, at most 2); medians. \
-             From the second round on, reads find the rollup rows they need in the row cache; \
-             *first read* is the same query as the first after opening the store (median of \
-             {COLD_ROUNDS}, reopened before each):\n",
+             From the second round on, reads find the rollup rows they need in the row cache. \
+             *New range* is a read with the row cache emptied first, as the first read of a \
+             range; *after a start*, one right after opening the store (new read connections \
+             too). Each median of {COLD_ROUNDS}:\n",
             POINTS as f64 / 3.6e6,
             bytes as f64 / POINTS as f64,
         );
         println!(
-            "| range holds | raw points | pixel column | time | first read | rollup rows read (from the cache) | chunk index rows read | points decoded |"
+            "| range holds | raw points | pixel column | time | new range | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-        for (label, raw, t, first, work) in &rows {
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (label, raw, [t, new, first], work) in &rows {
             // At 1 kHz, a point per millisecond.
             let column_ms = *raw as f64 / WIDTH as f64;
             println!(
-                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {} ({}) | {} | {} |",
+                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} ({}) | {} | {} |",
                 if column_ms >= 1_000.0 {
                     format!("{:.1} s", column_ms / 1e3)
                 } else {
                     format!("{column_ms:.0} ms")
                 },
                 t.as_secs_f64() * 1e3,
+                new.as_secs_f64() * 1e3,
                 first.as_secs_f64() * 1e3,
                 work.rollup_rows,
                 work.cached_rows,
@@ -470,21 +489,26 @@ mod dense {
                 work.points_decoded,
             );
         }
-        let at = |label: &str| rows.iter().find(|r| r.0 == label).map(|r| (r.2, r.3));
+        let at = |label: &str| rows.iter().find(|r| r.0 == label).map(|r| r.2);
+        let ratios = |a: [Duration; 3], b: [Duration; 3]| {
+            let r = |i: usize| a[i].as_secs_f64() / b[i].as_secs_f64();
+            format!(
+                "**{:.2}×** ({:.2}× for a new range, {:.2}× after a start)",
+                r(0),
+                r(1),
+                r(2)
+            )
+        };
         if let (Some(ten), Some(hundred)) = (at("10 M"), at("100 M")) {
             println!(
-                "\n100 M points against 10 M: **{:.2}×** the time for 10× the points \
-                 ({:.2}× on the first read).",
-                hundred.0.as_secs_f64() / ten.0.as_secs_f64(),
-                hundred.1.as_secs_f64() / ten.1.as_secs_f64(),
+                "\n100 M points against 10 M: {} the time for 10× the points.",
+                ratios(hundred, ten)
             );
         }
         if let (Some(fifty), Some(hundred)) = (at("50 M"), at("100 M")) {
             println!(
-                "100 M points against 50 M: **{:.2}×** the time for 2× the points \
-                 ({:.2}× on the first read).",
-                hundred.0.as_secs_f64() / fifty.0.as_secs_f64(),
-                hundred.1.as_secs_f64() / fifty.1.as_secs_f64(),
+                "100 M points against 50 M: {} the time for 2× the points.",
+                ratios(hundred, fifty)
             );
         }
     }

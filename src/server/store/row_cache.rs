@@ -233,6 +233,12 @@ impl RowCache {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Empties the cache, keeping its version.
+    pub fn clear(&self) {
+        let version = self.lock().version;
+        self.reset(version);
+    }
+
     /// Empties the cache and ties it to `version`.
     pub fn reset(&self, version: i64) {
         let mut inner = self.lock();
