@@ -2599,11 +2599,14 @@ mod tests {
     fn test_writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
         rusqlite::vtab::array::load_module(&conn).unwrap();
+        test_writer_on(conn, Arc::new(RowCache::new(row_cache::BUDGET_BYTES)))
+    }
+
+    /// [`test_writer`] on `conn`, keeping `rows` current.
+    fn test_writer_on(conn: Connection, rows: Arc<RowCache>) -> Writer {
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(rollup::SCHEMA).unwrap();
-        let writes =
-            row_cache::Writes::new(&conn, Arc::new(RowCache::new(row_cache::BUDGET_BYTES)))
-                .unwrap();
+        let writes = row_cache::Writes::new(&conn, rows).unwrap();
         Writer {
             conn,
             live: Arc::new(MemoryStore::new(1_000, 10)),
@@ -2625,6 +2628,68 @@ mod tests {
             rollup_min_points: 1,
             writes,
         }
+    }
+
+    /// Reads on other connections, racing the writer's commits, compactions and merges
+    /// through the row cache, each see one moment: every round rewrites the whole series with
+    /// one value, so an answer mixing values took a row the writer had changed (it fails when
+    /// the writer's changes are not dropped from the cache). The narrower race, a read that
+    /// began before a commit filling the cache after it, is held off by the version check
+    /// that `row_cache`'s own tests pin down.
+    #[test]
+    fn reads_racing_the_writer_through_the_row_cache_see_one_moment() {
+        const RACE_ROUNDS: u32 = 100;
+        let dir = std::env::temp_dir().join(format!("livechart-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(DB_FILE);
+        let rows = Arc::new(RowCache::new(row_cache::BUDGET_BYTES));
+        let mut writer = test_writer_on(open(&path, Durability::Relaxed).unwrap(), rows.clone());
+        let key = SeriesKey::new("race").unwrap();
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        let round = |v: f64| -> Vec<Point> {
+            (0..5_000i64)
+                .map(|i| Point::new(base + i * crate::model::NANOS_PER_SEC / 50, v).unwrap())
+                .collect()
+        };
+        commit_and_compact(&mut writer, &key, round(0.0));
+        let id = writer.series[&key].id;
+        let hour = base.div_euclid(CHUNK_SPAN_NS);
+        let (from, to) = (base, base + 100 * crate::model::NANOS_PER_SEC);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = |_| {
+            let (done, rows) = (done.clone(), rows.clone());
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let conn = open_reader(&path).unwrap();
+                let (mut reads, mut cached) = (0, 0);
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut m4 = M4::new(from, to, 40);
+                    read_m4(&conn, Some(&rows), id, (from, to), (from, to, 40), &mut m4).unwrap();
+                    cached += usize::from(read_work::take().cached_rows > 0);
+                    let answer = m4.finish();
+                    let first = answer[0].value;
+                    assert!(
+                        answer.iter().all(|p| p.value == first),
+                        "read {reads} mixed two moments: {answer:?}"
+                    );
+                    reads += 1;
+                }
+                (reads, cached)
+            })
+        };
+        let readers: Vec<_> = (0..2).map(reader).collect();
+        for v in 1..RACE_ROUNDS {
+            // Rewritten, the rows stop standing in; merged, they stand in again, new.
+            commit_and_compact(&mut writer, &key, round(f64::from(v)));
+            writer.merge_hour(id, hour).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            let (reads, cached) = reader.join().unwrap();
+            assert!(cached > 0, "no read of {reads} used the cache");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Commits `points` of `key` as one request and compacts them into chunks.
