@@ -308,6 +308,13 @@ async fn fill(
 mod dense {
     use super::*;
 
+    /// How long one history read takes.
+    async fn timed(store: &SqliteStore, q: HistoryQuery) -> Duration {
+        let t = Instant::now();
+        store.history_with_work(q).await.expect("dense history");
+        t.elapsed()
+    }
+
     const POINTS: usize = 100_000_000;
     const WIDTH: usize = 2_000;
     /// First reads measured per range, each after reopening the store.
@@ -369,6 +376,13 @@ mod dense {
             .ok()
             .and_then(|r| r.parse().ok())
             .unwrap_or(15);
+        let query = |points: i64| HistoryQuery {
+            series: key.clone(),
+            from_ns: end - points * 1_000_000,
+            to_ns: end,
+            width: WIDTH,
+            raw_limit: None,
+        };
         // Round by round, every range once per round: drift on a noisy machine then weighs on
         // all ranges alike, and their ratio means something.
         let mut times = vec![Vec::new(); ranges.len()];
@@ -376,55 +390,28 @@ mod dense {
         let mut work = vec![ReadWork::default(); ranges.len()];
         for _ in 0..repeat {
             for (i, (_, points)) in ranges.iter().enumerate() {
-                let q = HistoryQuery {
-                    series: key.clone(),
-                    from_ns: end - points * 1_000_000,
-                    to_ns: end,
-                    width: WIDTH,
-                    raw_limit: None,
-                };
                 let t = Instant::now();
-                let (answer, did) = store.history_with_work(q).await.expect("dense history");
+                let (answer, did) = store
+                    .history_with_work(query(*points))
+                    .await
+                    .expect("dense history");
                 times[i].push(t.elapsed());
                 raw[i] = answer.raw_points;
                 work[i] = did;
             }
         }
-        // The first read of a range: the row cache emptied before each one.
+        // The first read of a range (the row cache emptied before it), and the first after a
+        // start (the store reopened before it, so new read connections too).
         let mut news = vec![Vec::new(); ranges.len()];
-        for _ in 0..COLD_ROUNDS {
-            for (i, (_, points)) in ranges.iter().enumerate() {
-                store.clear_row_cache();
-                let q = HistoryQuery {
-                    series: key.clone(),
-                    from_ns: end - points * 1_000_000,
-                    to_ns: end,
-                    width: WIDTH,
-                    raw_limit: None,
-                };
-                let t = Instant::now();
-                store.history_with_work(q).await.expect("dense history");
-                news[i].push(t.elapsed());
-            }
-        }
-        // The first read after a start (new read connections too): the store reopened
-        // before each one.
         let mut firsts = vec![Vec::new(); ranges.len()];
         let mut store = store;
         for _ in 0..COLD_ROUNDS {
             for (i, (_, points)) in ranges.iter().enumerate() {
+                store.clear_row_cache();
+                news[i].push(timed(&store, query(*points)).await);
                 drop(store);
                 store = SqliteStore::open(options(&dir)).expect("store reopens");
-                let q = HistoryQuery {
-                    series: key.clone(),
-                    from_ns: end - points * 1_000_000,
-                    to_ns: end,
-                    width: WIDTH,
-                    raw_limit: None,
-                };
-                let t = Instant::now();
-                store.history_with_work(q).await.expect("dense history");
-                firsts[i].push(t.elapsed());
+                firsts[i].push(timed(&store, query(*points)).await);
             }
         }
         let rows: Vec<(&str, usize, [Duration; 3], ReadWork)> = ranges
