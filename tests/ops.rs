@@ -57,6 +57,8 @@ async fn metrics_count_ingest_live_connections_and_commits() {
     assert!(metric(&text, "livechart_ws_bytes_sent_total") > 0.0);
     assert_eq!(metric(&text, "livechart_store_commit_seconds_count"), 1.0);
     assert_eq!(metric(&text, "livechart_series"), 1.0);
+    // Nothing was read through rollups yet.
+    assert_eq!(metric(&text, "livechart_store_read_cache_bytes"), 0.0);
     server.stop().await.unwrap();
 }
 

@@ -94,7 +94,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self, series: usize) -> String {
+    pub fn render(&self, series: usize, read_cache_bytes: usize) -> String {
         let mut out = String::with_capacity(2_048);
         let mut counter = |name: &str, help: &str, kind: &str, lines: &[(String, String)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -154,6 +154,12 @@ impl Metrics {
             "Series the live stream knows.",
             "gauge",
             &plain(series as u64),
+        );
+        counter(
+            "livechart_store_read_cache_bytes",
+            "Memory the store keeps to answer history reads again (rollup rows).",
+            "gauge",
+            &plain(read_cache_bytes as u64),
         );
         let mut lines: Vec<(String, String)> = COMMIT_BUCKETS
             .iter()
@@ -247,7 +253,7 @@ mod tests {
         m.commit(Duration::from_millis(30));
         m.ws_opened();
         m.ws_sent(2, 100);
-        let text = m.render(3);
+        let text = m.render(3, 4096);
         for line in [
             "livechart_ingest_requests_total{result=\"accepted\"} 1",
             "livechart_ingest_requests_total{result=\"refused\"} 1",
@@ -255,6 +261,7 @@ mod tests {
             "livechart_ws_connections_open 1",
             "livechart_ws_bytes_sent_total 100",
             "livechart_series 3",
+            "livechart_store_read_cache_bytes 4096",
             "livechart_store_commit_seconds_bucket{le=\"0.0005\"} 0",
             "livechart_store_commit_seconds_bucket{le=\"0.001\"} 1",
             "livechart_store_commit_seconds_bucket{le=\"0.05\"} 2",

@@ -45,7 +45,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.hub.series_count()),
+        state
+            .metrics
+            .render(state.hub.series_count(), state.store.read_cache_bytes()),
     )
 }
 

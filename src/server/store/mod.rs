@@ -138,4 +138,10 @@ pub trait Store: Send + Sync + 'static {
     async fn ready(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Bytes of history kept in memory to answer reads again faster (`/metrics`); 0 when
+    /// the backend keeps none.
+    fn read_cache_bytes(&self) -> usize {
+        0
+    }
 }

@@ -1830,6 +1830,10 @@ impl Store for SqliteStore {
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
         Ok(self.history_with_work(q).await?.0)
     }
+
+    fn read_cache_bytes(&self) -> usize {
+        self.rows.bytes()
+    }
 }
 
 impl SqliteStore {
