@@ -376,13 +376,18 @@ mod dense {
             .ok()
             .and_then(|r| r.parse().ok())
             .unwrap_or(15);
-        let query = |points: i64| HistoryQuery {
-            series: key.clone(),
-            from_ns: end - points * 1_000_000,
-            to_ns: end,
-            width: WIDTH,
-            raw_limit: None,
+        // The range holding `points` (at 1 kHz) and ending `later` after the data does.
+        let query_at = |points: i64, later: Duration| {
+            let to_ns = end + later.as_nanos() as i64;
+            HistoryQuery {
+                series: key.clone(),
+                from_ns: to_ns - points * 1_000_000,
+                to_ns,
+                width: WIDTH,
+                raw_limit: None,
+            }
         };
+        let query = |points: i64| query_at(points, Duration::ZERO);
         // Round by round, every range once per round: drift on a noisy machine then weighs on
         // all ranges alike, and their ratio means something.
         let mut times = vec![Vec::new(); ranges.len()];
@@ -400,13 +405,17 @@ mod dense {
                 work[i] = did;
             }
         }
-        // The first read of a range (the row cache emptied before it), and the first after a
-        // start (the store reopened before it, so new read connections too).
+        // A read of the range moved a second on (a live dashboard's refresh, after reading
+        // it once), the first read of a range (the row cache emptied before it), and the
+        // first after a start (the store reopened before it, so new read connections too).
+        let mut moved = vec![Vec::new(); ranges.len()];
         let mut news = vec![Vec::new(); ranges.len()];
         let mut firsts = vec![Vec::new(); ranges.len()];
         let mut store = store;
         for _ in 0..COLD_ROUNDS {
             for (i, (_, points)) in ranges.iter().enumerate() {
+                timed(&store, query(*points)).await;
+                moved[i].push(timed(&store, query_at(*points, Duration::from_secs(1))).await);
                 store.clear_row_cache();
                 news[i].push(timed(&store, query(*points)).await);
                 drop(store);
@@ -414,14 +423,15 @@ mod dense {
                 firsts[i].push(timed(&store, query(*points)).await);
             }
         }
-        let rows: Vec<(&str, usize, [Duration; 3], ReadWork)> = ranges
+        let rows: Vec<(&str, usize, [Duration; 4], ReadWork)> = ranges
             .iter()
             .zip(raw)
-            .zip(times)
+            .zip(times.into_iter().zip(moved))
             .zip(news.into_iter().zip(firsts))
             .zip(work)
-            .map(|(((((label, _), raw), t), (new, first)), work)| {
-                (*label, raw, [median(t), median(new), median(first)], work)
+            .map(|(((((label, _), raw), (t, moved)), (new, first)), work)| {
+                let times = [median(t), median(moved), median(new), median(first)];
+                (*label, raw, times, work)
             })
             .collect();
         drop(store);
@@ -447,27 +457,29 @@ mod dense {
              precision), {filled}, {:.2} bytes/point on disk. \
              History queries ending now at width {WIDTH} (M4) after a restart, in {repeat} rounds of one query per range (a read this wide runs as one part per core, at most 2); medians. \
              From the second round on, reads find the rollup rows they need in the row cache. \
-             *New range* is a read with the row cache emptied first, as the first read of a \
-             range; *after a start*, one right after opening the store (new read connections \
-             too). Each median of {COLD_ROUNDS}:\n",
+             *Moved 1 s* is the range ending a second later, read right after the range itself \
+             (a live dashboard's refresh); *new range*, a read with the row cache emptied \
+             first, as the first read of a range; *after a start*, one right after opening \
+             the store (new read connections too). Each median of {COLD_ROUNDS}:\n",
             POINTS as f64 / 3.6e6,
             bytes as f64 / POINTS as f64,
         );
         println!(
-            "| range holds | raw points | pixel column | time | new range | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded |"
+            "| range holds | raw points | pixel column | time | moved 1 s | new range | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-        for (label, raw, [t, new, first], work) in &rows {
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (label, raw, [t, moved, new, first], work) in &rows {
             // At 1 kHz, a point per millisecond.
             let column_ms = *raw as f64 / WIDTH as f64;
             println!(
-                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} ({}) | {} | {} |",
+                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} ({}) | {} | {} |",
                 if column_ms >= 1_000.0 {
                     format!("{:.1} s", column_ms / 1e3)
                 } else {
                     format!("{column_ms:.0} ms")
                 },
                 t.as_secs_f64() * 1e3,
+                moved.as_secs_f64() * 1e3,
                 new.as_secs_f64() * 1e3,
                 first.as_secs_f64() * 1e3,
                 work.rollup_rows,
@@ -477,13 +489,14 @@ mod dense {
             );
         }
         let at = |label: &str| rows.iter().find(|r| r.0 == label).map(|r| r.2);
-        let ratios = |a: [Duration; 3], b: [Duration; 3]| {
+        let ratios = |a: [Duration; 4], b: [Duration; 4]| {
             let r = |i: usize| a[i].as_secs_f64() / b[i].as_secs_f64();
             format!(
-                "**{:.2}×** ({:.2}× for a new range, {:.2}× after a start)",
+                "**{:.2}×** ({:.2}× moved 1 s, {:.2}× for a new range, {:.2}× after a start)",
                 r(0),
                 r(1),
-                r(2)
+                r(2),
+                r(3)
             )
         };
         if let (Some(ten), Some(hundred)) = (at("10 M"), at("100 M")) {
