@@ -558,3 +558,69 @@ async fn small_chunks_of_a_finished_hour_are_merged_without_changing_answers() {
     assert_eq!(got, want);
     server.stop().await.unwrap();
 }
+
+/// Bytes the store's row cache holds, from `/metrics`.
+async fn read_cache_bytes(server: &TestServer) -> f64 {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("livechart_store_read_cache_bytes ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no read cache gauge in\n{text}"))
+}
+
+/// Lines of series `d` at 100 Hz from `start` (ms), 20 minutes of them, all at `value`, in
+/// requests under the body limit.
+async fn write_dense(server: &TestServer, start: i64, value: f64) {
+    for part in 0..6 {
+        let body: String = (part * 20_000..(part + 1) * 20_000)
+            .map(|i| format!("d value={value} {}\n", start + i * 10))
+            .collect();
+        server.write_lines(body).await;
+    }
+}
+
+/// The values of an M4 answer of series `d`, once the log is compacted into chunks (and
+/// rollups), which happens within 5 s.
+async fn dense_values(server: &TestServer, range: &str) -> Vec<f64> {
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (status, answer) = query(server, range).await;
+    assert_eq!(status, 200, "{answer}");
+    points_of(&answer).into_iter().map(|(_, v)| v).collect()
+}
+
+/// A series dense enough for rollups is read through the row cache (the gauge shows it), and
+/// once the whole series is rewritten, no answer shows a value of the old rows it held.
+#[tokio::test]
+async fn a_dense_series_is_read_through_the_row_cache_and_a_rewrite_shows() {
+    let dir = DataDir::new();
+    let server = TestServer::start_with(dir.config(30 * DAY)).await;
+    // 20 minutes at 100 Hz: compaction gives it rollups of 60 s and more, and 10 columns
+    // of 120 s read them.
+    let start = now_ms() - 30 * 60_000;
+    let range = format!("series=d&from={start}&to={}&width=10", start + 1_200_000);
+    write_dense(&server, start, 1.0).await;
+    let first = dense_values(&server, &range).await;
+    assert!(
+        !first.is_empty() && first.iter().all(|&v| v == 1.0),
+        "{first:?}"
+    );
+    assert!(read_cache_bytes(&server).await > 0.0, "no rows kept");
+    write_dense(&server, start, 2.0).await;
+    let second = dense_values(&server, &range).await;
+    assert!(
+        !second.is_empty() && second.iter().all(|&v| v == 2.0),
+        "old rows answered: {second:?}"
+    );
+    server.stop().await.unwrap();
+}
