@@ -4,15 +4,9 @@
 
 mod common;
 
-use common::TestServer;
+use common::{metric, TestServer};
 use livechart::server::config::Config;
 use std::time::Duration;
-
-fn metric(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line_start:?} in\n{text}"))
-}
 
 #[tokio::test]
 async fn metrics_count_ingest_live_connections_and_commits() {

@@ -561,22 +561,16 @@ async fn small_chunks_of_a_finished_hour_are_merged_without_changing_answers() {
 
 /// Bytes the store's row cache holds, from `/metrics`.
 async fn read_cache_bytes(server: &TestServer) -> f64 {
-    let text = server
+    let res = server
         .http
         .get(server.url("/metrics"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("livechart_store_read_cache_bytes ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no read cache gauge in\n{text}"))
+    common::metric(
+        &res.text().await.unwrap(),
+        "livechart_store_read_cache_bytes",
+    )
 }
 
 /// Lines of series `d` at 100 Hz from `start` (ms), 20 minutes of them, all at `value`, in

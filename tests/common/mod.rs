@@ -19,6 +19,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The value of the `/metrics` line starting with `line_start` (a name with its labels).
+pub fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start:?} in\n{text}"))
+}
+
 /// The wall clock in epoch milliseconds, as clients stamp points.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -38,27 +38,27 @@ thread_local! {
 
 /// Adds to this thread's count.
 pub fn count(rollup_rows: usize, chunk_rows: usize, points_decoded: usize) {
-    WORK.with(|w| {
-        let mut v = w.get();
-        v += ReadWork {
-            rollup_rows,
-            chunk_rows,
-            points_decoded,
-            ..ReadWork::default()
-        };
-        w.set(v);
+    add(ReadWork {
+        rollup_rows,
+        chunk_rows,
+        points_decoded,
+        ..ReadWork::default()
     });
 }
 
 /// Adds rollup rows found in the cache (counted as read too).
 pub fn count_cached(rows: usize) {
+    add(ReadWork {
+        rollup_rows: rows,
+        cached_rows: rows,
+        ..ReadWork::default()
+    });
+}
+
+fn add(work: ReadWork) {
     WORK.with(|w| {
         let mut v = w.get();
-        v += ReadWork {
-            rollup_rows: rows,
-            cached_rows: rows,
-            ..ReadWork::default()
-        };
+        v += work;
         w.set(v);
     });
 }

@@ -287,6 +287,14 @@ pub fn unpack_refs(bytes: &[u8]) -> Option<Vec<ChunkRef>> {
 /// The row columns reads take, in [`read_rows`]'s order.
 const ROW: &str = "start_ns, count, clean, extremes, chunks";
 
+/// The rows of a series' tier (`?1`, `?2`) with bucket starts in `?3..=?4`.
+fn rows_in_range() -> String {
+    format!(
+        "SELECT {ROW} FROM rollups
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4"
+    )
+}
+
 fn pack(e: &Extremes) -> [u8; 64] {
     let mut out = [0u8; 64];
     for (i, p) in [e.first, e.min, e.max, e.last].iter().enumerate() {
@@ -634,10 +642,7 @@ pub fn recount_above_hour(
     hour: i64,
 ) -> rusqlite::Result<()> {
     let tiers: Vec<i64> = tiers_from(finest).collect();
-    let mut finer_rows = conn.prepare_cached(&format!(
-        "SELECT {ROW} FROM rollups
-         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4"
-    ))?;
+    let mut finer_rows = conn.prepare_cached(&rows_in_range())?;
     let mut delete = conn.prepare_cached(
         "DELETE FROM rollups WHERE series_id = ?1 AND width_ns = ?2 AND start_ns = ?3",
     )?;
@@ -980,10 +985,7 @@ impl<'a> RowSource<'a> {
             super::read_work::count_cached(rows.len());
             return Ok(rows);
         }
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ROW} FROM rollups
-             WHERE series_id = ?1 AND width_ns = ?2 AND start_ns >= ?3 AND start_ns <= ?4"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&rows_in_range())?;
         let rows = read_rows(&mut stmt, params![series_id, width, lo, hi])?;
         if let Some((cache, v)) = self.cache {
             cache.put(v, series_id, width, &rows, Some((lo, hi)));
