@@ -240,6 +240,21 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
     Ok(())
 }
 
+/// The read connections a wide read takes (one per part), opened with the store so the
+/// first read after a start does not pay for opening them and reading the schema (about 2 ms
+/// of a 10 M-point read, BENCHMARKS.md). One that fails to open is left to the first read,
+/// which reports the error.
+fn warm_readers(path: &Path) -> Vec<Connection> {
+    (0..read_parts())
+        .filter_map(|_| {
+            let conn = open_reader(path).ok()?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+                .ok()?;
+            Some(conn)
+        })
+        .collect()
+}
+
 /// A connection for history reads: a smaller page cache than the writer's, as there can be
 /// several.
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
@@ -422,13 +437,14 @@ impl SqliteStore {
             .name("livechart-store".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| unavailable(format!("cannot start the store thread: {e}")))?;
+        let readers = warm_readers(&path);
         Ok(Self {
             live,
             retention: options.retention,
             path,
             jobs: Mutex::new(tx),
             writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(readers),
             reading: tokio::sync::Semaphore::new(MAX_READERS),
             rows,
         })
