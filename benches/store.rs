@@ -317,7 +317,7 @@ mod dense {
 
     const POINTS: usize = 100_000_000;
     const WIDTH: usize = 2_000;
-    /// Rounds of the reads that must not find the row cache warm (moved, new range, after a start).
+    /// Rounds of the reads that must not find all their rows cached (moved, new, after a start).
     const COLD_ROUNDS: usize = 5;
 
     pub async fn run() {

@@ -241,8 +241,8 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
 }
 
 /// The read connections a wide read takes (one per part), opened with the store so the
-/// first read after a start does not pay for opening them and reading the schema (about 2 ms
-/// of a 10 M-point read, BENCHMARKS.md). One that fails to open is left to the first read,
+/// first read after a start does not pay for opening them and reading the schema (0.5-1.7 ms
+/// of a 2 000-column read, BENCHMARKS.md). One that fails to open is left to the first read,
 /// which reports the error.
 fn warm_readers(path: &Path) -> Vec<Connection> {
     (0..read_parts())
