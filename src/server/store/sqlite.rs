@@ -116,6 +116,12 @@ const MERGE_QUIET: Duration = Duration::from_secs(2 * COMPACT_AFTER.as_secs());
 /// backfill every series' hour turns quiet at once, and merging them all in one go held
 /// commits back for up to 1.3 s (BENCHMARKS.md). The rest waits for the next pass.
 const MERGE_BUDGET: Duration = Duration::from_millis(50);
+/// An hour is merged once it holds three small chunks, or one that overlaps another (which
+/// must go, so a read can trust the hour's rows again). Two small chunks are what a
+/// compaction boundary leaves in an hour of a slow series: one row more to read, while
+/// merging them rewrote about six pages and doubled the time of a bulk fill of 1000 such
+/// series (BENCHMARKS.md).
+const MERGE_AT: u32 = 3;
 /// How often the writer looks for expired chunks: a quarter of the retention, so nothing
 /// outlives it by more than a quarter, between 100 ms and 30 s.
 fn retention_every(retention: Duration) -> Duration {
@@ -1211,9 +1217,9 @@ struct Writer {
     /// The log's contents per series with their offsets, as committed: the writer is the
     /// only one writing, so compaction need not read back and decode what it just wrote.
     pending: HashMap<i64, Vec<(i64, Point)>>,
-    /// Hours (series id, hour index) that compaction wrote more than one small chunk into:
+    /// Hours (series id, hour index) that compaction wrote small or overlapping chunks into:
     /// a slow series compacted every few seconds gets a chunk each time, and merging them
-    /// once the hour is over keeps rows per series per hour at about one.
+    /// once the hour is over ([`MERGE_AT`]) keeps rows per series per hour at one or two.
     fragmented: HashMap<(i64, i64), Fragments>,
     /// Set after a failed compaction: not before then.
     compact_retry_at: Option<Instant>,
@@ -1230,7 +1236,8 @@ struct Writer {
 }
 
 /// How fragmented an hour of a series is (small chunks count 1, chunks overlapping stored
-/// ones 2; more than 1 is worth a merge), and when compaction last wrote into it.
+/// ones [`MERGE_AT`]; a merge once it reaches [`MERGE_AT`]), and when compaction last wrote
+/// into it.
 #[derive(Debug, Clone, Copy)]
 struct Fragments {
     score: u32,
@@ -1555,7 +1562,7 @@ impl Writer {
                     }
                     chunks += 1;
                     let score = if met.len() > before {
-                        2
+                        MERGE_AT
                     } else {
                         u32::from(only.len() < MAX_CHUNK_POINTS / 2)
                     };
@@ -1617,7 +1624,7 @@ impl Writer {
         let ready: Vec<(i64, i64)> = self
             .fragmented
             .iter()
-            .filter(|(&(_, hour), f)| hour < done_before && f.score > 1 && quiet(f))
+            .filter(|(&(_, hour), f)| hour < done_before && f.score >= MERGE_AT && quiet(f))
             .map(|(&k, _)| k)
             .collect();
         let started = Instant::now();
@@ -1637,7 +1644,7 @@ impl Writer {
         // more hours (and once quiet) that is rare enough to forget it (it is merged if it
         // ever comes back).
         self.fragmented
-            .retain(|&(_, hour), f| f.score > 1 || hour >= done_before - 2 || !quiet(f));
+            .retain(|&(_, hour), f| f.score >= MERGE_AT || hour >= done_before - 2 || !quiet(f));
         Ok(())
     }
 
@@ -2337,6 +2344,41 @@ mod tests {
         let want: Vec<(i64, f64)> = (0..45).map(|i| (base + i * s, i as f64)).collect();
         let got: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
         assert_eq!(got, want);
+    }
+
+    /// Two small chunks in an hour, as a compaction boundary leaves in a slow series, are
+    /// left as they are; three get the hour merged once it is quiet.
+    #[test]
+    fn an_hour_is_merged_at_three_small_chunks_not_two() {
+        let s = crate::model::NANOS_PER_SEC;
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        for (pieces, chunks_after) in [(2i64, 2i64), (3, 1)] {
+            let mut writer = test_writer();
+            let key = SeriesKey::new("slow").unwrap();
+            // In order, none overlapping another, each compacted on its own.
+            for piece in 0..pieces {
+                let points: Vec<Point> = (piece * 10..piece * 10 + 10)
+                    .map(|i| Point::new(base + i * s, i as f64).unwrap())
+                    .collect();
+                commit_and_compact(&mut writer, &key, points);
+                writer.merge_finished_hours(Instant::now()).unwrap();
+            }
+            assert_eq!(
+                chunk_count(&writer),
+                pieces,
+                "not merged while being written"
+            );
+            writer
+                .merge_finished_hours(Instant::now() + MERGE_QUIET)
+                .unwrap();
+            assert_eq!(chunk_count(&writer), chunks_after, "{pieces} pieces, quiet");
+            let id = writer.series[&key].id;
+            let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
+            let want: Vec<(i64, f64)> =
+                (0..pieces * 10).map(|i| (base + i * s, i as f64)).collect();
+            let got: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
+            assert_eq!(got, want);
+        }
     }
 
     /// Hours ready at once are merged a budget at a time (at least one per pass), so commits
