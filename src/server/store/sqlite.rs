@@ -1640,9 +1640,9 @@ impl Writer {
                 f.score = 1;
             }
         }
-        // An hour with one chunk needs no merge unless late points add another; after two
-        // more hours (and once quiet) that is rare enough to forget it (it is merged if it
-        // ever comes back).
+        // An hour short of [`MERGE_AT`] needs no merge unless late points add more; after two
+        // more hours (and once quiet) that is rare enough to forget it (it is merged if
+        // enough ever comes back).
         self.fragmented
             .retain(|&(_, hour), f| f.score >= MERGE_AT || hour >= done_before - 2 || !quiet(f));
         Ok(())
