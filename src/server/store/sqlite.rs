@@ -2320,16 +2320,11 @@ mod tests {
     fn an_hour_is_merged_once_no_compaction_writes_into_it() {
         let mut writer = test_writer();
         let key = SeriesKey::new("backfill").unwrap();
-        let s = crate::model::NANOS_PER_SEC;
         let hour = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS);
         let base = hour * CHUNK_SPAN_NS;
         // Small pieces, each compacted on its own, every one overlapping the one before.
         for piece in 0..4i64 {
-            let points: Vec<Point> = (piece * 10..piece * 10 + 15)
-                .map(|i| Point::new(base + i * s, i as f64).unwrap())
-                .collect();
-            commit_and_compact(&mut writer, &key, points);
-            writer.merge_finished_hours(Instant::now()).unwrap();
+            compact_piece(&mut writer, &key, base, piece * 10..piece * 10 + 15);
             assert_eq!(
                 chunk_count(&writer),
                 piece + 1,
@@ -2339,29 +2334,20 @@ mod tests {
         let later = Instant::now() + MERGE_QUIET;
         writer.merge_finished_hours(later).unwrap();
         assert_eq!(chunk_count(&writer), 1, "merged once quiet");
-        let id = writer.series[&key].id;
-        let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
-        let want: Vec<(i64, f64)> = (0..45).map(|i| (base + i * s, i as f64)).collect();
-        let got: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
-        assert_eq!(got, want);
+        assert_eq!(hour_points(&writer, &key, base), numbered(base, 0..45));
     }
 
     /// Two small chunks in an hour, as a compaction boundary leaves in a slow series, are
     /// left as they are; three get the hour merged once it is quiet.
     #[test]
     fn an_hour_is_merged_at_three_small_chunks_not_two() {
-        let s = crate::model::NANOS_PER_SEC;
         let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
         for (pieces, chunks_after) in [(2i64, 2i64), (3, 1)] {
             let mut writer = test_writer();
             let key = SeriesKey::new("slow").unwrap();
             // In order, none overlapping another, each compacted on its own.
             for piece in 0..pieces {
-                let points: Vec<Point> = (piece * 10..piece * 10 + 10)
-                    .map(|i| Point::new(base + i * s, i as f64).unwrap())
-                    .collect();
-                commit_and_compact(&mut writer, &key, points);
-                writer.merge_finished_hours(Instant::now()).unwrap();
+                compact_piece(&mut writer, &key, base, piece * 10..piece * 10 + 10);
             }
             assert_eq!(
                 chunk_count(&writer),
@@ -2372,12 +2358,8 @@ mod tests {
                 .merge_finished_hours(Instant::now() + MERGE_QUIET)
                 .unwrap();
             assert_eq!(chunk_count(&writer), chunks_after, "{pieces} pieces, quiet");
-            let id = writer.series[&key].id;
-            let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
-            let want: Vec<(i64, f64)> =
-                (0..pieces * 10).map(|i| (base + i * s, i as f64)).collect();
-            let got: Vec<(i64, f64)> = points.iter().map(|p| (p.ts_ns, p.value)).collect();
-            assert_eq!(got, want);
+            let want = numbered(base, 0..pieces * 10);
+            assert_eq!(hour_points(&writer, &key, base), want);
         }
     }
 
@@ -2761,6 +2743,35 @@ mod tests {
         let (reply, _answer) = oneshot::channel();
         writer.commit(vec![Job { batch, reply }]);
         writer.compact().unwrap();
+    }
+
+    /// Points `numbers` a second apart from `base`, each valued its number.
+    fn numbered(base: i64, numbers: std::ops::Range<i64>) -> Vec<(i64, f64)> {
+        let s = crate::model::NANOS_PER_SEC;
+        numbers.map(|i| (base + i * s, i as f64)).collect()
+    }
+
+    /// Commits and compacts [`numbered`] points as one piece, then runs a merge pass while
+    /// the hour is still being written (not quiet).
+    fn compact_piece(
+        writer: &mut Writer,
+        key: &SeriesKey,
+        base: i64,
+        numbers: std::ops::Range<i64>,
+    ) {
+        let points = numbered(base, numbers)
+            .into_iter()
+            .map(|(ts, v)| Point::new(ts, v).unwrap())
+            .collect();
+        commit_and_compact(writer, key, points);
+        writer.merge_finished_hours(Instant::now()).unwrap();
+    }
+
+    /// The stored points of `key` in the hour starting at `base`.
+    fn hour_points(writer: &Writer, key: &SeriesKey, base: i64) -> Vec<(i64, f64)> {
+        let id = writer.series[key].id;
+        let points = read_chunks(&writer.conn, id, base, base + CHUNK_SPAN_NS).unwrap();
+        points.iter().map(|p| (p.ts_ns, p.value)).collect()
     }
 
     fn chunk_count(writer: &Writer) -> i64 {
