@@ -295,6 +295,15 @@ fn rows_in_range() -> String {
     )
 }
 
+/// The rows of a series' tier (`?1`, `?2`) starting in `b..=b + ?4` for each `b` in the
+/// array `?3`, in one statement (CROSS JOIN keeps the list outside, so each bucket is one
+/// index seek; left to itself the planner scanned the whole tier per bucket). `?4 = 0`
+/// names rows by their starts.
+const ROWS_FROM_STARTS: &str = "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
+     FROM rarray(?3) AS b
+     CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
+                      AND r.start_ns >= b.value AND r.start_ns <= b.value + ?4";
+
 fn pack(e: &Extremes) -> [u8; 64] {
     let mut out = [0u8; 64];
     for (i, p) in [e.first, e.min, e.max, e.last].iter().enumerate() {
@@ -824,15 +833,9 @@ fn plan_with(
     if tiers.is_empty() {
         return Ok(None);
     }
-    // Rows of the finer tier inside each of the given buckets, in one statement (CROSS JOIN
-    // keeps the list outside, so each bucket is one index seek; left to itself the planner
-    // scanned the whole tier per bucket). Only for rows without a listing, so not cached.
-    let mut inside = src.conn.prepare_cached(
-        "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
-         FROM rarray(?3) AS b
-         CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
-                          AND r.start_ns >= b.value AND r.start_ns <= b.value + ?4",
-    )?;
+    // Rows of the finer tier inside each of the given buckets. Only for rows without a
+    // listing, so not cached.
+    let mut inside = src.conn.prepare_cached(ROWS_FROM_STARTS)?;
     let outside = |s: &Summary| s.extremes.last.ts_ns < from || s.extremes.first.ts_ns > to;
     let stands = |s: &Summary| {
         let (first, last) = (s.extremes.first.ts_ns, s.extremes.last.ts_ns);
@@ -1007,14 +1010,9 @@ impl<'a> RowSource<'a> {
         if missing.is_empty() {
             return Ok(found);
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT r.start_ns, r.count, r.clean, r.extremes, r.chunks
-             FROM rarray(?3) AS b
-             CROSS JOIN rollups AS r ON r.series_id = ?1 AND r.width_ns = ?2
-                              AND r.start_ns = b.value",
-        )?;
+        let mut stmt = self.conn.prepare_cached(ROWS_FROM_STARTS)?;
         let starts: Array = Rc::new(missing.into_iter().map(Value::from).collect());
-        let got = read_rows(&mut stmt, params![series_id, width, starts])?;
+        let got = read_rows(&mut stmt, params![series_id, width, starts, 0])?;
         if let Some((cache, v)) = self.cache {
             cache.put(v, series_id, width, &got, None);
         }
