@@ -39,7 +39,8 @@
 //! Chunk extremes alone still make a read's cost grow with the range (a chunk row per
 //! second at 1 kHz). Fast series therefore also keep [`super::rollup`]s, per-bucket extremes
 //! at tiers from 1 s to 7 d, and an M4 read descends them (`read_m4`): a few rows per
-//! column plus one chunk per column boundary, whatever the range holds (BENCHMARKS.md).
+//! column plus one frame of a chunk per column boundary ([`chunk::decode_pieces`]),
+//! whatever the range holds (BENCHMARKS.md).
 //! The rows a read takes are kept in memory for the next read ([`super::row_cache`]): the
 //! row seeks, a level more per boundary for each tier the range is longer, were what still
 //! grew with the range.
@@ -70,7 +71,7 @@ use super::memory::MemoryStore;
 use super::read_work::{self, ReadWork};
 use super::row_cache::{self, RowCache};
 use super::{chunk, rollup, HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
-use crate::decimate::{column_of, Extremes, M4};
+use crate::decimate::{column_of, column_start, Extremes, M4};
 use crate::model::{self, Batch, Point, SeriesKey, SeriesMap, SeriesPoints};
 use crate::server::hub::Hub;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -96,9 +97,10 @@ const COMPACT_AFTER: Duration = Duration::from_secs(5);
 const MAX_LOG_POINTS: usize = 4 * COMPACT_POINTS;
 /// Wait between attempts after a compaction failed.
 const COMPACT_RETRY: Duration = Duration::from_secs(5);
-/// Largest chunk compaction writes: a history read decodes a chunk unless it fits in one
-/// pixel column (then its stored extremes answer for it), so smaller chunks let long ranges
-/// skip more decoding; 1 024 points keep the row overhead near 0.1 byte per point.
+/// Largest chunk compaction writes: a history read fetches a chunk (and decodes the frames
+/// a column boundary falls in) unless it fits in one pixel column (then its stored extremes
+/// answer for it), so smaller chunks let long ranges skip more; 1 024 points keep the row
+/// overhead near 0.1 byte per point.
 const MAX_CHUNK_POINTS: usize = 1_024;
 /// Chunks never straddle an hour boundary, so retention (which drops whole chunks) frees
 /// space within an hour of the horizon.
@@ -211,8 +213,10 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
 /// The layout [`SCHEMA`] and [`chunk`] write; stored in SQLite's `user_version`. Version 1
 /// lacked rollups; it is upgraded in place (its series get rollups at their next compaction).
 /// Version 2 lacked the rollups' chunk listings; upgraded in place too (its rows keep none,
-/// and are read as before).
-const SCHEMA_VERSION: i64 = 3;
+/// and are read as before). Version 3 wrote no framed chunks ([`chunk::encode_framed`]): its
+/// chunks are read as they are, and the number changed so that an older livechart refuses
+/// a database with framed chunks instead of skipping them as damaged.
+const SCHEMA_VERSION: i64 = 4;
 
 /// Refuses a database written in another layout instead of misreading it, and upgrades one
 /// written by version 1.
@@ -235,6 +239,9 @@ fn check_schema_version(conn: &Connection) -> Result<(), String> {
     if tables > 0 && version == 2 {
         conn.execute_batch(rollup::UPGRADE_FROM_2)
             .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    if tables > 0 && version == 3 {
         return Ok(());
     }
     if tables > 0 && version != SCHEMA_VERSION {
@@ -803,7 +810,7 @@ fn read_clean_rows(
                 .collect(),
         );
         let mut blobs = tx.prepare_cached(
-            "SELECT c.id, c.start_ns, c.count, c.data
+            "SELECT c.id, c.start_ns, c.count, c.end_ns, c.data
              FROM rarray(?1) AS i CROSS JOIN chunks AS c ON c.id = i.value",
         )?;
         let mut rows = blobs.query([ids])?;
@@ -823,17 +830,18 @@ fn read_clean_rows(
                 continue;
             }
             let count = usize::try_from(stored).unwrap_or(0);
-            read_work::count(0, 1, count);
-            scratch.clear();
-            let data = r.get_ref(3)?.as_blob().unwrap_or(&[]);
-            if let Err(e) = chunk::decode(data, start, count, &mut scratch) {
-                tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
-                decoded.insert(chunk_id, (0, Vec::new()));
-                continue;
-            }
+            read_work::count(0, 1, 0);
+            let data = r.get_ref(4)?.as_blob().unwrap_or(&[]);
             // The chunk is alone in its span: its M4 there stands for it.
             let (from, to, _) = spans[i];
-            decoded.insert(chunk_id, reduce_to_m4(&scratch, (from, to), (f, t, w)));
+            let span = (start, r.get(3)?, count);
+            match chunk_m4(data, span, (from, to), (f, t, w), &mut scratch) {
+                Ok(m4) => decoded.insert(chunk_id, m4),
+                Err(e) => {
+                    tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
+                    decoded.insert(chunk_id, (0, Vec::new()))
+                }
+            };
         }
     }
     for (&chunk_id, &(i, ..)) in &span_of_chunk {
@@ -1064,20 +1072,48 @@ struct HourReader<'c, 'l> {
     scratch: Vec<Point>,
 }
 
-/// Of time-sorted `points`, those in `[from, to]` cut down to their M4 at `(f, t, w)`: the
-/// same answer when they share no timestamp with other points (see [`Extremes`]). Returns
-/// how many were in the range, and what stands for them.
-fn reduce_to_m4(
-    points: &[Point],
+/// The points of a chunk (`data`, spanning `[start, end]` with `count` points) in
+/// `[from, to]`, cut down to their M4 at `(f, t, w)`: the same answer when they share no
+/// timestamp with other points (see [`Extremes`]). Returns how many were in the range and
+/// what stands for them; `scratch` is reused. Only the frames a column boundary or an end
+/// of the range falls in are decoded ([`chunk::decode_pieces`]).
+fn chunk_m4(
+    data: &[u8],
+    (start, end, count): (i64, i64, usize),
     (from, to): (i64, i64),
     (f, t, w): (i64, i64, usize),
-) -> (usize, Vec<Point>) {
-    let lo = points.partition_point(|p| p.ts_ns < from);
-    let hi = points.partition_point(|p| p.ts_ns <= to).max(lo);
-    let inside = &points[lo..hi];
+    scratch: &mut Vec<Point>,
+) -> Result<(usize, Vec<Point>), chunk::Corrupt> {
+    if to < start || from > end {
+        return Ok((0, Vec::new()));
+    }
+    let cut_here = |c: i64| c > start && c <= end;
+    let mut cuts = Vec::new();
+    if cut_here(from) {
+        cuts.push(from);
+    }
+    for c in column_of(start.max(from), f, t, w) + 1..=column_of(end.min(to), f, t, w) {
+        cuts.push(column_start(c, f, t, w));
+    }
+    let to_cut = to.checked_add(1).filter(|&c| cut_here(c));
+    cuts.extend(to_cut);
+    scratch.clear();
+    let mut below = Vec::with_capacity(cuts.len());
+    let decoded = chunk::decode_pieces(data, start, count, &cuts, scratch, &mut below)?;
+    read_work::count(0, 0, decoded);
+    let before_from = match cut_here(from) {
+        true => below.first().copied().unwrap_or(0),
+        false => 0,
+    };
+    let before_to = match to_cut {
+        Some(_) => below.last().copied().unwrap_or(count),
+        None => count,
+    };
+    let lo = scratch.partition_point(|p| p.ts_ns < from);
+    let hi = scratch.partition_point(|p| p.ts_ns <= to).max(lo);
     let mut m4 = M4::new(f, t, w);
-    m4.push_all(inside);
-    (inside.len(), m4.finish())
+    m4.push_all(&scratch[lo..hi]);
+    Ok((before_to.saturating_sub(before_from), m4.finish()))
 }
 
 impl HourReader<'_, '_> {
@@ -1124,30 +1160,34 @@ impl HourReader<'_, '_> {
                 points.extend(stand_ins);
                 continue;
             }
-            let scratch = &mut self.scratch;
-            scratch.clear();
-            read_work::count(0, 0, c.count);
-            let decoded = self.blob.query_row([c.id], |r| {
+            let (scratch, range) = (&mut self.scratch, self.range);
+            // Nothing else shares its timestamps: its points can be cut down to their M4
+            // per column right away, so an hour never holds every decoded point.
+            let columns = self.columns.filter(|_| alone);
+            let read = self.blob.query_row([c.id], |r| {
                 let data = r.get_ref(0)?.as_blob().unwrap_or(&[]);
-                Ok(chunk::decode(data, c.start, c.count, scratch))
+                Ok(match columns {
+                    Some(columns) => {
+                        chunk_m4(data, (c.start, c.end, c.count), range, columns, scratch).map(Some)
+                    }
+                    None => {
+                        scratch.clear();
+                        read_work::count(0, 0, c.count);
+                        chunk::decode(data, c.start, c.count, scratch).map(|()| None)
+                    }
+                })
             })?;
-            if decoded.is_err() {
-                tracing::error!(
+            match read {
+                Ok(Some((inside, kept))) => {
+                    summarized += inside.saturating_sub(kept.len());
+                    points.extend(kept);
+                }
+                Ok(None) => points.extend_from_slice(scratch),
+                Err(_) => tracing::error!(
                     series_id = self.series_id,
                     start = c.start,
                     "skipping a damaged chunk"
-                );
-                continue;
-            }
-            match self.columns.filter(|_| alone) {
-                // Nothing else shares its timestamps: its points can be cut down to their M4
-                // per column right away, so an hour never holds every decoded point.
-                Some(columns) => {
-                    let (inside, kept) = reduce_to_m4(scratch, self.range, columns);
-                    summarized += inside - kept.len();
-                    points.extend(kept);
-                }
-                None => points.extend_from_slice(scratch),
+                ),
             }
         }
         points.extend(log_points);
@@ -1188,7 +1228,7 @@ fn insert_chunk(
         e.last.value,
         e.min.ts_ns,
         e.max.ts_ns,
-        chunk::encode(points),
+        chunk::encode_framed(points),
     ])?;
     Ok(Some(rollup::Counted {
         summary: rollup::Summary {
@@ -1941,7 +1981,7 @@ impl SqliteStore {
 const MIN_PART_COLUMNS: usize = 256;
 
 /// How many parts a wide history read is split into: one per core, as a read over a long
-/// range is CPU-bound (index descents and a chunk decoded per column boundary) and parts
+/// range is CPU-bound (index descents and a frame decoded per column boundary) and parts
 /// share nothing; at most [`MAX_READERS`], so one read cannot hold every connection.
 fn read_parts() -> usize {
     std::thread::available_parallelism()
@@ -2473,11 +2513,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Version 2 rows had no chunk listings: the upgrade adds the column, and those rows are
-    /// read as before, with the same answer.
-    #[tokio::test]
-    async fn a_version_2_database_is_upgraded_in_place() {
-        let dir = std::env::temp_dir().join(format!("livechart-v2-{}", std::process::id()));
+    /// Writes a dense series in `name`'s directory and reads it at 5 columns; turns the
+    /// database into an older layout (its chunks unframed, as versions before 4 wrote them,
+    /// then `downgrade`); checks that it opens, upgrades (once, and again harmlessly) and
+    /// gives the same answer.
+    async fn an_older_database_answers_the_same(name: &str, downgrade: &str) {
+        let dir = std::env::temp_dir().join(format!("livechart-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let options = upgrade_options(&dir);
         let key = SeriesKey::new("dense").unwrap();
@@ -2493,8 +2534,9 @@ mod tests {
             raw_limit: None,
         };
         let store = SqliteStore::open(options.clone()).unwrap();
+        // Sevenths are no short decimals: chunks large enough to be framed.
         let points: Vec<Point> = (0..COMPACT_POINTS as i64)
-            .map(|i| Point::new(from + i * 1_000_000, (i % 1_009) as f64).unwrap())
+            .map(|i| Point::new(from + i * 1_000_000, (i % 1_009) as f64 / 7.0).unwrap())
             .collect();
         let mut batch = Batch::new();
         batch.extend(key.clone(), points);
@@ -2508,6 +2550,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         {
             let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+            let chunks: Vec<(i64, i64, i64, Vec<u8>)> = conn
+                .prepare("SELECT id, start_ns, count, data FROM chunks")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                chunks.iter().any(|c| c.3[0] == 3),
+                "no framed chunk written"
+            );
             let listed: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM rollups WHERE chunks IS NOT NULL",
@@ -2516,8 +2569,16 @@ mod tests {
                 )
                 .unwrap();
             assert!(listed > 0, "rows list their chunks");
-            conn.execute_batch("ALTER TABLE rollups DROP COLUMN chunks; PRAGMA user_version = 2;")
+            for (id, start, count, data) in chunks {
+                let mut points = Vec::new();
+                chunk::decode(&data, start, count as usize, &mut points).unwrap();
+                conn.execute(
+                    "UPDATE chunks SET data = ?2 WHERE id = ?1",
+                    params![id, chunk::encode(&points)],
+                )
                 .unwrap();
+            }
+            conn.execute_batch(downgrade).unwrap();
         }
         for _ in 0..2 {
             let store = SqliteStore::open(options.clone()).unwrap();
@@ -2530,6 +2591,23 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_upgraded_and_remove(&dir);
+    }
+
+    /// Version 2 rows had no chunk listings: the upgrade adds the column, and those rows are
+    /// read as before, with the same answer.
+    #[tokio::test]
+    async fn a_version_2_database_is_upgraded_in_place() {
+        an_older_database_answers_the_same(
+            "v2",
+            "ALTER TABLE rollups DROP COLUMN chunks; PRAGMA user_version = 2;",
+        )
+        .await;
+    }
+
+    /// Version 3 wrote no framed chunks: its chunks are read as they are.
+    #[tokio::test]
+    async fn a_version_3_database_is_upgraded_in_place() {
+        an_older_database_answers_the_same("v3", "PRAGMA user_version = 3;").await;
     }
 
     /// A database in the first release's layout opens, upgrades in place (once, and again
@@ -2799,6 +2877,85 @@ mod tests {
         commit_and_compact(&mut writer, &key, points.clone());
         let id = writer.series[&key].id;
         (writer, id, base, points)
+    }
+
+    /// Chunks written in frames give the M4 of every point, through rollups and through the
+    /// index, at widths whose columns hold part of a frame to many chunks, while a boundary
+    /// decodes a frame or two of its chunk, not all of it.
+    #[test]
+    fn framed_chunks_give_the_m4_of_every_point_decoding_frames() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("noise").unwrap();
+        let base = (now_ns() - 3 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        // 50 Hz noise at full precision (values as XORs), every 40th point a whole number
+        // (ties for the extremes).
+        let points: Vec<Point> = (0..180_000i64)
+            .map(|i| {
+                let h = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+                let v = if i % 40 == 0 {
+                    (i % 7) as f64
+                } else {
+                    h as f64 / (1u64 << 50) as f64
+                };
+                Point::new(base + i * crate::model::NANOS_PER_SEC / 50, v).unwrap()
+            })
+            .collect();
+        commit_and_compact(&mut writer, &key, points.clone());
+        let id = writer.series[&key].id;
+        let s = crate::model::NANOS_PER_SEC;
+        for (from, to, width) in [
+            (base, base + CHUNK_SPAN_NS - 1, 50),
+            (base + 7 * s + 3, base + 2_400 * s + 11, 37),
+            (base + 100 * s, base + 160 * s, 2_000),
+            (base - 5 * s, base + CHUNK_SPAN_NS + 5 * s, 1),
+            (base + 1_000 * s + 1, base + 1_000 * s + 1, 3),
+        ] {
+            // Reads stop at the range's ends (the query adds the neighbours outside).
+            let inside: Vec<Point> = points
+                .iter()
+                .copied()
+                .filter(|p| (from..=to).contains(&p.ts_ns))
+                .collect();
+            let want = crate::decimate::m4(inside.iter().copied(), from, to, width);
+            let inside = inside.len();
+            read_work::take();
+            let mut m4 = M4::new(from, to, width);
+            let raw = read_m4(
+                &writer.conn,
+                None,
+                id,
+                (from, to),
+                (from, to, width),
+                &mut m4,
+            );
+            assert_eq!(
+                (raw.unwrap(), m4.finish()),
+                (inside, want.clone()),
+                "{width} rollups"
+            );
+            let work = read_work::take();
+            let mut m4 = M4::new(from, to, width);
+            let mut raw = 0;
+            read_hours(
+                &writer.conn,
+                id,
+                (from, to),
+                Some((from, to, width)),
+                |hour, n| {
+                    raw += n;
+                    hour.into_iter().all(|p| m4.push(p))
+                },
+            )
+            .unwrap();
+            assert_eq!((raw, m4.finish()), (inside, want), "{width} index");
+            if width == 50 {
+                // About 51 boundaries, each in one chunk of 1 024 points.
+                assert!(
+                    work.points_decoded <= (width + 1) * 2 * chunk::FRAME,
+                    "whole chunks decoded: {work:?}"
+                );
+            }
+        }
     }
 
     /// The issue's "cost depends on the width": at a fixed width, a range twice as long reads
