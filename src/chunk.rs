@@ -377,18 +377,19 @@ pub fn decode(
     out: &mut Vec<Point>,
 ) -> Result<(), Corrupt> {
     let start = out.len();
-    let decoded = match bytes.split_first() {
-        Some((&FORMAT, body)) => decode_body(body, start_ns, count, out),
-        Some((&FORMAT_FRAMED, _)) => Framed::read(bytes, start_ns, count).and_then(|framed| {
-            framed
-                .frames
-                .iter()
-                .try_for_each(|f| decode_body(&bytes[f.body.clone()], f.start, f.count, out))
-        }),
-        Some((&FORMAT_V1, _)) => decode_v1(bytes, start_ns, count, out),
-        Some(_) => Err(Corrupt("unknown chunk format")),
-        None => Err(Corrupt("empty chunk")),
-    };
+    let decoded =
+        match bytes.split_first() {
+            Some((&FORMAT, body)) => decode_body(body, start_ns, count, out),
+            Some((&FORMAT_FRAMED, _)) => Framed::read(bytes, bytes.len(), start_ns, count)
+                .and_then(|framed| {
+                    framed.frames.iter().try_for_each(|f| {
+                        decode_body(&bytes[f.body.clone()], f.start, f.count, out)
+                    })
+                }),
+            Some((&FORMAT_V1, _)) => decode_v1(bytes, start_ns, count, out),
+            Some(_) => Err(Corrupt("unknown chunk format")),
+            None => Err(Corrupt("empty chunk")),
+        };
     if decoded.is_err() {
         out.truncate(start);
     }
@@ -433,12 +434,14 @@ struct Frame {
 }
 
 impl Framed {
-    fn read(bytes: &[u8], start_ns: i64, count: usize) -> Result<Self, Corrupt> {
+    /// The table, from the chunk's first bytes (`bytes`, all of it or a prefix) and its
+    /// length.
+    fn read(bytes: &[u8], len: usize, start_ns: i64, count: usize) -> Result<Self, Corrupt> {
         let mut pos = 1;
         if get_varint(bytes, &mut pos)? != count as u64 || count < 2 * FRAME {
             return Err(Corrupt("count does not match the chunk"));
         }
-        if count > bytes.len().saturating_mul(MAX_POINTS_PER_BYTE) {
+        if count > len.saturating_mul(MAX_POINTS_PER_BYTE) {
             return Err(Corrupt("count larger than its bytes"));
         }
         let value = |pos: &mut usize| -> Result<f64, Corrupt> {
@@ -495,7 +498,9 @@ impl Framed {
             });
             body_len = body_len.saturating_add(len);
         }
-        if bytes.len() - pos != body_len || frames.first().map(|f| f.start) != Some(start_ns) {
+        if len.checked_sub(pos) != Some(body_len)
+            || frames.first().map(|f| f.start) != Some(start_ns)
+        {
             return Err(Corrupt("frames do not match the chunk"));
         }
         for f in &mut frames {
@@ -509,6 +514,37 @@ impl Framed {
     }
 }
 
+/// A stored chunk read in parts: a history read needs the table and a frame or two of a
+/// framed chunk, not all of its pages copied out.
+pub trait ChunkSource {
+    /// What reading can fail with besides damage.
+    type Error: From<Corrupt>;
+    /// Its length in bytes.
+    fn size(&self) -> usize;
+    /// Fills `out` from byte `at` on.
+    fn read_at(&mut self, at: usize, out: &mut [u8]) -> Result<(), Self::Error>;
+}
+
+impl ChunkSource for &[u8] {
+    type Error = Corrupt;
+
+    fn size(&self) -> usize {
+        self.len()
+    }
+
+    fn read_at(&mut self, at: usize, out: &mut [u8]) -> Result<(), Corrupt> {
+        let part = self
+            .get(at..at + out.len())
+            .ok_or(Corrupt("read past the chunk"))?;
+        out.copy_from_slice(part);
+        Ok(())
+    }
+}
+
+/// Bytes read first from a chunk: the format and, for a framed chunk, its table (about 40
+/// bytes a frame, so a whole table for chunks of up to about 1 500 points).
+const TABLE_PREFIX: usize = 256;
+
 /// What a history read needs of a chunk cut at `cuts` (ascending timestamps: the pixel
 /// column boundaries and the ends of the range read). Onto `out`, in time order, points of
 /// the chunk that include, for each run of points between two neighbouring cuts (and
@@ -516,24 +552,43 @@ impl Framed {
 /// highest: M4 gives the same answer from them as from every point. Onto `below`, per cut,
 /// how many of the chunk's points lie before it. Returns how many points were decoded.
 ///
-/// A framed chunk decodes only the frames a cut falls in; the others give their extremes
-/// from the table. Other chunks are decoded whole.
-pub fn decode_pieces(
-    bytes: &[u8],
-    start_ns: i64,
-    count: usize,
+/// A framed chunk is read in parts: its table, then only the frames a cut falls in (the
+/// others give their extremes from the table). Other chunks are read and decoded whole.
+/// `buf` is reused for the bytes read.
+pub fn decode_pieces<S: ChunkSource>(
+    source: &mut S,
+    (start_ns, count): (i64, usize),
     cuts: &[i64],
     out: &mut Vec<Point>,
     below: &mut Vec<usize>,
-) -> Result<usize, Corrupt> {
-    if bytes.first() != Some(&FORMAT_FRAMED) {
+    buf: &mut Vec<u8>,
+) -> Result<usize, S::Error> {
+    let len = source.size();
+    buf.clear();
+    buf.resize(len.min(TABLE_PREFIX), 0);
+    source.read_at(0, buf)?;
+    let read_all = |source: &mut S, buf: &mut Vec<u8>| -> Result<(), S::Error> {
+        let have = buf.len();
+        buf.resize(len, 0);
+        source.read_at(have, &mut buf[have..])
+    };
+    if buf.first() != Some(&FORMAT_FRAMED) {
+        read_all(source, buf)?;
         let from = out.len();
-        decode(bytes, start_ns, count, out)?;
+        decode(buf, start_ns, count, out)?;
         let all = &out[from..];
         below.extend(cuts.iter().map(|&c| all.partition_point(|p| p.ts_ns < c)));
         return Ok(count);
     }
-    let framed = Framed::read(bytes, start_ns, count)?;
+    let framed = match Framed::read(buf, len, start_ns, count) {
+        Ok(framed) => framed,
+        // A table longer than the bytes read first.
+        Err(_) if buf.len() < len => {
+            read_all(source, buf)?;
+            Framed::read(buf, len, start_ns, count)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let frames = &framed.frames;
     // The frame holding the last point before `c`, for a cut inside the chunk.
     let frame_before = |c: i64| {
@@ -543,13 +598,16 @@ pub fn decode_pieces(
     // Decoded frames, as ranges of `points`.
     let mut points = Vec::new();
     let mut decoded: Vec<Option<std::ops::Range<usize>>> = vec![None; frames.len()];
-    let mut decode_frame = |k: usize, points: &mut Vec<Point>| -> Result<_, Corrupt> {
+    let mut decode_frame = |k: usize, points: &mut Vec<Point>| -> Result<_, S::Error> {
         if let Some(range) = &decoded[k] {
             return Ok(range.clone());
         }
         let f = &frames[k];
+        buf.clear();
+        buf.resize(f.body.len(), 0);
+        source.read_at(f.body.start, buf)?;
         let at = points.len();
-        decode_body(&bytes[f.body.clone()], f.start, f.count, points)?;
+        decode_body(buf, f.start, f.count, points)?;
         decoded[k] = Some(at..points.len());
         Ok(at..points.len())
     };
@@ -892,8 +950,8 @@ mod tests {
         fn framed_chunks_decode_whole_and_in_pieces(
             points in chunk_points(),
             mut cuts in proptest::collection::vec(-2_100_000i64..5_000_000, 0..12),
-            at_points in proptest::collection::vec(0usize..1_400, 0..4),
-            at_frames in proptest::collection::vec(1usize..6, 0..3),
+            at_points in proptest::collection::vec(0usize..2_400, 0..4),
+            at_frames in proptest::collection::vec(1usize..10, 0..3),
         ) {
             // Cuts at points too, and at frames' first points (the frame before then holds
             // nothing after the cut).
@@ -913,7 +971,7 @@ mod tests {
 
             let (mut kept, mut below) = (Vec::new(), Vec::new());
             let decoded =
-                decode_pieces(&bytes, start, points.len(), &cuts, &mut kept, &mut below).unwrap();
+                decode_pieces(&mut Counted::new(&bytes), (start, points.len()), &cuts, &mut kept, &mut below, &mut Vec::new()).unwrap();
             prop_assert!(decoded <= points.len());
             let before = |c: i64| points.partition_point(|p| p.ts_ns < c);
             prop_assert_eq!(&below, &cuts.iter().map(|&c| before(c)).collect::<Vec<_>>());
@@ -930,23 +988,72 @@ mod tests {
         }
     }
 
-    /// A read cut once inside a chunk of four frames decodes one of them.
+    /// A chunk's bytes, counting how many were read.
+    struct Counted<'a> {
+        bytes: &'a [u8],
+        read: usize,
+    }
+
+    impl<'a> Counted<'a> {
+        fn new(bytes: &'a [u8]) -> Self {
+            Self { bytes, read: 0 }
+        }
+    }
+
+    impl ChunkSource for Counted<'_> {
+        type Error = Corrupt;
+
+        fn size(&self) -> usize {
+            self.bytes.len()
+        }
+
+        fn read_at(&mut self, at: usize, out: &mut [u8]) -> Result<(), Corrupt> {
+            self.read += out.len();
+            (&mut &self.bytes[..]).read_at(at, out)
+        }
+    }
+
+    /// A read cut once inside a chunk of four frames reads its table and one frame, and
+    /// decodes that frame.
     #[test]
-    fn a_cut_decodes_one_frame() {
+    fn a_cut_reads_and_decodes_one_frame() {
         let points: Vec<Point> = (0..4 * FRAME as i64)
             .map(|i| Point::new(i * 1_000, (i as f64 * 0.37).sin()).unwrap())
             .collect();
         let bytes = encode_framed(&points);
-        let (mut kept, mut below) = (Vec::new(), Vec::new());
+        assert_eq!(bytes[0], FORMAT_FRAMED);
+        let (mut kept, mut below, mut buf) = (Vec::new(), Vec::new(), Vec::new());
         let cut = 600 * 1_000 + 1;
+        let mut source = Counted::new(&bytes);
+        let range = (0, points.len());
         let decoded =
-            decode_pieces(&bytes, 0, points.len(), &[cut], &mut kept, &mut below).unwrap();
+            decode_pieces(&mut source, range, &[cut], &mut kept, &mut below, &mut buf).unwrap();
         assert_eq!((decoded, &below[..]), (FRAME, &[601][..]));
         assert!(kept.len() < FRAME + 12, "{} points kept", kept.len());
-        let mut damaged = bytes.clone();
-        damaged.truncate(bytes.len() - 1);
-        assert!(decode_pieces(&damaged, 0, points.len(), &[cut], &mut kept, &mut below).is_err());
-        assert!(decode(&damaged, 0, points.len(), &mut kept).is_err());
+        assert!(
+            source.read < bytes.len() / 3,
+            "{} of {} bytes read",
+            source.read,
+            bytes.len()
+        );
+        // A table longer than the bytes read first (20 frames) is read whole.
+        let many: Vec<Point> = (0..20 * FRAME as i64)
+            .map(|i| Point::new(i * 1_000, (i as f64 * 0.37).sin()).unwrap())
+            .collect();
+        let long = encode_framed(&many);
+        let mut source = Counted::new(&long);
+        let range = (0, many.len());
+        below.clear();
+        let decoded =
+            decode_pieces(&mut source, range, &[cut], &mut kept, &mut below, &mut buf).unwrap();
+        assert_eq!((decoded, &below[..]), (FRAME, &[601][..]));
+        let range = (0, points.len());
+        let damaged = &bytes[..bytes.len() - 1];
+        let mut source = Counted::new(damaged);
+        assert!(
+            decode_pieces(&mut source, range, &[cut], &mut kept, &mut below, &mut buf).is_err()
+        );
+        assert!(decode(damaged, 0, points.len(), &mut kept).is_err());
     }
 
     #[test]

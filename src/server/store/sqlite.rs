@@ -809,12 +809,13 @@ fn read_clean_rows(
                 .map(rusqlite::types::Value::from)
                 .collect(),
         );
-        let mut blobs = tx.prepare_cached(
-            "SELECT c.id, c.start_ns, c.count, c.end_ns, c.data
+        let mut metas = tx.prepare_cached(
+            "SELECT c.id, c.start_ns, c.count, c.end_ns
              FROM rarray(?1) AS i CROSS JOIN chunks AS c ON c.id = i.value",
         )?;
-        let mut rows = blobs.query([ids])?;
-        let mut scratch = Vec::new();
+        let mut rows = metas.query([ids])?;
+        let mut blobs = ChunkBlobs::new(tx);
+        let mut scratch = Scratch::default();
         while let Some(r) = rows.next()? {
             let (chunk_id, start, stored): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let Some(&(i, listed_start, listed_count)) = span_of_chunk.get(&chunk_id) else {
@@ -831,13 +832,14 @@ fn read_clean_rows(
             }
             let count = usize::try_from(stored).unwrap_or(0);
             read_work::count(0, 1, 0);
-            let data = r.get_ref(4)?.as_blob().unwrap_or(&[]);
             // The chunk is alone in its span: its M4 there stands for it.
             let (from, to, _) = spans[i];
             let span = (start, r.get(3)?, count);
-            match chunk_m4(data, span, (from, to), (f, t, w), &mut scratch) {
+            let mut data = blobs.open(chunk_id)?;
+            match chunk_m4(&mut data, span, (from, to), (f, t, w), &mut scratch) {
                 Ok(m4) => decoded.insert(chunk_id, m4),
-                Err(e) => {
+                Err(ChunkReadError::Sql(e)) => return Err(e),
+                Err(ChunkReadError::Corrupt(e)) => {
                     tracing::error!(series_id = id, start, "skipping a damaged chunk: {e}");
                     decoded.insert(chunk_id, (0, Vec::new()))
                 }
@@ -976,8 +978,8 @@ fn visit_hours(
         range: (from, to),
         columns,
         logged: logged[lo..hi].iter().copied().peekable(),
-        blob: tx.prepare_cached("SELECT data FROM chunks WHERE id = ?1")?,
-        scratch: Vec::new(),
+        blobs: ChunkBlobs::new(tx),
+        scratch: Scratch::default(),
     };
 
     // In index order (by start), so grouped by hour without a sort; within the hour, offset
@@ -1067,23 +1069,23 @@ struct HourReader<'c, 'l> {
     range: (i64, i64),
     columns: Option<(i64, i64, usize)>,
     logged: std::iter::Peekable<std::iter::Copied<std::slice::Iter<'l, Point>>>,
-    blob: rusqlite::CachedStatement<'c>,
+    blobs: ChunkBlobs<'c>,
     /// Reused for decoding, so reading an hour allocates nothing per chunk.
-    scratch: Vec<Point>,
+    scratch: Scratch,
 }
 
-/// The points of a chunk (`data`, spanning `[start, end]` with `count` points) in
-/// `[from, to]`, cut down to their M4 at `(f, t, w)`: the same answer when they share no
+/// The points of a chunk (read from `source`, spanning `[start, end]` with `count` points)
+/// in `[from, to]`, cut down to their M4 at `(f, t, w)`: the same answer when they share no
 /// timestamp with other points (see [`Extremes`]). Returns how many were in the range and
-/// what stands for them; `scratch` is reused. Only the frames a column boundary or an end
-/// of the range falls in are decoded ([`chunk::decode_pieces`]).
-fn chunk_m4(
-    data: &[u8],
+/// what stands for them. Only the frames a column boundary or an end of the range falls in
+/// are read and decoded ([`chunk::decode_pieces`]).
+fn chunk_m4<S: chunk::ChunkSource>(
+    source: &mut S,
     (start, end, count): (i64, i64, usize),
     (from, to): (i64, i64),
     (f, t, w): (i64, i64, usize),
-    scratch: &mut Vec<Point>,
-) -> Result<(usize, Vec<Point>), chunk::Corrupt> {
+    scratch: &mut Scratch,
+) -> Result<(usize, Vec<Point>), S::Error> {
     if to < start || from > end {
         return Ok((0, Vec::new()));
     }
@@ -1097,9 +1099,10 @@ fn chunk_m4(
     }
     let to_cut = to.checked_add(1).filter(|&c| cut_here(c));
     cuts.extend(to_cut);
-    scratch.clear();
+    let Scratch { points, bytes } = scratch;
+    points.clear();
     let mut below = Vec::with_capacity(cuts.len());
-    let decoded = chunk::decode_pieces(data, start, count, &cuts, scratch, &mut below)?;
+    let decoded = chunk::decode_pieces(source, (start, count), &cuts, points, &mut below, bytes)?;
     read_work::count(0, 0, decoded);
     let before_from = match cut_here(from) {
         true => below.first().copied().unwrap_or(0),
@@ -1109,11 +1112,82 @@ fn chunk_m4(
         Some(_) => below.last().copied().unwrap_or(count),
         None => count,
     };
-    let lo = scratch.partition_point(|p| p.ts_ns < from);
-    let hi = scratch.partition_point(|p| p.ts_ns <= to).max(lo);
+    let lo = points.partition_point(|p| p.ts_ns < from);
+    let hi = points.partition_point(|p| p.ts_ns <= to).max(lo);
     let mut m4 = M4::new(f, t, w);
-    m4.push_all(&scratch[lo..hi]);
+    m4.push_all(&points[lo..hi]);
     Ok((before_to.saturating_sub(before_from), m4.finish()))
+}
+
+/// Buffers a read reuses from chunk to chunk.
+#[derive(Default)]
+struct Scratch {
+    points: Vec<Point>,
+    bytes: Vec<u8>,
+}
+
+/// Chunk data read through SQLite's incremental blob I/O: only the bytes asked for are
+/// copied out, where selecting the column copied a whole chunk (8 KB at 1 kHz) to decode
+/// a frame of it. One handle moves from row to row.
+struct ChunkBlobs<'c> {
+    conn: &'c Connection,
+    blob: Option<rusqlite::blob::Blob<'c>>,
+}
+
+/// Why a chunk could not be read: SQLite failed, or the bytes are damaged.
+#[derive(Debug)]
+enum ChunkReadError {
+    Sql(rusqlite::Error),
+    Corrupt(chunk::Corrupt),
+}
+
+impl From<chunk::Corrupt> for ChunkReadError {
+    fn from(e: chunk::Corrupt) -> Self {
+        Self::Corrupt(e)
+    }
+}
+
+impl<'c> ChunkBlobs<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Self { conn, blob: None }
+    }
+
+    /// Chunk `id`'s data, to read from.
+    fn open(&mut self, id: i64) -> rusqlite::Result<ChunkBlob<'_, 'c>> {
+        let blob = match self.blob.take() {
+            Some(mut blob) => {
+                blob.reopen(id)?;
+                blob
+            }
+            None => self
+                .conn
+                .blob_open(rusqlite::MAIN_DB, "chunks", "data", id, true)?,
+        };
+        Ok(ChunkBlob(self.blob.insert(blob)))
+    }
+}
+
+struct ChunkBlob<'b, 'c>(&'b rusqlite::blob::Blob<'c>);
+
+impl ChunkBlob<'_, '_> {
+    /// All of it into `buf`.
+    fn read_all(&mut self, buf: &mut Vec<u8>) -> Result<(), ChunkReadError> {
+        buf.clear();
+        buf.resize(self.0.len(), 0);
+        self.0.read_at_exact(buf, 0).map_err(ChunkReadError::Sql)
+    }
+}
+
+impl chunk::ChunkSource for ChunkBlob<'_, '_> {
+    type Error = ChunkReadError;
+
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read_at(&mut self, at: usize, out: &mut [u8]) -> Result<(), ChunkReadError> {
+        self.0.read_at_exact(out, at).map_err(ChunkReadError::Sql)
+    }
 }
 
 impl HourReader<'_, '_> {
@@ -1160,33 +1234,36 @@ impl HourReader<'_, '_> {
                 points.extend(stand_ins);
                 continue;
             }
-            let (scratch, range) = (&mut self.scratch, self.range);
             // Nothing else shares its timestamps: its points can be cut down to their M4
             // per column right away, so an hour never holds every decoded point.
             let columns = self.columns.filter(|_| alone);
-            let read = self.blob.query_row([c.id], |r| {
-                let data = r.get_ref(0)?.as_blob().unwrap_or(&[]);
-                Ok(match columns {
-                    Some(columns) => {
-                        chunk_m4(data, (c.start, c.end, c.count), range, columns, scratch).map(Some)
-                    }
-                    None => {
-                        scratch.clear();
-                        read_work::count(0, 0, c.count);
-                        chunk::decode(data, c.start, c.count, scratch).map(|()| None)
-                    }
-                })
-            })?;
+            let mut data = self.blobs.open(c.id)?;
+            let scratch = &mut self.scratch;
+            let read = match columns {
+                Some(columns) => {
+                    let span = (c.start, c.end, c.count);
+                    chunk_m4(&mut data, span, self.range, columns, scratch).map(Some)
+                }
+                None => {
+                    read_work::count(0, 0, c.count);
+                    data.read_all(&mut scratch.bytes).and_then(|()| {
+                        scratch.points.clear();
+                        chunk::decode(&scratch.bytes, c.start, c.count, &mut scratch.points)?;
+                        Ok(None)
+                    })
+                }
+            };
             match read {
                 Ok(Some((inside, kept))) => {
                     summarized += inside.saturating_sub(kept.len());
                     points.extend(kept);
                 }
-                Ok(None) => points.extend_from_slice(scratch),
-                Err(_) => tracing::error!(
+                Ok(None) => points.extend_from_slice(&scratch.points),
+                Err(ChunkReadError::Sql(e)) => return Err(e),
+                Err(ChunkReadError::Corrupt(e)) => tracing::error!(
                     series_id = self.series_id,
                     start = c.start,
-                    "skipping a damaged chunk"
+                    "skipping a damaged chunk: {e}"
                 ),
             }
         }
