@@ -2245,6 +2245,7 @@ mod tests {
                     // Starts on a 10-minute grid, so batches often rewrite each other's seconds.
                     4 => (0i64..24, proptest::collection::vec((0i64..300, -20i32..20), 1..80))
                         .prop_map(|(at, points)| Op::Commit(at * 600, points)),
+                    1 => (0i64..4 * 3_600 - 70).prop_map(Op::Dense),
                     2 => Just(Op::Compact),
                     1 => (0i64..5).prop_map(Op::Merge),
                     1 => (0i64..4 * 3_600).prop_map(Op::Expire),
@@ -2280,11 +2281,8 @@ mod tests {
             for op in &ops {
                 fill_cache(&writer);
                 match op {
-                    Op::Commit(at, points) => {
-                        let points: Vec<Point> = points
-                            .iter()
-                            .map(|&(t, v)| Point::new(base + (at + t) * s, f64::from(v)).unwrap())
-                            .collect();
+                    Op::Commit(..) | Op::Dense(_) => {
+                        let points = op.points(base).unwrap_or_default();
                         writes.extend(points.iter().copied());
                         let mut batch = Batch::new();
                         batch.extend(key.clone(), points);
@@ -2784,6 +2782,9 @@ mod tests {
     enum Op {
         /// Points at these seconds past a start second, with these values.
         Commit(i64, Vec<(i64, i32)>),
+        /// 700 points 100 ms apart from this second on, values no short decimals: a chunk
+        /// large enough to be framed.
+        Dense(i64),
         Compact,
         /// Merge this hour (of the five the points can fall in).
         Merge(i64),
@@ -2791,6 +2792,33 @@ mod tests {
         Expire(i64),
         /// The disk cap's step.
         DropOldestHour,
+    }
+
+    impl Op {
+        /// What a commit writes, from `base` on.
+        fn points(&self, base: i64) -> Option<Vec<Point>> {
+            let s = crate::model::NANOS_PER_SEC;
+            let point = |t: i64, v: f64| Point::new(base + t, v).unwrap();
+            match self {
+                Op::Commit(at, points) => Some(
+                    points
+                        .iter()
+                        .map(|&(t, v)| point((at + t) * s, f64::from(v)))
+                        .collect(),
+                ),
+                Op::Dense(at) => Some(
+                    (0..700i64)
+                        .map(|i| {
+                            point(
+                                at * s + i * s / 10,
+                                ((i * 7_919) % 1_009 - 500) as f64 / 7.0,
+                            )
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            }
+        }
     }
 
     /// A writer on an in-memory database that gives every series rollups from its first
