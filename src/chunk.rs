@@ -541,6 +541,24 @@ impl ChunkSource for &[u8] {
     }
 }
 
+/// All of `source` into `buf`.
+fn read_whole<S: ChunkSource>(source: &mut S, buf: &mut Vec<u8>) -> Result<(), S::Error> {
+    buf.clear();
+    buf.resize(source.size(), 0);
+    source.read_at(0, buf)
+}
+
+/// [`decode`] of a chunk read whole from `source` (through `buf`).
+pub fn decode_from<S: ChunkSource>(
+    source: &mut S,
+    (start_ns, count): (i64, usize),
+    out: &mut Vec<Point>,
+    buf: &mut Vec<u8>,
+) -> Result<(), S::Error> {
+    read_whole(source, buf)?;
+    Ok(decode(buf, start_ns, count, out)?)
+}
+
 /// Bytes read first from a chunk: the format and, for a framed chunk, its table (about 40
 /// bytes a frame, so a whole table for chunks of up to about 1 500 points).
 const TABLE_PREFIX: usize = 256;
@@ -567,15 +585,9 @@ pub fn decode_pieces<S: ChunkSource>(
     buf.clear();
     buf.resize(len.min(TABLE_PREFIX), 0);
     source.read_at(0, buf)?;
-    let read_all = |source: &mut S, buf: &mut Vec<u8>| -> Result<(), S::Error> {
-        let have = buf.len();
-        buf.resize(len, 0);
-        source.read_at(have, &mut buf[have..])
-    };
     if buf.first() != Some(&FORMAT_FRAMED) {
-        read_all(source, buf)?;
         let from = out.len();
-        decode(buf, start_ns, count, out)?;
+        decode_from(source, (start_ns, count), out, buf)?;
         let all = &out[from..];
         below.extend(cuts.iter().map(|&c| all.partition_point(|p| p.ts_ns < c)));
         return Ok(count);
@@ -584,7 +596,7 @@ pub fn decode_pieces<S: ChunkSource>(
         Ok(framed) => framed,
         // A table longer than the bytes read first.
         Err(_) if buf.len() < len => {
-            read_all(source, buf)?;
+            read_whole(source, buf)?;
             Framed::read(buf, len, start_ns, count)?
         }
         Err(e) => return Err(e.into()),

@@ -1169,15 +1169,6 @@ impl<'c> ChunkBlobs<'c> {
 
 struct ChunkBlob<'b, 'c>(&'b rusqlite::blob::Blob<'c>);
 
-impl ChunkBlob<'_, '_> {
-    /// All of it into `buf`.
-    fn read_all(&mut self, buf: &mut Vec<u8>) -> Result<(), ChunkReadError> {
-        buf.clear();
-        buf.resize(self.0.len(), 0);
-        self.0.read_at_exact(buf, 0).map_err(ChunkReadError::Sql)
-    }
-}
-
 impl chunk::ChunkSource for ChunkBlob<'_, '_> {
     type Error = ChunkReadError;
 
@@ -1246,11 +1237,9 @@ impl HourReader<'_, '_> {
                 }
                 None => {
                     read_work::count(0, 0, c.count);
-                    data.read_all(&mut scratch.bytes).and_then(|()| {
-                        scratch.points.clear();
-                        chunk::decode(&scratch.bytes, c.start, c.count, &mut scratch.points)?;
-                        Ok(None)
-                    })
+                    scratch.points.clear();
+                    let (points, bytes) = (&mut scratch.points, &mut scratch.bytes);
+                    chunk::decode_from(&mut data, (c.start, c.count), points, bytes).map(|()| None)
                 }
             };
             match read {
@@ -2782,8 +2771,8 @@ mod tests {
     enum Op {
         /// Points at these seconds past a start second, with these values.
         Commit(i64, Vec<(i64, i32)>),
-        /// 700 points 100 ms apart from this second on, values no short decimals: a chunk
-        /// large enough to be framed.
+        /// 700 points 100 ms apart from 50 ms past this second on (never on the half second
+        /// where retention cuts), values no short decimals: a chunk large enough to be framed.
         Dense(i64),
         Compact,
         /// Merge this hour (of the five the points can fall in).
@@ -2810,7 +2799,7 @@ mod tests {
                     (0..700i64)
                         .map(|i| {
                             point(
-                                at * s + i * s / 10,
+                                at * s + s / 20 + i * s / 10,
                                 ((i * 7_919) % 1_009 - 500) as f64 / 7.0,
                             )
                         })
