@@ -3013,20 +3013,8 @@ mod tests {
             let want = crate::decimate::m4(inside.iter().copied(), from, to, width);
             let inside = inside.len();
             read_work::take();
-            let mut m4 = M4::new(from, to, width);
-            let raw = read_m4(
-                &writer.conn,
-                None,
-                id,
-                (from, to),
-                (from, to, width),
-                &mut m4,
-            );
-            assert_eq!(
-                (raw.unwrap(), m4.finish()),
-                (inside, want.clone()),
-                "{width} rollups"
-            );
+            let read = stored_m4(&writer.conn, id, (from, to), width);
+            assert_eq!(read, (inside, want.clone()), "{width} rollups");
             let work = read_work::take();
             let mut m4 = M4::new(from, to, width);
             let mut raw = 0;
@@ -3052,6 +3040,19 @@ mod tests {
         }
     }
 
+    /// The M4 answer of series `id` over `[from, to]` at `width` through rollups, without
+    /// the row cache, with the raw points it stands for.
+    fn stored_m4(
+        conn: &Connection,
+        id: i64,
+        (from, to): (i64, i64),
+        width: usize,
+    ) -> (usize, Vec<Point>) {
+        let mut m4 = M4::new(from, to, width);
+        let raw = read_m4(conn, None, id, (from, to), (from, to, width), &mut m4).unwrap();
+        (raw, m4.finish())
+    }
+
     /// The "cost depends on the width": at a fixed width, a range twice as long reads
     /// about as many rollup rows and decodes no more than a chunk per column boundary.
     #[test]
@@ -3060,16 +3061,7 @@ mod tests {
         let width = 50;
         let work = |hours: i64| {
             let (from, to) = (base, base + hours * CHUNK_SPAN_NS - 1);
-            let mut m4 = M4::new(from, to, width);
-            let raw = read_m4(
-                &writer.conn,
-                None,
-                id,
-                (from, to),
-                (from, to, width),
-                &mut m4,
-            )
-            .unwrap();
+            let (raw, _) = stored_m4(&writer.conn, id, (from, to), width);
             assert_eq!(raw, hours as usize * 180_000);
             read_work::take()
         };
@@ -3117,11 +3109,7 @@ mod tests {
             "{stands} stand-ins for {width} columns: {plan:?}"
         );
         let want = crate::decimate::m4(points.iter().copied(), from, to, width);
-        let read = |conn: &Connection| {
-            let mut m4 = M4::new(from, to, width);
-            let raw = read_m4(conn, None, id, (from, to), (from, to, width), &mut m4).unwrap();
-            (raw, m4.finish())
-        };
+        let read = |conn: &Connection| stored_m4(conn, id, (from, to), width);
         assert_eq!(read(&writer.conn), (points.len(), want.clone()));
         // Reads looking into the finest rows take those rows' chunk listings (here every
         // listed chunk reaches over a column boundary and is decoded). Listings naming the
