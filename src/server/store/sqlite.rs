@@ -2973,16 +2973,14 @@ mod tests {
         (writer, id, base, points)
     }
 
-    /// Chunks written in frames give the M4 of every point, through rollups and through the
-    /// index, at widths whose columns hold part of a frame to many chunks, while a boundary
-    /// decodes a frame or two of its chunk, not all of it.
-    #[test]
-    fn framed_chunks_give_the_m4_of_every_point_decoding_frames() {
+    /// A compacted store holding an hour of 50 Hz noise at full precision (values as XORs,
+    /// chunks large enough to be framed), every 40th point a whole number (ties for the
+    /// extremes), from an hour boundary three hours ago: its writer, the series id, the first
+    /// timestamp and the points.
+    fn noise_series() -> (Writer, i64, i64, Vec<Point>) {
         let mut writer = test_writer();
         let key = SeriesKey::new("noise").unwrap();
         let base = (now_ns() - 3 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
-        // 50 Hz noise at full precision (values as XORs), every 40th point a whole number
-        // (ties for the extremes).
         let points: Vec<Point> = (0..180_000i64)
             .map(|i| {
                 let h = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
@@ -2996,6 +2994,72 @@ mod tests {
             .collect();
         commit_and_compact(&mut writer, &key, points.clone());
         let id = writer.series[&key].id;
+        (writer, id, base, points)
+    }
+
+    /// A damaged framed chunk is skipped (and logged) while the rest of the range is
+    /// answered, through rollups and through the index, whole and at a width; an SQL error
+    /// would fail the read instead.
+    #[test]
+    fn a_damaged_framed_chunk_is_skipped_and_the_rest_answered() {
+        let (writer, id, base, points) = noise_series();
+        let (chunk_id, count, data): (i64, i64, Vec<u8>) = writer
+            .conn
+            .query_row(
+                "SELECT id, count, data FROM chunks WHERE series_id = ?1
+                 ORDER BY start_ns LIMIT 1 OFFSET 17",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(data[0], 3, "the chunk is framed");
+        writer
+            .conn
+            .execute(
+                "UPDATE chunks SET data = ?2 WHERE id = ?1",
+                params![chunk_id, &data[..data.len() - 1]],
+            )
+            .unwrap();
+        let (from, to) = (base, base + CHUNK_SPAN_NS - 1);
+        let left = points.len() - count as usize;
+        let mut raw = 0;
+        read_hours(&writer.conn, id, (from, to), None, |hour, n| {
+            assert_eq!(hour.len(), n);
+            raw += n;
+            true
+        })
+        .unwrap();
+        assert_eq!(raw, left, "read whole");
+        // Chunks are 20.48 s: the 18th (348.16 s on) holds the boundary at 360 s of columns
+        // of 6 minutes, so reads at that width read it, through rollup listings or the index.
+        read_work::take();
+        assert_eq!(
+            stored_m4(&writer.conn, id, (from, to), 10).0,
+            left,
+            "rollups"
+        );
+        assert!(read_work::take().rollup_rows > 0, "rollups unused");
+        let mut raw = 0;
+        read_hours(
+            &writer.conn,
+            id,
+            (from, to),
+            Some((from, to, 10)),
+            |_, n| {
+                raw += n;
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(raw, left, "index");
+    }
+
+    /// Chunks written in frames give the M4 of every point, through rollups and through the
+    /// index, at widths whose columns hold part of a frame to many chunks, while a boundary
+    /// decodes a frame or two of its chunk, not all of it.
+    #[test]
+    fn framed_chunks_give_the_m4_of_every_point_decoding_frames() {
+        let (writer, id, base, points) = noise_series();
         let s = crate::model::NANOS_PER_SEC;
         for (from, to, width) in [
             (base, base + CHUNK_SPAN_NS - 1, 50),
