@@ -541,11 +541,11 @@ impl ChunkSource for &[u8] {
     }
 }
 
-/// All of `source` into `buf`.
-fn read_whole<S: ChunkSource>(source: &mut S, buf: &mut Vec<u8>) -> Result<(), S::Error> {
-    buf.clear();
+/// The rest of `source` into `buf`, which holds its first `buf.len()` bytes.
+fn read_rest<S: ChunkSource>(source: &mut S, buf: &mut Vec<u8>) -> Result<(), S::Error> {
+    let have = buf.len();
     buf.resize(source.size(), 0);
-    source.read_at(0, buf)
+    source.read_at(have, &mut buf[have..])
 }
 
 /// [`decode`] of a chunk read whole from `source` (through `buf`).
@@ -555,7 +555,8 @@ pub fn decode_from<S: ChunkSource>(
     out: &mut Vec<Point>,
     buf: &mut Vec<u8>,
 ) -> Result<(), S::Error> {
-    read_whole(source, buf)?;
+    buf.clear();
+    read_rest(source, buf)?;
     Ok(decode(buf, start_ns, count, out)?)
 }
 
@@ -586,8 +587,9 @@ pub fn decode_pieces<S: ChunkSource>(
     buf.resize(len.min(TABLE_PREFIX), 0);
     source.read_at(0, buf)?;
     if buf.first() != Some(&FORMAT_FRAMED) {
+        read_rest(source, buf)?;
         let from = out.len();
-        decode_from(source, (start_ns, count), out, buf)?;
+        decode(buf, start_ns, count, out)?;
         let all = &out[from..];
         below.extend(cuts.iter().map(|&c| all.partition_point(|p| p.ts_ns < c)));
         return Ok(count);
@@ -596,7 +598,7 @@ pub fn decode_pieces<S: ChunkSource>(
         Ok(framed) => framed,
         // A table longer than the bytes read first.
         Err(_) if buf.len() < len => {
-            read_whole(source, buf)?;
+            read_rest(source, buf)?;
             Framed::read(buf, len, start_ns, count)?
         }
         Err(e) => return Err(e.into()),
@@ -982,9 +984,16 @@ mod tests {
             prop_assert_eq!(&back, &points);
 
             let (mut kept, mut below) = (Vec::new(), Vec::new());
+            let mut source = Counted::new(&bytes);
             let decoded =
-                decode_pieces(&mut Counted::new(&bytes), (start, points.len()), &cuts, &mut kept, &mut below, &mut Vec::new()).unwrap();
+                decode_pieces(&mut source, (start, points.len()), &cuts, &mut kept, &mut below, &mut Vec::new()).unwrap();
             prop_assert!(decoded <= points.len());
+            // Read once: a plain chunk whole, a framed one's table and frames at most (the
+            // frames' first bytes may be among the table's prefix too).
+            match bytes[0] {
+                FORMAT_FRAMED => prop_assert!(source.read <= bytes.len() + TABLE_PREFIX),
+                _ => prop_assert_eq!(source.read, bytes.len()),
+            }
             let before = |c: i64| points.partition_point(|p| p.ts_ns < c);
             prop_assert_eq!(&below, &cuts.iter().map(|&c| before(c)).collect::<Vec<_>>());
             prop_assert!(kept.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns));
