@@ -500,6 +500,7 @@ impl Framed {
         }
         if len.checked_sub(pos) != Some(body_len)
             || frames.first().map(|f| f.start) != Some(start_ns)
+            || frames.windows(2).any(|w| w[0].start >= w[1].start)
         {
             return Err(Corrupt("frames do not match the chunk"));
         }
@@ -511,6 +512,29 @@ impl Framed {
             last,
             frames,
         })
+    }
+
+    /// What stands for frame `k` when it is not decoded: its first lowest and highest point,
+    /// with the chunk's first (last) point in the first (last) frame, in time order, each
+    /// point once.
+    fn push_extremes(&self, k: usize, out: &mut Vec<Point>) {
+        let f = &self.frames[k];
+        let mut picks = [(0, self.first), f.min, f.max, (f.count - 1, self.last)];
+        let last_frame = self.frames.len() - 1;
+        let picks = match k {
+            0 if k == last_frame => &mut picks[..],
+            0 => &mut picks[..3],
+            _ if k == last_frame => &mut picks[1..],
+            _ => &mut picks[1..3],
+        };
+        picks.sort_by_key(|(i, _)| *i);
+        let mut prev = None;
+        for &(i, p) in picks.iter() {
+            if prev != Some(i) {
+                out.push(p);
+                prev = Some(i);
+            }
+        }
     }
 }
 
@@ -604,68 +628,52 @@ pub fn decode_pieces<S: ChunkSource>(
         Err(e) => return Err(e.into()),
     };
     let frames = &framed.frames;
-    // The frame holding the last point before `c`, for a cut inside the chunk.
+    // The frame holding the last point before `c`, for a cut inside the chunk (the frames'
+    // starts ascend, so cuts in order give frames in order).
     let frame_before = |c: i64| {
         (c > start_ns && c <= framed.last.ts_ns)
             .then(|| frames.partition_point(|f| f.start < c).saturating_sub(1))
     };
-    // Decoded frames, as ranges of `points`.
-    let mut points = Vec::new();
+    // Frames before `next` are on `out`: the decoded ones whole (where, in `decoded`), the
+    // others as their extremes. One pass, so decoded points are written once.
+    let mut next = 0;
     let mut decoded: Vec<Option<std::ops::Range<usize>>> = vec![None; frames.len()];
-    let mut decode_frame = |k: usize, points: &mut Vec<Point>| -> Result<_, S::Error> {
+    let mut points_decoded = 0;
+    let mut decode_frame = |k: usize, out: &mut Vec<Point>| -> Result<_, S::Error> {
         if let Some(range) = &decoded[k] {
             return Ok(range.clone());
+        }
+        for j in next..k {
+            framed.push_extremes(j, out);
         }
         let f = &frames[k];
         buf.clear();
         buf.resize(f.body.len(), 0);
         source.read_at(f.body.start, buf)?;
-        let at = points.len();
-        decode_body(buf, f.start, f.count, points)?;
-        decoded[k] = Some(at..points.len());
-        Ok(at..points.len())
+        let at = out.len();
+        decode_body(buf, f.start, f.count, out)?;
+        points_decoded += f.count;
+        decoded[k] = Some(at..out.len());
+        next = k + 1;
+        Ok(at..out.len())
     };
     for &c in cuts {
-        let Some(k) = frame_before(c) else { continue };
-        let range = decode_frame(k, &mut points)?;
-        // All of it before the cut: the first point after it starts the next frame.
-        if points[range].last().is_some_and(|p| p.ts_ns < c) && k + 1 < frames.len() {
-            decode_frame(k + 1, &mut points)?;
-        }
-    }
-    for &c in cuts {
-        below.push(match frame_before(c) {
-            None if c <= start_ns => 0,
-            None => count,
-            Some(k) => {
-                let range = decoded[k].clone().unwrap_or_default();
-                frames[k].first_index + points[range].partition_point(|p| p.ts_ns < c)
-            }
-        });
-    }
-    let last_frame = frames.len() - 1;
-    for (k, f) in frames.iter().enumerate() {
-        if let Some(range) = &decoded[k] {
-            out.extend_from_slice(&points[range.clone()]);
+        let Some(k) = frame_before(c) else {
+            below.push(if c <= start_ns { 0 } else { count });
             continue;
-        }
-        let mut picks = [(0, framed.first), f.min, f.max, (f.count - 1, framed.last)];
-        let picks = match k {
-            0 if k == last_frame => &mut picks[..],
-            0 => &mut picks[..3],
-            _ if k == last_frame => &mut picks[1..],
-            _ => &mut picks[1..3],
         };
-        picks.sort_by_key(|(i, _)| *i);
-        let mut prev = None;
-        for &(i, p) in picks.iter() {
-            if prev != Some(i) {
-                out.push(p);
-                prev = Some(i);
-            }
+        let range = decode_frame(k, out)?;
+        let inside = out[range].partition_point(|p| p.ts_ns < c);
+        // All of it before the cut: the first point after it starts the next frame.
+        if inside == frames[k].count && k + 1 < frames.len() {
+            decode_frame(k + 1, out)?;
         }
+        below.push(frames[k].first_index + inside);
     }
-    Ok(points.len())
+    for j in next..frames.len() {
+        framed.push_extremes(j, out);
+    }
+    Ok(points_decoded)
 }
 
 /// The points of a format-2 chunk from `pos` (after its header) onto `out`. Block by block

@@ -1090,7 +1090,13 @@ fn chunk_m4<S: chunk::ChunkSource>(
         return Ok((0, Vec::new()));
     }
     let cut_here = |c: i64| c > start && c <= end;
-    let mut cuts = Vec::new();
+    let Scratch {
+        points,
+        bytes,
+        cuts,
+        below,
+    } = scratch;
+    cuts.clear();
     if cut_here(from) {
         cuts.push(from);
     }
@@ -1099,10 +1105,9 @@ fn chunk_m4<S: chunk::ChunkSource>(
     }
     let to_cut = to.checked_add(1).filter(|&c| cut_here(c));
     cuts.extend(to_cut);
-    let Scratch { points, bytes } = scratch;
     points.clear();
-    let mut below = Vec::with_capacity(cuts.len());
-    let decoded = chunk::decode_pieces(source, (start, count), &cuts, points, &mut below, bytes)?;
+    below.clear();
+    let decoded = chunk::decode_pieces(source, (start, count), cuts, points, below, bytes)?;
     read_work::count(0, 0, decoded);
     let before_from = match cut_here(from) {
         true => below.first().copied().unwrap_or(0),
@@ -1124,6 +1129,9 @@ fn chunk_m4<S: chunk::ChunkSource>(
 struct Scratch {
     points: Vec<Point>,
     bytes: Vec<u8>,
+    /// A chunk's cuts for [`chunk::decode_pieces`], and the points before each.
+    cuts: Vec<i64>,
+    below: Vec<usize>,
 }
 
 /// Chunk data read through SQLite's incremental blob I/O: only the bytes asked for are
