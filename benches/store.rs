@@ -43,6 +43,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn median_count(mut v: Vec<u64>) -> u64 {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
 #[tokio::main]
 async fn main() {
     // `LIVECHART_BENCH_PARTS=dense,bytes` runs only those parts (for working on them).
@@ -310,9 +315,25 @@ mod dense {
 
     /// How long one history read takes.
     async fn timed(store: &SqliteStore, q: HistoryQuery) -> Duration {
+        timed_faults(store, q).await.0
+    }
+
+    /// How long one history read takes, and the page faults the process took meanwhile
+    /// (nothing else runs during a read).
+    async fn timed_faults(store: &SqliteStore, q: HistoryQuery) -> (Duration, u64) {
+        let faults = minor_faults();
         let t = Instant::now();
         store.history_with_work(q).await.expect("dense history");
-        t.elapsed()
+        (t.elapsed(), minor_faults().saturating_sub(faults))
+    }
+
+    fn minor_faults() -> u64 {
+        // SAFETY: getrusage writes the struct it is given and nothing else.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return 0;
+        }
+        usage.ru_minflt as u64
     }
 
     const POINTS: usize = 100_000_000;
@@ -368,7 +389,7 @@ mod dense {
         ]
         .into_iter()
         .filter(|(label, _)| {
-            std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|o| o == *label)
+            std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|o| o.split(',').any(|o| o == *label))
                 || std::env::var("LIVECHART_BENCH_ONLY").is_err()
         })
         .collect();
@@ -411,13 +432,28 @@ mod dense {
         // elsewhere), both on the store's warm read connections, as a running server's are.
         let mut moved = vec![Vec::new(); ranges.len()];
         let mut news = vec![Vec::new(); ranges.len()];
+        let mut ingesting = vec![Vec::new(); ranges.len()];
+        let mut faults = vec![[Vec::new(), Vec::new(), Vec::new()]; ranges.len()];
+        let other = SeriesKey::new("bench.other").expect("a valid name");
         for round in 0..COLD_ROUNDS {
             for (i, (_, points)) in ranges.iter().enumerate() {
                 timed(&store, query(*points)).await;
                 moved[i].push(timed(&store, query_at(*points, Duration::from_secs(1))).await);
                 store.clear_row_cache();
                 let elsewhere = Duration::from_millis(7_300 + 11_100 * round as u64);
-                news[i].push(timed(&store, query_at(*points, elsewhere)).await);
+                let (took, faulted) = timed_faults(&store, query_at(*points, elsewhere)).await;
+                news[i].push(took);
+                faults[i][0].push(faulted);
+                // A commit (a point of another series) between two reads of the same range.
+                let mut batch = Batch::new();
+                batch.extend(
+                    other.clone(),
+                    vec![Point::new(now_ns(), 1.0).expect("finite")],
+                );
+                store.append(batch).await.expect("append");
+                let (took, faulted) = timed_faults(&store, query(*points)).await;
+                ingesting[i].push(took);
+                faults[i][1].push(faulted);
             }
         }
         // The first read after a start: the store reopened before it, so new read
@@ -428,20 +464,31 @@ mod dense {
             for (i, (_, points)) in ranges.iter().enumerate() {
                 drop(store);
                 store = SqliteStore::open(options(&dir)).expect("store reopens");
-                firsts[i].push(timed(&store, query(*points)).await);
+                let (took, faulted) = timed_faults(&store, query(*points)).await;
+                firsts[i].push(took);
+                faults[i][2].push(faulted);
             }
         }
-        let rows: Vec<(&str, usize, [Duration; 4], ReadWork)> = ranges
+        let rows: Vec<(&str, usize, [Duration; 5], ReadWork)> = ranges
             .iter()
             .zip(raw)
             .zip(times.into_iter().zip(moved))
-            .zip(news.into_iter().zip(firsts))
+            .zip(news.into_iter().zip(ingesting).zip(firsts))
             .zip(work)
-            .map(|(((((label, _), raw), (t, moved)), (new, first)), work)| {
-                let times = [median(t), median(moved), median(new), median(first)];
-                (*label, raw, times, work)
-            })
+            .map(
+                |(((((label, _), raw), (t, moved)), ((new, ingesting), first)), work)| {
+                    let times = [
+                        median(t),
+                        median(moved),
+                        median(new),
+                        median(ingesting),
+                        median(first),
+                    ];
+                    (*label, raw, times, work)
+                },
+            )
             .collect();
+        let faults: Vec<[u64; 3]> = faults.into_iter().map(|f| f.map(median_count)).collect();
         drop(store);
         let bytes = dir_bytes(&dir);
         if kept.is_some() {
@@ -468,20 +515,28 @@ mod dense {
              *Moved 1 s* is the range ending a second later, read right after the range itself \
              (a live dashboard's refresh); *new range*, the first read of a range no read asked \
              for (the row cache emptied, the window moved by seconds and a fraction), both on \
-             warm read connections; *after a start*, one right after opening the store (its \
-             read connections new, with none of the file mapped yet). Each median of {COLD_ROUNDS}:\n",
+             warm read connections; *while ingesting*, the range read again right after a commit \
+             (a point of another series), as reads go while points arrive: SQLite drops a read \
+             connection's page cache and memory map when the database changed since its last \
+             read; *after a start*, one right after opening the store (its \
+             read connections new, their page caches empty). Page faults: the process's, during \
+             one read (first touches of mapped file pages or of new memory). Each median of {COLD_ROUNDS}:\n",
             POINTS as f64 / 3.6e6,
             bytes as f64 / POINTS as f64,
         );
         println!(
-            "| range holds | raw points | pixel column | time | moved 1 s | new range | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded |"
+            "| range holds | raw points | pixel column | time | moved 1 s | new range | while ingesting | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded | page faults: new range, while ingesting, after a start |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-        for (label, raw, [t, moved, new, first], work) in &rows {
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (
+            (label, raw, [t, moved, new, ingesting, first], work),
+            [f_new, f_ingesting, f_first],
+        ) in rows.iter().zip(&faults)
+        {
             // At 1 kHz, a point per millisecond.
             let column_ms = *raw as f64 / WIDTH as f64;
             println!(
-                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} ({}) | {} | {} |",
+                "| {label} points | {raw} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} ({}) | {} | {} | {f_new}, {f_ingesting}, {f_first} |",
                 if column_ms >= 1_000.0 {
                     format!("{:.1} s", column_ms / 1e3)
                 } else {
@@ -490,6 +545,7 @@ mod dense {
                 t.as_secs_f64() * 1e3,
                 moved.as_secs_f64() * 1e3,
                 new.as_secs_f64() * 1e3,
+                ingesting.as_secs_f64() * 1e3,
                 first.as_secs_f64() * 1e3,
                 work.rollup_rows,
                 work.cached_rows,
@@ -498,14 +554,16 @@ mod dense {
             );
         }
         let at = |label: &str| rows.iter().find(|r| r.0 == label).map(|r| r.2);
-        let ratios = |a: [Duration; 4], b: [Duration; 4]| {
+        let ratios = |a: [Duration; 5], b: [Duration; 5]| {
             let r = |i: usize| a[i].as_secs_f64() / b[i].as_secs_f64();
             format!(
-                "**{:.2}×** ({:.2}× moved 1 s, {:.2}× for a new range, {:.2}× after a start)",
+                "**{:.2}×** ({:.2}× moved 1 s, {:.2}× for a new range, {:.2}× while ingesting, \
+                 {:.2}× after a start)",
                 r(0),
                 r(1),
                 r(2),
-                r(3)
+                r(3),
+                r(4)
             )
         };
         if let (Some(ten), Some(hundred)) = (at("10 M"), at("100 M")) {

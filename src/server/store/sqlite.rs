@@ -270,11 +270,18 @@ fn warm_readers(path: &Path) -> Vec<Connection> {
 
 /// A connection for history reads: a smaller page cache than the writer's, as there can be
 /// several.
+///
+/// Pages are copied in (`pread`), not memory-mapped. A read that begins after any commit
+/// finds its connection's page cache and memory map dropped (SQLite resets both when the
+/// database changed since the connection's last read), so while points arrive every read
+/// starts from nothing either way, and a mapped page's first touch (a page fault, the kernel
+/// mapping 16 pages around it, and unmapping them all at the next read) costs more than a
+/// copy. At 2 000 columns over 100 M points, reads right after a commit took 36 ms with the
+/// map and 21 ms without; only reads with no commit since the last gained from the map, by
+/// about 1.2× at 10 M points (BENCHMARKS.md, "History at 2 000 columns").
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open(path, Durability::Relaxed)?;
     conn.pragma_update(None, "cache_size", -8_192)?;
-    // Chunk data read through the mapping, not copied out of the OS cache page by page.
-    conn.pragma_update(None, "mmap_size", 2_000_000_000i64)?;
     Ok(conn)
 }
 
