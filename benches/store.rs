@@ -38,14 +38,9 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v.sort();
     v[v.len() / 2]
-}
-
-fn median_count(mut v: Vec<u64>) -> u64 {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 #[tokio::main]
@@ -488,7 +483,7 @@ mod dense {
                 },
             )
             .collect();
-        let faults: Vec<[u64; 3]> = faults.into_iter().map(|f| f.map(median_count)).collect();
+        let faults: Vec<[u64; 3]> = faults.into_iter().map(|f| f.map(median)).collect();
         drop(store);
         let bytes = dir_bytes(&dir);
         if kept.is_some() {
