@@ -10,6 +10,7 @@
 /// The chunk codec is shared: the live feed's binary deltas use it too.
 pub use crate::chunk;
 pub mod memory;
+pub mod prefetch;
 pub mod read_work;
 pub mod redis;
 pub mod redis_conn;
