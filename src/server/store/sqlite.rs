@@ -277,8 +277,10 @@ fn warm_readers(path: &Path) -> Vec<Connection> {
 /// starts from nothing either way, and a mapped page's first touch (a page fault, the kernel
 /// mapping 16 pages around it, and unmapping them all at the next read) costs more than a
 /// copy. At 2 000 columns over 100 M points, reads right after a commit took 36 ms with the
-/// map and 21 ms without; only reads with no commit since the last gained from the map, by
-/// about 1.2× at 10 M points (BENCHMARKS.md, "History at 2 000 columns").
+/// map and 21 ms without; reads with no commit since the last gained from the map, by about
+/// 1.2× at 10 M points, and so did reads of pages not in the OS cache (the kernel reads ahead
+/// around a fault, not around a copy), which [`super::prefetch`] makes up for at start
+/// (BENCHMARKS.md, "History at 2 000 columns").
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open(path, Durability::Relaxed)?;
     conn.pragma_update(None, "cache_size", -8_192)?;
