@@ -3,9 +3,9 @@
 //! History reads copy pages in one at a time (`pread`, see `open_reader` in `sqlite.rs`), and
 //! a page the OS does not hold is a small synchronous disk read: after a reboot, the first
 //! read of a 100 M-point range took about 240 ms, reading 20–57 MB page by page, against
-//! about 20 ms once the file was cached (BENCHMARKS.md, "History at 2 000 columns"). One
-//! `POSIX_FADV_WILLNEED` over the whole file lets the kernel read it ahead in large
-//! sequential requests in the background, while the server already serves.
+//! about 20 ms once the file was cached (BENCHMARKS.md, "History at 2 000 columns").
+//! `POSIX_FADV_WILLNEED` over each part of the file not yet cached lets the kernel read it in
+//! large sequential requests in the background, while the server already serves.
 //!
 //! Only when the file is small beside the memory the kernel reports available: a store
 //! larger than that would push other data out of the cache, or itself, to no gain.
@@ -93,7 +93,10 @@ fn cached(fd: libc::c_int, offset: libc::off_t) -> bool {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_will_need(_file: &std::fs::File) -> std::io::Result<()> {
-    Ok(())
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "reading ahead is only asked for on Linux",
+    ))
 }
 
 #[cfg(test)]
