@@ -29,9 +29,32 @@ fn mem_available(meminfo: &str) -> Option<u64> {
     kb.checked_mul(1024)
 }
 
+/// Runs [`start`] on a thread of its own at the lowest priority: submitting the reads of a
+/// large file can take a while, and serving need not wait for them, nor share a core with
+/// them (walking even a cached file's windows costs CPU).
+pub fn in_background(file: std::path::PathBuf) {
+    let _ = std::thread::Builder::new()
+        .name("livechart-prefetch".into())
+        .spawn(move || {
+            lower_priority();
+            match start(&file) {
+                Ok(asked) => tracing::debug!(asked, "store file read ahead"),
+                Err(e) => tracing::debug!("store file not read ahead: {e}"),
+            }
+        });
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority reads no memory. (On Linux `PRIO_PROCESS` 0 is the calling thread.)
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 /// Starts the kernel reading `file` into its cache when it fits easily; returns whether it
-/// asked. Meant for a thread of its own, whose priority it lowers. Errors (no `/proc`, not
-/// Linux) only mean reads fetch their pages as they go.
+/// asked. Errors (no `/proc`, not Linux) only mean reads fetch their pages as they go.
 pub fn start(file: &Path) -> std::io::Result<bool> {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -39,10 +62,11 @@ pub fn start(file: &Path) -> std::io::Result<bool> {
         .and_then(mem_available)
         .unwrap_or(0);
     let handle = std::fs::File::open(file)?;
-    if !worth_it(handle.metadata()?.len(), available) {
+    let len = handle.metadata()?.len();
+    if !worth_it(len, available) {
         return Ok(false);
     }
-    advise_will_need(&handle)?;
+    advise_will_need(&handle, len)?;
     Ok(true)
 }
 
@@ -51,11 +75,8 @@ pub fn start(file: &Path) -> std::io::Result<bool> {
 const WINDOW: u64 = 8 << 20;
 
 #[cfg(target_os = "linux")]
-fn advise_will_need(file: &std::fs::File) -> std::io::Result<()> {
+fn advise_will_need(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: setpriority reads no memory. (On Linux `PRIO_PROCESS` 0 is the calling thread.)
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-    let len = file.metadata()?.len();
     let fd = file.as_raw_fd();
     let mut at = 0u64;
     while at < len {
@@ -92,7 +113,7 @@ fn cached(fd: libc::c_int, offset: libc::off_t) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_will_need(_file: &std::fs::File) -> std::io::Result<()> {
+fn advise_will_need(_file: &std::fs::File, _len: u64) -> std::io::Result<()> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "reading ahead is only asked for on Linux",

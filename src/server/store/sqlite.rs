@@ -460,15 +460,7 @@ impl SqliteStore {
             .spawn(move || writer.run(rx))
             .map_err(|e| unavailable(format!("cannot start the store thread: {e}")))?;
         let readers = warm_readers(&path);
-        // On a thread: submitting the reads of a large file can take a while, and serving
-        // need not wait for them.
-        let file = path.clone();
-        let _ = std::thread::Builder::new()
-            .name("livechart-prefetch".into())
-            .spawn(move || match super::prefetch::start(&file) {
-                Ok(asked) => tracing::debug!(asked, "store file read ahead"),
-                Err(e) => tracing::debug!("store file not read ahead: {e}"),
-            });
+        super::prefetch::in_background(path.clone());
         Ok(Self {
             live,
             retention: options.retention,
