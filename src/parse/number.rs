@@ -118,16 +118,21 @@ pub fn timestamp(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Nineteen digits, the length of every nanosecond timestamp since 2001: three conversions
-/// of eight digits that do not wait on each other (the last overlaps the second, and only
-/// its low three digits count), instead of a chain of eight, eight and three single steps.
-/// The parse takes about 3% less time (BENCHMARKS.md). `None` (a sign, a
-/// non-digit, past `i64::MAX`) leaves the text to the general loop.
+/// of eight digits that do not wait on each other, instead of a chain of eight, eight and
+/// three single steps. The parse takes about 3% less time (BENCHMARKS.md). The last
+/// conversion overlaps the second; its first five digits, which the second already read and
+/// checked, are replaced by zeros (cheaper than the `% 1000` this took before). `None` (a
+/// sign, a non-digit, past `i64::MAX`) leaves the text to the general loop.
 #[inline]
 fn nanosecond_timestamp(b: &[u8; 19]) -> Option<i64> {
+    /// The last three of the eight bytes at 11, little-endian.
+    const LAST_THREE: u64 = 0xFFFF_FF00_0000_0000;
+    /// Five ASCII zeros in the bytes before them.
+    const ZEROS: u64 = 0x0000_0030_3030_3030;
     let load = |at: usize| b[at..at + 8].try_into().ok().map(u64::from_le_bytes);
     let high = eight_digits(load(0)?)?;
     let mid = eight_digits(load(8)?)?;
-    let low = eight_digits(load(11)?)? % 1_000;
+    let low = eight_digits(load(11)? & LAST_THREE | ZEROS)?;
     i64::try_from(high * 100_000_000_000 + mid * 1_000 + low).ok()
 }
 
