@@ -18,6 +18,7 @@
 //! separators 64 bytes at a time ([`super::separators`]); any other line, and every bad one,
 //! is parsed a byte at a time, which also names the error. `make bench` measures it.
 
+use super::lookahead::Lookahead;
 use super::number::{self, Number};
 use super::separators::Separators;
 use std::borrow::Cow;
@@ -138,9 +139,9 @@ pub struct LineError {
 /// rest is still checked, so the sender learns of up to `max_errors` problems at once; the
 /// caller must then discard what `on_line` received.
 ///
-/// Speed: UTF-8 is checked once for the whole body (per line only when that fails, to name
-/// the line), plain lines take a fast path that finds their ends with their tokens, and one
-/// [`Line`] is reused, so a typical line costs no allocation.
+/// Speed: UTF-8 is checked a piece at a time just ahead of the parser ([`Lookahead`]; per
+/// line once a piece fails, to name the line), plain lines take a fast path that finds their
+/// ends with their tokens, and one [`Line`] is reused, so a typical line costs no allocation.
 pub fn parse<'a>(
     body: &'a [u8],
     options: Options,
@@ -151,21 +152,21 @@ pub fn parse<'a>(
         max_errors,
         max_line_bytes,
     } = options;
-    let whole = std::str::from_utf8(body).ok();
     let mut errors = Vec::new();
     let mut line = Line::default();
     let mut start = 0;
     let mut number = 0;
     let mut seps = Separators::new(body);
+    let mut ahead = Lookahead::new(body);
     // Whether `seps` goes on from `start`: true after a line the fast path took.
     let mut in_step = true;
     while start <= body.len() {
         number += 1;
-        if let Some(all) = whole {
+        if let Some(all) = ahead.text_through_line(start) {
             if !in_step {
                 seps.seek(start);
             }
-            let plain = parse_plain(all, start, &mut seps, options, &mut line);
+            let plain = parse_plain(all, start, &mut seps, &mut ahead, options, &mut line);
             in_step = plain.is_some();
             if let Some(line_end) = plain {
                 if errors.is_empty() {
@@ -199,12 +200,7 @@ pub fn parse<'a>(
         let outcome = if to - from > max_line_bytes {
             Err(ErrorKind::LineTooLong(to - from, max_line_bytes))
         } else {
-            // Slicing a valid body at ASCII newlines keeps each line valid.
-            let text = match whole {
-                Some(all) => Ok(&all[from..to]),
-                None => std::str::from_utf8(&body[from..to]).map_err(|_| ErrorKind::InvalidUtf8),
-            };
-            match text {
+            match std::str::from_utf8(&body[from..to]).map_err(|_| ErrorKind::InvalidUtf8) {
                 Err(e) => Err(e),
                 Ok(text) => {
                     let trimmed = text.trim_start_matches([' ', '\t']);
@@ -284,7 +280,8 @@ pub fn parse_line(text: &str, precision: Precision) -> Result<Line<'_>, ErrorKin
 /// Parses the line starting at `all[start..]` into `line` when it is a plain line: no escapes
 /// or quotes, no leading blank, single spaces, and fields the fast number reader takes. That
 /// is what Telegraf and the client libraries send, and here each token costs a few
-/// instructions ([`Separators`], which must go on from `start`). Returns where the line ends
+/// instructions ([`Separators`], which must go on from `start`). `all` holds the whole line
+/// and `ahead` knows where its backslashes and quotes are. Returns where the line ends
 /// (its `\n`, or the body's length), or `None` for anything else, invalid lines included:
 /// [`parse_into`] then parses the line from scratch and names any error. For every line this
 /// accepts, the two give the same result (a property test checks it).
@@ -293,6 +290,7 @@ fn parse_plain<'a>(
     all: &'a str,
     start: usize,
     seps: &mut Separators,
+    ahead: &mut Lookahead,
     options: Options,
     line: &mut Line<'a>,
 ) -> Option<usize> {
@@ -342,7 +340,7 @@ fn parse_plain<'a>(
     }
     // An escape in the measurement or tags (a tag value with a space, say) makes the tokens
     // above wrong: give up now rather than at the line's end.
-    if at(p) != b' ' || seps.special_in(start, p) {
+    if at(p) != b' ' || ahead.special_in(start, p) {
         return None;
     }
     let series_end = p;
@@ -385,7 +383,7 @@ fn parse_plain<'a>(
         nl
     };
     // A backslash or quote anywhere means the tokens above may be wrong.
-    if text_end(line_end) - start > options.max_line_bytes || seps.special_in(start, line_end) {
+    if text_end(line_end) - start > options.max_line_bytes || ahead.special_in(start, line_end) {
         return None;
     }
     line.series_text = text(start, series_end);
@@ -971,6 +969,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e[0].line, e[0].kind.clone()), (2, ErrorKind::InvalidUtf8));
+        // Past the first piece the body is checked ([`Lookahead`]), and lines in the
+        // pieces before a bad one were already handed on; the caller discards them.
+        let good = "温度,地点=東京 値=21.5 1\n".repeat(10_000);
+        let mut body = good.clone().into_bytes();
+        body.extend_from_slice(b"m v=1\n\xff v=1\nm v=2\n");
+        let mut seen = 0;
+        let e = parse(&body, Options::new(Precision::Seconds), |_, _| seen += 1).unwrap_err();
+        assert_eq!(
+            (e[0].line, e[0].kind.clone()),
+            (10_002, ErrorKind::InvalidUtf8)
+        );
+        assert!(seen > 0 && seen <= 10_001);
+        let mut seen = 0;
+        let all = parse(good.as_bytes(), Options::new(Precision::Seconds), |_, l| {
+            assert_eq!(l.fields, [(Cow::Borrowed("値"), FieldValue::Float(21.5))]);
+            seen += 1;
+        });
+        assert_eq!((all, seen), (Ok(()), 10_000));
         let many = parse(
             b"m v=x\nm v=1\nm\nm v=1,v=2\nm v=",
             Options {
@@ -1088,8 +1104,10 @@ mod tests {
                 let body = format!("{line}\n{tail}");
                 let mut fast = Line::default();
                 let mut seps = Separators::new(body.as_bytes());
+                let mut ahead = Lookahead::new(body.as_bytes());
+                let all = ahead.text_through_line(0).expect("a String is UTF-8");
                 let options = Options::new(precision);
-                if let Some(end) = parse_plain(&body, 0, &mut seps, options, &mut fast) {
+                if let Some(end) = parse_plain(all, 0, &mut seps, &mut ahead, options, &mut fast) {
                     prop_assert_eq!(end, memchr::memchr(b'\n', body.as_bytes()).unwrap());
                     let text = body[..end].strip_suffix('\r').unwrap_or(&body[..end]);
                     let full = parse_line(text, precision)
@@ -1148,8 +1166,10 @@ mod tests {
 
     fn plain<'a>(body: &'a str, line: &mut Line<'a>) -> Option<usize> {
         let mut seps = Separators::new(body.as_bytes());
+        let mut ahead = Lookahead::new(body.as_bytes());
+        let all = ahead.text_through_line(0).expect("a str is UTF-8");
         let options = Options::new(Precision::Nanoseconds);
-        parse_plain(body, 0, &mut seps, options, line)
+        parse_plain(all, 0, &mut seps, &mut ahead, options, line)
     }
 
     #[test]

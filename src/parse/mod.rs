@@ -3,6 +3,7 @@
 
 pub mod chart_data;
 pub mod line_protocol;
+pub mod lookahead;
 pub mod number;
 pub mod points_json;
 pub mod separators;
