@@ -147,11 +147,7 @@ pub fn parse<'a>(
     options: Options,
     mut on_line: impl FnMut(usize, &Line<'a>),
 ) -> Result<(), Vec<LineError>> {
-    let Options {
-        precision,
-        max_errors,
-        max_line_bytes,
-    } = options;
+    let max_errors = options.max_errors;
     let mut errors = Vec::new();
     let mut line = Line::default();
     let mut start = 0;
@@ -176,40 +172,15 @@ pub fn parse<'a>(
                 continue;
             }
         }
-        let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
-        // Only a line with a quote can hold a newline inside a string value.
-        let mut inner_newlines = 0;
-        if memchr::memchr(b'"', &body[start..end]).is_some() {
-            // Leading blanks and comments first: a quote in a comment opens nothing.
-            let text_start = body[start..end]
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .map_or(end, |p| start + p);
-            if body.get(text_start) != Some(&b'#') {
-                end = logical_line_end(body, text_start);
-                inner_newlines = memchr::memchr_iter(b'\n', &body[start..end]).count();
-            }
-        }
-        let (from, to) = (start, end - usize::from(body[start..end].ends_with(b"\r")));
-        start = end + 1;
+        let slow = parse_slow(body, start, options, &mut line);
+        start = slow.next;
         // Errors name the line where the logical line starts; the next one counts on from
         // where it ended.
         let this = number;
-        number += inner_newlines;
+        number += slow.inner_newlines;
         let number = this;
-        let outcome = if to - from > max_line_bytes {
-            Err(ErrorKind::LineTooLong(to - from, max_line_bytes))
-        } else {
-            match std::str::from_utf8(&body[from..to]).map_err(|_| ErrorKind::InvalidUtf8) {
-                Err(e) => Err(e),
-                Ok(text) => {
-                    let trimmed = text.trim_start_matches([' ', '\t']);
-                    if trimmed.is_empty() || trimmed.starts_with('#') {
-                        continue;
-                    }
-                    parse_into(trimmed, precision, &mut line)
-                }
-            }
+        let Some(outcome) = slow.outcome else {
+            continue;
         };
         match outcome {
             Ok(()) if errors.is_empty() => on_line(number, &line),
@@ -230,6 +201,58 @@ pub fn parse<'a>(
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+/// What the byte-by-byte parser made of the logical line at `start`.
+struct Slow {
+    /// Where the next line starts.
+    next: usize,
+    /// Newlines inside the line's quoted strings, which the line count must skip.
+    inner_newlines: usize,
+    /// `None` for a blank line or a comment.
+    outcome: Option<Result<(), ErrorKind>>,
+}
+
+/// Parses the line at `start` that the fast path did not take, and names what is wrong with
+/// it. Out of line, so that the fast path's loop keeps its values in registers.
+#[cold]
+#[inline(never)]
+fn parse_slow<'a>(body: &'a [u8], start: usize, options: Options, line: &mut Line<'a>) -> Slow {
+    let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
+    // Only a line with a quote can hold a newline inside a string value.
+    let mut inner_newlines = 0;
+    if memchr::memchr(b'"', &body[start..end]).is_some() {
+        // Leading blanks and comments first: a quote in a comment opens nothing.
+        let text_start = body[start..end]
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .map_or(end, |p| start + p);
+        if body.get(text_start) != Some(&b'#') {
+            end = logical_line_end(body, text_start);
+            inner_newlines = memchr::memchr_iter(b'\n', &body[start..end]).count();
+        }
+    }
+    let (from, to) = (start, end - usize::from(body[start..end].ends_with(b"\r")));
+    let outcome = if to - from > options.max_line_bytes {
+        Some(Err(ErrorKind::LineTooLong(
+            to - from,
+            options.max_line_bytes,
+        )))
+    } else {
+        match std::str::from_utf8(&body[from..to]) {
+            Err(_) => Some(Err(ErrorKind::InvalidUtf8)),
+            Ok(text) => {
+                let trimmed = text.trim_start_matches([' ', '\t']);
+                (!trimmed.is_empty() && !trimmed.starts_with('#'))
+                    .then(|| parse_into(trimmed, options.precision, line))
+            }
+        }
+    };
+    Slow {
+        next: end + 1,
+        inner_newlines,
+        outcome,
     }
 }
 
