@@ -40,6 +40,7 @@ lint:
 	cargo clippy --features ssr --all-targets -- -D warnings
 	$(WASM_CLIPPY)
 	cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features bench-hook -- -D warnings
+	scripts/test_merge_benchmarks.sh
 
 unit:
 	cargo test --features ssr

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the benchmarks and writes BENCHMARKS.md. Figures are medians of repeated runs, with
-# ratios against a baseline measured in the same run: this machine is small and noisy, so
-# absolute numbers move between runs while ratios hold.
+# Runs the benchmarks and writes their figures into BENCHMARKS.md. Figures are medians of
+# repeated runs, with ratios against a baseline measured in the same run: this machine is
+# small and noisy, so absolute numbers move between runs while ratios hold. Notes written
+# by hand under a section's `<!-- notes -->` line are kept (scripts/merge_benchmarks.awk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
   echo "Written by \`make bench\` (\`scripts/bench.sh\`) on $(date -u +%F) on $(nproc) cores"
   echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(rustc --version)."
   echo "Medians of repeated runs; ratios are against a baseline measured in the same run."
+  echo "Each section's figures come from that run; the notes after them (analysis, earlier"
+  echo "runs, what was tried) are written by hand and dated, and \`make bench\` keeps them."
   echo
   echo "Targets: parser ≥ 10 M lines/s on one core; HTTP ingest ≥ 1 M points/s and ≥ 1.5×"
   echo "VictoriaMetrics (issue 3); durable ingest ≥ 1 M points/s relaxed and ≥ 500 k fsync;"
@@ -57,7 +60,8 @@ command -v taskset >/dev/null && pin=(taskset -c 1)
     cargo leptos build --release --precompress --lib-features hydrate,bench-hook
   } >&2
   node bench/browser/frames.js
-} > BENCHMARKS.md.new
+} > target/bench-run.md
+awk -f scripts/merge_benchmarks.awk target/bench-run.md BENCHMARKS.md > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 # Leave the shipped client in target/site.
 cargo leptos build --release --precompress --bin-features ssr,embed
