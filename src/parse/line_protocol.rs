@@ -344,7 +344,7 @@ fn parse_plain<'a>(
         return None;
     }
     line.measurement = Cow::Borrowed(text(start, p));
-    let mut tag_keys = KeySet::default();
+    let mut tag_keys = 0u64;
     while at(p) == b',' {
         let eq = seps.next_stop();
         if at(eq) != b'=' || eq == p + 1 {
@@ -354,12 +354,14 @@ fn parse_plain<'a>(
         if matches!(at(end), b'=' | b'\n') || end == eq + 1 {
             return None;
         }
-        let key = text(p + 1, eq);
-        if tag_keys.seen_span(b, p + 1, eq) && line.tags.iter().any(|(k, _)| k == key) {
-            return None;
-        }
-        push_tag(&mut line.tags, key, text(eq + 1, end));
+        tag_keys |= KeySet::span_bit(b, p + 1, eq);
+        push_tag(&mut line.tags, text(p + 1, eq), text(eq + 1, end));
         p = end;
+    }
+    if tag_keys.count_ones() as usize != line.tags.len()
+        && has_duplicate(line.tags.iter().map(|(k, _)| k.as_ref()))
+    {
+        return None;
     }
     // An escape in the measurement or tags (a tag value with a space, say) makes the tokens
     // above wrong: give up now rather than at the line's end.
@@ -369,7 +371,7 @@ fn parse_plain<'a>(
     let series_end = p;
     // The line's text ends before a `\r\n`.
     let text_end = |nl: usize| nl - usize::from(nl > start && b[nl - 1] == b'\r');
-    let mut field_keys = KeySet::default();
+    let mut field_keys = 0u64;
     loop {
         let eq = seps.next_stop();
         if at(eq) != b'=' || eq == p + 1 {
@@ -382,15 +384,17 @@ fn parse_plain<'a>(
         if eq + 1 + len != value_end {
             return None;
         }
-        let key = text(p + 1, eq);
-        if field_keys.seen_span(b, p + 1, eq) && line.fields.iter().any(|(k, _)| k == key) {
-            return None;
-        }
-        line.fields.push((Cow::Borrowed(key), n.into()));
+        field_keys |= KeySet::span_bit(b, p + 1, eq);
+        line.fields.push((Cow::Borrowed(text(p + 1, eq)), n.into()));
         p = end;
         if at(p) != b',' {
             break;
         }
+    }
+    if field_keys.count_ones() as usize != line.fields.len()
+        && has_duplicate(line.fields.iter().map(|(k, _)| k.as_ref()))
+    {
+        return None;
     }
     let line_end = if at(p) == b'\n' {
         line.timestamp = None;
@@ -677,7 +681,7 @@ fn scan(bytes: &[u8], from: usize, stop: u8) -> (usize, bool) {
 }
 
 /// Keys seen so far in one line, as a 64-bit fingerprint set: a new key whose bit is clear
-/// cannot be a duplicate, so the full comparison runs only on a fingerprint collision.
+/// cannot be a duplicate, so keys are compared only on a fingerprint collision.
 #[derive(Default)]
 struct KeySet(u64);
 
@@ -686,28 +690,44 @@ impl KeySet {
     #[inline]
     fn seen(&mut self, key: &str) -> bool {
         let b = key.as_bytes();
-        self.mark(
+        let bit = Self::bit(
             b.len(),
             b.first().copied().unwrap_or(0),
             b.last().copied().unwrap_or(0),
-        )
-    }
-
-    /// [`Self::seen`] for the key `b[from..to]` (not empty), from the positions the fast path
-    /// already has.
-    #[inline(always)]
-    fn seen_span(&mut self, b: &[u8], from: usize, to: usize) -> bool {
-        self.mark(to - from, b[from], b[to - 1])
-    }
-
-    /// The fingerprint is the key's length and first and last bytes.
-    #[inline(always)]
-    fn mark(&mut self, len: usize, first: u8, last: u8) -> bool {
-        let bit = 1u64 << ((len ^ usize::from(first) << 1 ^ usize::from(last) << 3) % 64);
+        );
         let hit = self.0 & bit != 0;
         self.0 |= bit;
         hit
     }
+
+    /// The fingerprint bit of the key `b[from..to]` (not empty), from the positions the fast
+    /// path already has. The fast path ORs a line's bits into one word, with no test per
+    /// key, and compares keys only when fewer bits are set than it has keys
+    /// ([`has_duplicate`]); a test and a search per key took about 4% more of the parse.
+    #[inline(always)]
+    fn span_bit(b: &[u8], from: usize, to: usize) -> u64 {
+        Self::bit(to - from, b[from], b[to - 1])
+    }
+
+    /// The fingerprint is the key's length and first and last bytes, mixed by one
+    /// multiplication (Fibonacci hashing: the top six bits of the product depend on every
+    /// bit of the three). Mixing them with shifts and XORs kept three bits of the last byte,
+    /// and two keys collided in Telegraf's `cpu`, `mem`, `swap` and `diskio` lines; none of
+    /// the keys of those plugins (or `disk`, `net`, `system`, `processes`, `kernel`) collide
+    /// now.
+    #[inline(always)]
+    fn bit(len: usize, first: u8, last: u8) -> u64 {
+        let key = len as u64 | u64::from(first) << 8 | u64::from(last) << 16;
+        1u64 << (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
+    }
+}
+
+/// Whether two of `keys` are equal: for the lines whose key fingerprints collide.
+#[cold]
+fn has_duplicate<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> bool {
+    keys.clone()
+        .enumerate()
+        .any(|(i, a)| keys.clone().take(i).any(|b| a == b))
 }
 
 /// Resolves `\x` for each `x` in `escapable`; other backslashes stay literal. Borrows when
