@@ -138,6 +138,17 @@ fn floor(body: &[u8]) -> (usize, f64) {
     (lines, sum)
 }
 
+/// A hostile body within the default limits: 1 MiB of lines just under the 64 KiB line
+/// limit, each of about 7 000 distinct fields. Duplicate-key checks that compare each key
+/// with every earlier one are quadratic in the keys per line; this times the worst case,
+/// on the fast path and (with an escape in the measurement) on the byte-by-byte parser.
+fn wide_body(measurement: &str) -> String {
+    let fields: Vec<String> = (0..7_000).map(|i| format!("f{i}=1")).collect();
+    let line = format!("{measurement} {}\n", fields.join(","));
+    assert!(line.len() < line_protocol::MAX_LINE_BYTES);
+    line.repeat(1024 * 1024 / line.len())
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -219,6 +230,25 @@ fn main() {
         rate(m_floor) / 1e6,
         mb(m_floor)
     );
+    for (measurement, path) in [("m", "fast path"), ("m\\ x", "escaped, byte by byte")] {
+        let wide = wide_body(measurement);
+        let time = median(
+            (0..RUNS)
+                .map(|_| {
+                    let t = Instant::now();
+                    black_box(ours(black_box(wide.as_bytes())));
+                    t.elapsed()
+                })
+                .collect(),
+        );
+        println!(
+            "| livechart, worst case ({path}): a {:.1} MB body of {} lines of 7 000 fields | {:.1} ms | | {:.0} |",
+            wide.len() as f64 / 1e6,
+            wide.lines().count(),
+            time.as_secs_f64() * 1e3,
+            wide.len() as f64 / time.as_secs_f64() / 1e6
+        );
+    }
     println!(
         "\nRatio livechart / IOx: **{:.2}×** lines/s. livechart takes **{:.2}×** the floor's time: \
          the rest is UTF-8 validation, escapes, quoted strings, duplicate keys, error reporting \

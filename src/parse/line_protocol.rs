@@ -358,9 +358,7 @@ fn parse_plain<'a>(
         push_tag(&mut line.tags, text(p + 1, eq), text(eq + 1, end));
         p = end;
     }
-    if tag_keys.count_ones() as usize != line.tags.len()
-        && has_duplicate(line.tags.iter().map(|(k, _)| k.as_ref()))
-    {
+    if duplicate_key(tag_keys, &line.tags) {
         return None;
     }
     // An escape in the measurement or tags (a tag value with a space, say) makes the tokens
@@ -391,9 +389,7 @@ fn parse_plain<'a>(
             break;
         }
     }
-    if field_keys.count_ones() as usize != line.fields.len()
-        && has_duplicate(line.fields.iter().map(|(k, _)| k.as_ref()))
-    {
+    if duplicate_key(field_keys, &line.fields) {
         return None;
     }
     let line_end = if at(p) == b'\n' {
@@ -461,7 +457,7 @@ fn parse_into<'a>(
     let mut pos = m_end;
 
     // Tags: ",key=value" repeated, until an unescaped space.
-    let mut tag_keys = KeySet::default();
+    let mut tag_keys = SeenKeys::default();
     while pos < bytes.len() && bytes[pos] == b',' {
         let start = pos + 1;
         let (eq, k_escaped) = scan(bytes, start, EQUALS | COMMA | SPACE);
@@ -474,7 +470,7 @@ fn parse_into<'a>(
             return Err(ErrorKind::EmptyTag);
         }
         let key = unescape(k, k_escaped, KEY_ESCAPES);
-        if tag_keys.seen(&key) && line.tags.iter().any(|(existing, _)| *existing == key) {
+        if tag_keys.repeats(&key, &line.tags) {
             return Err(ErrorKind::DuplicateTag(key.into_owned()));
         }
         line.tags.push((key, unescape(v, v_escaped, KEY_ESCAPES)));
@@ -488,7 +484,7 @@ fn parse_into<'a>(
         return Err(ErrorKind::MissingFields);
     }
     pos = fields_start;
-    let mut field_keys = KeySet::default();
+    let mut field_keys = SeenKeys::default();
     loop {
         let (key_end, escaped) = scan(bytes, pos, EQUALS | COMMA | SPACE);
         let raw_key = &text[pos..key_end];
@@ -504,7 +500,7 @@ fn parse_into<'a>(
             Some((n, len)) => (n.into(), value_start + len),
             None => parse_field_value(text, value_start, &key)?,
         };
-        if field_keys.seen(&key) && line.fields.iter().any(|(existing, _)| *existing == key) {
+        if field_keys.repeats(&key, &line.fields) {
             return Err(ErrorKind::DuplicateField(key.into_owned()));
         }
         line.fields.push((key, value));
@@ -703,7 +699,7 @@ impl KeySet {
     /// The fingerprint bit of the key `b[from..to]` (not empty), from the positions the fast
     /// path already has. The fast path ORs a line's bits into one word, with no test per
     /// key, and compares keys only when fewer bits are set than it has keys
-    /// ([`has_duplicate`]); a test and a search per key took about 4% more of the parse.
+    /// ([`duplicate_key`]); a test and a search per key took about 4% more of the parse.
     #[inline(always)]
     fn span_bit(b: &[u8], from: usize, to: usize) -> u64 {
         Self::bit(to - from, b[from], b[to - 1])
@@ -722,12 +718,55 @@ impl KeySet {
     }
 }
 
-/// Whether two of `keys` are equal: for the lines whose key fingerprints collide.
+/// Past this many keys in a line, duplicates are found with a hash set: comparing each key
+/// with every earlier one is quadratic (32 M comparisons for a 64 KiB line of 8 000
+/// fields, and a 1 MiB body, the default limit, holds 16 such lines). Lines this wide are
+/// rare; below it the fingerprint and a few comparisons cost less than hashing.
+const MANY_KEYS: usize = 64;
+
+/// Whether two keys of `pairs` are equal, given the OR of their fingerprint bits
+/// ([`KeySet::span_bit`]): keys are compared only when fewer bits are set than there are
+/// keys, which is always the case past 64 keys.
+#[inline(always)]
+fn duplicate_key<V>(bits: u64, pairs: &[(Cow<'_, str>, V)]) -> bool {
+    bits.count_ones() as usize != pairs.len() && has_duplicate(pairs)
+}
+
 #[cold]
-fn has_duplicate<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> bool {
-    keys.clone()
+fn has_duplicate<V>(pairs: &[(Cow<'_, str>, V)]) -> bool {
+    if pairs.len() > MANY_KEYS {
+        let mut set = std::collections::HashSet::with_capacity(pairs.len());
+        return !pairs.iter().all(|(k, _)| set.insert(k));
+    }
+    pairs
+        .iter()
         .enumerate()
-        .any(|(i, a)| keys.clone().take(i).any(|b| a == b))
+        .any(|(i, (a, _))| pairs[..i].iter().any(|(b, _)| a == b))
+}
+
+/// The keys of one line so far, for the byte-by-byte parser, which names the first key that
+/// repeats.
+#[derive(Default)]
+struct SeenKeys<'a> {
+    bits: KeySet,
+    /// Every key so far once the line has more than [`MANY_KEYS`].
+    many: Option<std::collections::HashSet<Cow<'a, str>>>,
+}
+
+impl<'a> SeenKeys<'a> {
+    /// Whether `key` is one of the keys of `earlier` (the line's pairs before it), and
+    /// records it; the caller then adds it to `earlier`.
+    // The set keeps a clone of the `Cow` itself, so borrowed keys stay borrowed.
+    #[allow(clippy::ptr_arg)]
+    fn repeats<V>(&mut self, key: &Cow<'a, str>, earlier: &[(Cow<'a, str>, V)]) -> bool {
+        if earlier.len() < MANY_KEYS {
+            return self.bits.seen(key) && earlier.iter().any(|(k, _)| k == key);
+        }
+        let many = self
+            .many
+            .get_or_insert_with(|| earlier.iter().map(|(k, _)| k.clone()).collect());
+        !many.insert(key.clone())
+    }
 }
 
 /// Resolves `\x` for each `x` in `escapable`; other backslashes stay literal. Borrows when
@@ -1204,6 +1243,42 @@ mod tests {
             let outcome = parse(body.as_bytes(), Options::new(Precision::Seconds), |n, l| got.push((n, l.clone())));
             prop_assert_eq!(outcome.is_ok(), want_ok, "{:?}", body);
             prop_assert_eq!(got, want, "{:?}", body);
+        }
+    }
+
+    #[test]
+    fn wide_lines_find_every_duplicate() {
+        let options = Options {
+            max_line_bytes: 1 << 20,
+            ..Options::new(Precision::Seconds)
+        };
+        let fields: Vec<String> = (0..5_000).map(|i| format!("f{i}=1")).collect();
+        let tags: Vec<String> = (0..100).map(|i| format!("t{i}=a")).collect();
+        let fields = fields.join(",");
+        let tags = tags.join(",");
+        // The first line takes the fast path; the escaped measurement sends the second to
+        // the byte-by-byte parser.
+        for m in ["m", "m\\ x"] {
+            let parse_one = |text: String| {
+                let mut got = None;
+                parse(text.as_bytes(), options, |_, l| {
+                    got = Some((l.tags.len(), l.fields.len()))
+                })
+                .map(|()| got)
+                .map_err(|e| e[0].kind.clone())
+            };
+            assert_eq!(
+                parse_one(format!("{m},{tags} {fields}")),
+                Ok(Some((100, 5_000)))
+            );
+            assert_eq!(
+                parse_one(format!("{m},{tags} {fields},f17=2")),
+                Err(ErrorKind::DuplicateField("f17".into()))
+            );
+            assert_eq!(
+                parse_one(format!("{m},{tags},t5=b {fields}")),
+                Err(ErrorKind::DuplicateTag("t5".into()))
+            );
         }
     }
 
