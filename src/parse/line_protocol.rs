@@ -158,7 +158,8 @@ pub fn parse<'a>(
     let mut in_step = true;
     while start <= body.len() {
         number += 1;
-        if let Some(all) = ahead.text_through_line(start) {
+        let checked = ahead.text_through_line(start);
+        if let Some(all) = checked {
             if !in_step {
                 seps.seek(start);
             }
@@ -172,7 +173,7 @@ pub fn parse<'a>(
                 continue;
             }
         }
-        let slow = parse_slow(body, start, options, &mut line);
+        let slow = parse_slow(body, checked, start, options, &mut line);
         start = slow.next;
         // Errors name the line where the logical line starts; the next one counts on from
         // where it ended.
@@ -215,10 +216,18 @@ struct Slow {
 }
 
 /// Parses the line at `start` that the fast path did not take, and names what is wrong with
-/// it. Out of line, so that the fast path's loop keeps its values in registers.
+/// it. Out of line, so that the fast path's loop keeps its values in registers. `checked` is
+/// the body's prefix already known to be UTF-8 ([`Lookahead`]): a line inside it is not
+/// checked again (bodies of string fields send every line here).
 #[cold]
 #[inline(never)]
-fn parse_slow<'a>(body: &'a [u8], start: usize, options: Options, line: &mut Line<'a>) -> Slow {
+fn parse_slow<'a>(
+    body: &'a [u8],
+    checked: Option<&'a str>,
+    start: usize,
+    options: Options,
+    line: &mut Line<'a>,
+) -> Slow {
     let mut end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |p| start + p);
     // Only a line with a quote can hold a newline inside a string value.
     let mut inner_newlines = 0;
@@ -240,7 +249,11 @@ fn parse_slow<'a>(body: &'a [u8], start: usize, options: Options, line: &mut Lin
             options.max_line_bytes,
         )))
     } else {
-        match std::str::from_utf8(&body[from..to]) {
+        let text = match checked.and_then(|all| all.get(from..to)) {
+            Some(text) => Ok(text),
+            None => std::str::from_utf8(&body[from..to]),
+        };
+        match text {
             Err(_) => Some(Err(ErrorKind::InvalidUtf8)),
             Ok(text) => {
                 let trimmed = text.trim_start_matches([' ', '\t']);
