@@ -544,10 +544,7 @@ fn load_series(
     let mut out = SeriesMap::default();
     for row in rows {
         let (id, name, labels, next_offset) = row?;
-        let key = serde_json::from_str::<BTreeMap<String, String>>(&labels)
-            .ok()
-            .and_then(|labels| SeriesKey::with_labels(name, labels).ok());
-        let Some(key) = key else {
+        let Some(key) = stored_key(name, &labels) else {
             tracing::warn!(id, "skipping a stored series whose key does not read back");
             continue;
         };
@@ -563,6 +560,127 @@ fn load_series(
         );
     }
     Ok(out)
+}
+
+/// A series key as the `series` table keeps it (labels as JSON).
+fn stored_key(name: String, labels: &str) -> Option<SeriesKey> {
+    serde_json::from_str::<BTreeMap<String, String>>(labels)
+        .ok()
+        .and_then(|labels| SeriesKey::with_labels(name, labels).ok())
+}
+
+/// What the database holds of a series: what `GET /api/v1/series` reports beyond the live
+/// window, which keeps only the newest `--ring-capacity` points (and after a start only the
+/// warm window's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Held {
+    points: usize,
+    first_ns: i64,
+    last: Point,
+}
+
+impl Held {
+    fn add(self, o: Held) -> Held {
+        Held {
+            points: self.points + o.points,
+            first_ns: self.first_ns.min(o.first_ns),
+            // Of equal timestamps the log's (added last) is the later write.
+            last: if o.last.ts_ns >= self.last.ts_ns {
+                o.last
+            } else {
+                self.last
+            },
+        }
+    }
+}
+
+/// Per series with points, what the database holds, in one snapshot. Per series a few index
+/// probes and, for the count, its coarsest rollup rows (a few per series) or, for a series
+/// without rollups (a slow one: about a chunk an hour), its chunks' entries in the index;
+/// then the log (bounded by compaction). Never a scan of the chunks of a dense series.
+/// A timestamp written again after its first write was compacted counts twice until the two
+/// chunks are merged.
+fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>> {
+    let tx = conn.unchecked_transaction()?;
+    let series: Vec<(i64, i64, String, String)> = tx
+        .prepare_cached("SELECT id, rollup_width, name, labels FROM series")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut held: HashMap<i64, Held> = HashMap::new();
+    {
+        let mut from_rollups = tx.prepare_cached(
+            "SELECT coalesce(sum(count), 0) FROM rollups WHERE series_id = ?1 AND width_ns = ?2",
+        )?;
+        let mut from_chunks =
+            tx.prepare_cached("SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ?1")?;
+        // Apart: SQLite answers a lone min() or max() with one index probe, both together
+        // with a scan of the series' entries.
+        let mut first =
+            tx.prepare_cached("SELECT min(start_ns) FROM chunks WHERE series_id = ?1")?;
+        let mut last_start =
+            tx.prepare_cached("SELECT max(start_ns) FROM chunks WHERE series_id = ?1")?;
+        // Chunks never cross an hour: the last point is in a chunk starting in the hour of
+        // the last start.
+        let mut last = tx.prepare_cached(
+            "SELECT end_ns, last_v FROM chunks WHERE series_id = ?1 AND start_ns >= ?2
+             ORDER BY end_ns DESC LIMIT 1",
+        )?;
+        let coarsest = rollup::TIERS[rollup::TIERS.len() - 1];
+        for &(id, rollup_width, ..) in &series {
+            let first: Option<i64> = first.query_row([id], |r| r.get(0))?;
+            let last_start: Option<i64> = last_start.query_row([id], |r| r.get(0))?;
+            let (Some(first_ns), Some(last_start)) = (first, last_start) else {
+                continue;
+            };
+            let points: i64 = if rollup_width > 0 {
+                from_rollups.query_row(params![id, coarsest], |r| r.get(0))?
+            } else {
+                from_chunks.query_row([id], |r| r.get(0))?
+            };
+            let (end, value) = last
+                .query_row(params![id, first_possible_start(last_start)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let Ok(last) = Point::new(end, value) else {
+                continue;
+            };
+            let points = usize::try_from(points).unwrap_or(0);
+            held.insert(
+                id,
+                Held {
+                    points,
+                    first_ns,
+                    last,
+                },
+            );
+        }
+    }
+    for (id, logged) in read_log(&tx, None)? {
+        // One point per timestamp: a request or a retry may have written one twice.
+        let mut stamps: Vec<i64> = logged.iter().map(|(_, p)| p.ts_ns).collect();
+        stamps.sort_unstable();
+        stamps.dedup();
+        // The latest timestamp; of equal ones the later write (log order).
+        let newest = logged
+            .iter()
+            .map(|(_, p)| *p)
+            .reduce(|a, b| if b.ts_ns >= a.ts_ns { b } else { a });
+        let (Some(&first_ns), Some(last)) = (stamps.first(), newest) else {
+            continue;
+        };
+        let h = Held {
+            points: stamps.len(),
+            first_ns,
+            last,
+        };
+        held.entry(id)
+            .and_modify(|old| *old = old.add(h))
+            .or_insert(h);
+    }
+    Ok(series
+        .into_iter()
+        .filter_map(|(id, _, name, labels)| Some((stored_key(name, &labels)?, *held.get(&id)?)))
+        .collect())
 }
 
 /// Per series id, the finest rollup tier it keeps.
@@ -1970,8 +2088,39 @@ impl Store for SqliteStore {
         self.live.recent(since_ns, columns).await
     }
 
+    /// Counts and first points from the database, the newest point and the rate from the live
+    /// window (which has every point of the last minute).
     async fn list(&self, now_ns: i64) -> Result<Vec<SeriesInfo>, StoreError> {
-        self.live.list(now_ns).await
+        let held = self.read(held_per_series).await?;
+        let mut live: HashMap<SeriesKey, SeriesInfo> = self
+            .live
+            .list(now_ns)
+            .await?
+            .into_iter()
+            .map(|info| (info.series.clone(), info))
+            .collect();
+        let mut out: Vec<SeriesInfo> = held
+            .into_iter()
+            .map(|(key, h)| match live.remove(&key) {
+                Some(info) => SeriesInfo {
+                    points: info.points.max(h.points),
+                    first_ns: info.first_ns.min(h.first_ns),
+                    ..info
+                },
+                None => SeriesInfo {
+                    series: key,
+                    points: h.points,
+                    first_ns: h.first_ns,
+                    last_ns: h.last.ts_ns,
+                    last_value: h.last.value,
+                    rate: 0.0,
+                },
+            })
+            .collect();
+        // Committed after the snapshot was taken.
+        out.extend(live.into_values());
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        Ok(out)
     }
 
     async fn history(&self, q: HistoryQuery) -> Result<HistoryResult, StoreError> {
@@ -2569,6 +2718,78 @@ mod tests {
                 .any(|p| matches!(p, rollup::Piece::Stand(s) if s.count == 7_200 && s.clean)),
             "the recounted day row stands in for both hours again: {plan:?}"
         );
+    }
+
+    /// `GET /api/v1/series` reports what the database holds, not what the live window keeps:
+    /// every point (the window keeps 10), the first one, and after a restart the series whose
+    /// points all lie before the warm window (the window then has none of them). One series
+    /// is dense enough for rollups (counted from them), one is counted from its chunks, and
+    /// both from the log before their compaction.
+    #[tokio::test]
+    async fn the_series_list_counts_what_the_database_holds() {
+        let dir = std::env::temp_dir().join(format!("livechart-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = SqliteOptions {
+            ring_capacity: 10,
+            ..upgrade_options(&dir)
+        };
+        let s = crate::model::NANOS_PER_SEC;
+        let end = now_ns() / s * s - 600 * s;
+        // Every 10 minutes: too slow for rollups.
+        let slow: Vec<Point> = (0..100i64)
+            .map(|i| Point::new(end - (99 - i) * 600 * s, i as f64).unwrap())
+            .collect();
+        // As many points as start a compaction, at 1 kHz: the series gets rollups.
+        let dense: Vec<Point> = (0..COMPACT_POINTS as i64)
+            .map(|i| Point::new(end - 2_000 * s + i * 1_000_000, (i % 7) as f64).unwrap())
+            .collect();
+        let want = |name: &str, points: &[Point]| SeriesInfo {
+            series: SeriesKey::new(name).unwrap(),
+            points: points.len(),
+            first_ns: points[0].ts_ns,
+            last_ns: points[points.len() - 1].ts_ns,
+            last_value: points[points.len() - 1].value,
+            rate: 0.0,
+        };
+        let expected = vec![want("dense", &dense), want("slow", &slow)];
+
+        let store = SqliteStore::open(options.clone()).unwrap();
+        let mut batch = Batch::new();
+        batch.extend(SeriesKey::new("slow").unwrap(), slow.clone());
+        store.append(batch).await.unwrap();
+        let listed = store.list(now_ns()).await.unwrap();
+        assert_eq!(listed, vec![want("slow", &slow)], "from the log");
+        let mut batch = Batch::new();
+        batch.extend(SeriesKey::new("dense").unwrap(), dense.clone());
+        store.append(batch).await.unwrap();
+        // The dense batch filled the log: compacted, into chunks and rollups.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            store.list(now_ns()).await.unwrap(),
+            expected,
+            "from the chunks"
+        );
+        drop(store);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        {
+            let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+            let widths: Vec<(String, i64)> = conn
+                .prepare("SELECT name, rollup_width FROM series ORDER BY name")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(widths[0].1 > 0 && widths[1].1 == 0, "{widths:?}");
+        }
+        let store = SqliteStore::open(options).unwrap();
+        assert_eq!(
+            store.list(now_ns()).await.unwrap(),
+            expected,
+            "after a restart"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A small relaxed store in `dir`, as the upgrade tests open it.
