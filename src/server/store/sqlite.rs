@@ -584,7 +584,8 @@ impl Held {
         Held {
             points: self.points + o.points,
             first_ns: self.first_ns.min(o.first_ns),
-            // Of equal timestamps the log's (added last) is the later write.
+            // Of equal timestamps the one added last is the later write: the log is added
+            // after the chunks, its records in order.
             last: if o.last.ts_ns >= self.last.ts_ns {
                 o.last
             } else {
@@ -597,9 +598,9 @@ impl Held {
 /// Per series with points, what the database holds, in one snapshot. Per series a few index
 /// probes and, for the count, its coarsest rollup rows (a few per series) or, for a series
 /// without rollups (a slow one: about a chunk an hour), its chunks' entries in the index;
-/// then the log (bounded by compaction). Never a scan of the chunks of a dense series.
-/// A timestamp written again after its first write was compacted counts twice until the two
-/// chunks are merged.
+/// then the log ([`logged_held`]). Never a scan of the chunks of a dense series. A timestamp
+/// written again after its first write was compacted counts twice until the two chunks are
+/// merged.
 fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>> {
     let tx = conn.unchecked_transaction()?;
     let series: Vec<(i64, i64, String, String)> = tx
@@ -655,24 +656,7 @@ fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>
             );
         }
     }
-    for (id, logged) in read_log(&tx, None)? {
-        // One point per timestamp: a request or a retry may have written one twice.
-        let mut stamps: Vec<i64> = logged.iter().map(|(_, p)| p.ts_ns).collect();
-        stamps.sort_unstable();
-        stamps.dedup();
-        // The latest timestamp; of equal ones the later write (log order).
-        let newest = logged
-            .iter()
-            .map(|(_, p)| *p)
-            .reduce(|a, b| if b.ts_ns >= a.ts_ns { b } else { a });
-        let (Some(&first_ns), Some(last)) = (stamps.first(), newest) else {
-            continue;
-        };
-        let h = Held {
-            points: stamps.len(),
-            first_ns,
-            last,
-        };
+    for (id, h) in logged_held(&tx)? {
         held.entry(id)
             .and_modify(|old| *old = old.add(h))
             .or_insert(h);
@@ -681,6 +665,37 @@ fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>
         .into_iter()
         .filter_map(|(id, _, name, labels)| Some((stored_key(name, &labels)?, *held.get(&id)?)))
         .collect())
+}
+
+/// What the log holds per series, read a record at a time (the log can hold millions of
+/// points). An entry (a request's points of a series, in time order) counts one point per
+/// timestamp; a timestamp another commit wrote again counts twice until compaction.
+fn logged_held(conn: &Connection) -> rusqlite::Result<HashMap<i64, Held>> {
+    let mut stmt = conn.prepare_cached("SELECT data FROM log ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut held: HashMap<i64, Held> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        // A damaged record is reported where reads meet it ([`read_log`]).
+        let Ok(entries) = chunk::decode_record(row.get_ref(0)?.as_blob().unwrap_or(&[])) else {
+            continue;
+        };
+        for e in entries {
+            // Of equal timestamps the later write is last.
+            let (Some(first), Some(&last)) = (e.points.first(), e.points.last()) else {
+                continue;
+            };
+            let repeated = e.points.windows(2).filter(|w| w[0].ts_ns == w[1].ts_ns);
+            let h = Held {
+                points: e.points.len() - repeated.count(),
+                first_ns: first.ts_ns,
+                last,
+            };
+            held.entry(e.series_id)
+                .and_modify(|old| *old = old.add(h))
+                .or_insert(h);
+        }
+    }
+    Ok(held)
 }
 
 /// Per series id, the finest rollup tier it keeps.
