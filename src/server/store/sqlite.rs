@@ -598,7 +598,7 @@ impl Held {
 /// Per series with points, what the database holds, in one snapshot. Per series a few index
 /// probes and, for the count, its coarsest rollup rows (a few per series) or, for a series
 /// without rollups (a slow one: about a chunk an hour), its chunks' entries in the index;
-/// then the log ([`logged_held`]). Never a scan of the chunks of a dense series. A timestamp
+/// then the log ([`add_logged`]). Never a scan of the chunks of a dense series. A timestamp
 /// written again after its first write was compacted counts twice until the two chunks are
 /// merged.
 fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>> {
@@ -656,46 +656,32 @@ fn held_per_series(conn: &Connection) -> rusqlite::Result<Vec<(SeriesKey, Held)>
             );
         }
     }
-    for (id, h) in logged_held(&tx)? {
-        held.entry(id)
-            .and_modify(|old| *old = old.add(h))
-            .or_insert(h);
-    }
+    add_logged(&tx, &mut held)?;
     Ok(series
         .into_iter()
         .filter_map(|(id, _, name, labels)| Some((stored_key(name, &labels)?, *held.get(&id)?)))
         .collect())
 }
 
-/// What the log holds per series, read a record at a time (the log can hold millions of
+/// Adds what the log holds to `held`, a record at a time (the log can hold millions of
 /// points). An entry (a request's points of a series, in time order) counts one point per
 /// timestamp; a timestamp another commit wrote again counts twice until compaction.
-fn logged_held(conn: &Connection) -> rusqlite::Result<HashMap<i64, Held>> {
-    let mut stmt = conn.prepare_cached("SELECT data FROM log ORDER BY id")?;
-    let mut rows = stmt.query([])?;
-    let mut held: HashMap<i64, Held> = HashMap::new();
-    while let Some(row) = rows.next()? {
-        // A damaged record is reported where reads meet it ([`read_log`]).
-        let Ok(entries) = chunk::decode_record(row.get_ref(0)?.as_blob().unwrap_or(&[])) else {
-            continue;
+fn add_logged(conn: &Connection, held: &mut HashMap<i64, Held>) -> rusqlite::Result<()> {
+    each_log_entry(conn, None, |e| {
+        // Of equal timestamps the later write is last.
+        let (Some(first), Some(&last)) = (e.points.first(), e.points.last()) else {
+            return;
         };
-        for e in entries {
-            // Of equal timestamps the later write is last.
-            let (Some(first), Some(&last)) = (e.points.first(), e.points.last()) else {
-                continue;
-            };
-            let repeated = e.points.windows(2).filter(|w| w[0].ts_ns == w[1].ts_ns);
-            let h = Held {
-                points: e.points.len() - repeated.count(),
-                first_ns: first.ts_ns,
-                last,
-            };
-            held.entry(e.series_id)
-                .and_modify(|old| *old = old.add(h))
-                .or_insert(h);
-        }
-    }
-    Ok(held)
+        let repeated = e.points.windows(2).filter(|w| w[0].ts_ns == w[1].ts_ns);
+        let h = Held {
+            points: e.points.len() - repeated.count(),
+            first_ns: first.ts_ns,
+            last,
+        };
+        held.entry(e.series_id)
+            .and_modify(|old| *old = old.add(h))
+            .or_insert(h);
+    })
 }
 
 /// Per series id, the finest rollup tier it keeps.
@@ -711,9 +697,23 @@ fn read_log(
     conn: &Connection,
     only: Option<i64>,
 ) -> rusqlite::Result<HashMap<i64, Vec<(i64, Point)>>> {
+    let mut out: HashMap<i64, Vec<(i64, Point)>> = HashMap::new();
+    each_log_entry(conn, only, |e| {
+        let pts = out.entry(e.series_id).or_default();
+        pts.extend((e.first_offset..).zip(e.points));
+    })?;
+    Ok(out)
+}
+
+/// Hands `f` the log's entries (of one series when `only` is given) in log order, a record at
+/// a time; damaged records are reported and skipped.
+fn each_log_entry(
+    conn: &Connection,
+    only: Option<i64>,
+    mut f: impl FnMut(chunk::LogEntry),
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached("SELECT id, data FROM log ORDER BY id")?;
     let mut rows = stmt.query([])?;
-    let mut out: HashMap<i64, Vec<(i64, Point)>> = HashMap::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         let entries = match chunk::decode_record_of(row.get_ref(1)?.as_blob().unwrap_or(&[]), only)
@@ -725,14 +725,12 @@ fn read_log(
             }
         };
         for e in entries {
-            if only.is_some_and(|s| s != e.series_id) {
-                continue;
+            if only.is_none_or(|s| s == e.series_id) {
+                f(e);
             }
-            let pts = out.entry(e.series_id).or_default();
-            pts.extend((e.first_offset..).zip(e.points));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The earliest start of a chunk that can hold a point at `ts`: chunks never cross an hour
