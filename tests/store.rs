@@ -253,6 +253,14 @@ async fn history_answers_m4_raw_csv_and_clear_errors() {
 
     let (status, v) = query(&server, "series=nope").await;
     assert_eq!(status, 404, "{v}");
+    // A label too many misses the series; the answer names the one held.
+    let (status, v) = query(&server, "series=saw&label=host=a").await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(
+        v["error"],
+        "no series saw{host=a}; held under that name, with other labels (give each as \
+         label=key=value): saw"
+    );
     let (status, v) = query(&server, "series=saw&width=0").await;
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("width"), "{v}");

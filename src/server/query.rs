@@ -4,15 +4,15 @@
 //! `format=csv` or `Accept: text/csv`, which is the export.
 //!
 //! Parameters: `series` (required), `label=key=value` (repeatable; the series' exact label
-//! set), `from` / `to` (epoch milliseconds, RFC 3339, `now` or `now-15m`; default the last
-//! hour), `width` (columns, default 1000, at most [`MAX_QUERY_WIDTH`]), `raw=true` with
+//! set), `from` / `to` (epoch milliseconds, RFC 3339, `now`, `now-15m` or `now+5m`;
+//! default the last hour), `width` (columns, default 1000, at most [`MAX_QUERY_WIDTH`]), `raw=true` with
 //! `limit` (default and ceiling [`MAX_RAW_POINTS`]), `format=json|csv`.
 
 use super::config::parse_duration;
 use super::ingest::now_ns;
 use super::store::{HistoryQuery, HistoryResult, StoreError, MAX_QUERY_WIDTH, MAX_RAW_POINTS};
 use super::AppState;
-use crate::model::SeriesKey;
+use crate::model::{SeriesInfo, SeriesKey};
 use crate::parse::timestamp;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -126,16 +126,70 @@ fn count_param(name: &str, v: &str, max: usize) -> Result<usize, QueryError> {
         .ok_or_else(|| QueryError::Bad(format!("{name} {v:?} must be 1 to {max}")))
 }
 
-/// `now`, `now-15m`, epoch milliseconds, or RFC 3339.
+/// `now`, `now-15m`, `now+5m` (Grafana's relative times), epoch milliseconds, or RFC 3339.
 fn time_param(name: &str, v: &str, now: i64) -> Result<i64, QueryError> {
     if v == "now" {
         return Ok(now);
     }
-    if let Some(ago) = v.strip_prefix("now-") {
-        let d = parse_duration(ago).map_err(|e| QueryError::Bad(format!("{name}: {e}")))?;
-        return Ok(now.saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
+    // In a URL an unescaped `+` arrives as a space.
+    let relative = v
+        .strip_prefix("now-")
+        .map(|d| (d, -1))
+        .or_else(|| v.strip_prefix("now+").map(|d| (d, 1)))
+        .or_else(|| v.strip_prefix("now ").map(|d| (d, 1)));
+    if let Some((span, sign)) = relative {
+        let d = parse_duration(span).map_err(|e| QueryError::Bad(format!("{name}: {e}")))?;
+        let d = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        return Ok(if sign < 0 {
+            now.saturating_sub(d)
+        } else {
+            now.saturating_add(d)
+        });
     }
     timestamp::parse_str(v).map_err(|e| QueryError::Bad(format!("{name}: {e}")))
+}
+
+/// Most held series a "no series" answer names: enough to spot the right one, short enough
+/// to read.
+const MAX_HINTS: usize = 5;
+
+/// The 404 for a series the server does not hold, naming the ones the caller most likely
+/// meant: the same name with other labels (a series is name plus labels, so leaving out a
+/// tag misses it), or, with no such name, names that start with it (line protocol stores
+/// field `usage` of measurement `cpu` as `cpu.usage`, not `cpu`).
+fn unknown_series(asked: &SeriesKey, held: &[SeriesInfo]) -> StoreError {
+    let same_name: Vec<String> = held
+        .iter()
+        .filter(|s| s.series.name() == asked.name())
+        .map(|s| s.series.to_string())
+        .collect();
+    let (what, found) = if same_name.is_empty() {
+        let prefix = format!("{}.", asked.name());
+        let mut names: Vec<&str> = held
+            .iter()
+            .map(|s| s.series.name())
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        names.dedup();
+        (
+            "names starting with it",
+            names.into_iter().map(str::to_string).collect(),
+        )
+    } else {
+        (
+            "under that name, with other labels (give each as label=key=value)",
+            same_name,
+        )
+    };
+    if found.is_empty() {
+        return StoreError::UnknownSeries(format!("{asked} (GET /api/v1/series lists them)"));
+    }
+    let more = found.len().saturating_sub(MAX_HINTS);
+    let mut listed = found[..found.len() - more].join(", ");
+    if more > 0 {
+        let _ = write!(listed, " and {more} more");
+    }
+    StoreError::UnknownSeries(format!("{asked}; held {what}: {listed}"))
 }
 
 pub async fn get(
@@ -143,8 +197,16 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, QueryError> {
-    let (q, format) = parse(query.as_deref().unwrap_or(""), &headers, now_ns())?;
-    let result = state.store.history(q).await?;
+    let now = now_ns();
+    let (q, format) = parse(query.as_deref().unwrap_or(""), &headers, now)?;
+    let asked = q.series.clone();
+    let result = match state.store.history(q).await {
+        Err(StoreError::UnknownSeries(_)) => {
+            let held = state.store.list(now).await?;
+            return Err(unknown_series(&asked, &held).into());
+        }
+        other => other?,
+    };
     Ok(match format {
         Format::Json => Json(result).into_response(),
         Format::Csv => (
@@ -214,5 +276,70 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, "text/csv".parse().unwrap());
         assert_eq!(parse("series=a", &headers, 5).unwrap().1, Format::Csv);
+    }
+
+    #[test]
+    fn relative_times_reach_into_the_future_too() {
+        for (to, want) in [
+            ("now%2B1s", 10_001_000_000_000),
+            // An unescaped `+` arrives as a space.
+            ("now+1s", 10_001_000_000_000),
+            ("now-1s", 9_999_000_000_000),
+        ] {
+            let (h, _) = q(&format!("series=a&from=now-2s&to={to}")).unwrap();
+            assert_eq!(h.to_ns, want, "{to}");
+        }
+        assert!(q("series=a&to=now%2Bsoon").is_err());
+    }
+
+    fn held(keys: &[&str]) -> Vec<SeriesInfo> {
+        keys.iter()
+            .map(|k| {
+                let (name, labels) = k.split_once('{').unwrap_or((k, ""));
+                let labels = labels
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.split_once('=').unwrap());
+                SeriesInfo {
+                    series: SeriesKey::with_labels(name, labels).unwrap(),
+                    points: 1,
+                    first_ns: 0,
+                    last_ns: 0,
+                    last_value: 0.0,
+                    rate: 0.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_series_names_the_ones_meant() {
+        let key =
+            |name: &str| SeriesKey::with_labels(name, Vec::<(String, String)>::new()).unwrap();
+        let all = held(&[
+            "cpu.usage_idle{host=a}",
+            "cpu.usage_idle{host=b}",
+            "cpu.usage_user{host=a}",
+            "mem.used",
+        ]);
+        let says = |asked: &str| unknown_series(&key(asked), &all).to_string();
+        assert_eq!(
+            says("cpu.usage_idle"),
+            "no series cpu.usage_idle; held under that name, with other labels (give each as \
+             label=key=value): cpu.usage_idle{host=a}, cpu.usage_idle{host=b}"
+        );
+        assert_eq!(
+            says("cpu"),
+            "no series cpu; held names starting with it: cpu.usage_idle, cpu.usage_user"
+        );
+        assert_eq!(
+            says("disk"),
+            "no series disk (GET /api/v1/series lists them)"
+        );
+        let many: Vec<String> = (0..8).map(|i| format!("t{{room={i}}}")).collect();
+        let many = held(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        let e = unknown_series(&key("t"), &many).to_string();
+        assert!(e.ends_with("t{room=4} and 3 more"), "{e}");
     }
 }
