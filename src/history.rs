@@ -7,7 +7,7 @@ use crate::decimate::m4;
 use crate::model::{Point, SeriesKey};
 use serde::{Deserialize, Serialize};
 
-/// Default and ceiling for `width` in history queries: wider than any screen in device
+/// Ceiling for `width` in history queries: wider than any screen in device
 /// pixels, small enough that one answer stays a few hundred KB.
 pub const MAX_QUERY_WIDTH: usize = 8_192;
 /// Most raw points one history answer carries; beyond it the answer says it was cut.

@@ -99,6 +99,7 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// Keep points in memory only: nothing is written to disk and a restart loses everything.
+    /// Each series keeps its newest --ring-capacity points; --retention does not apply.
     #[arg(long, env = "LIVECHART_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub in_memory: bool,
 

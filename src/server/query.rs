@@ -62,6 +62,10 @@ fn parse(query: &str, headers: &HeaderMap, now: i64) -> Result<(HistoryQuery, Fo
         match k.as_str() {
             "series" => name = Some(v),
             "label" => match v.split_once('=') {
+                // A series has one value per label key: a second would pick one silently.
+                Some((lk, _)) if labels.iter().any(|(k, _)| k == lk) => {
+                    return Err(bad(format!("label {lk:?} is given twice")))
+                }
                 Some((lk, lv)) => labels.push((lk.to_string(), lv.to_string())),
                 None => return Err(bad(format!("label {v:?} must be key=value"))),
             },
@@ -128,15 +132,15 @@ fn count_param(name: &str, v: &str, max: usize) -> Result<usize, QueryError> {
 
 /// `now`, `now-15m`, `now+5m` (Grafana's relative times), epoch milliseconds, or RFC 3339.
 fn time_param(name: &str, v: &str, now: i64) -> Result<i64, QueryError> {
+    // An unescaped `+` (`now+5m`, `…T08:00:00+01:00`) arrives as a space; no form here has one.
+    let v = &v.replace(' ', "+");
     if v == "now" {
         return Ok(now);
     }
-    // In a URL an unescaped `+` arrives as a space.
     let relative = v
         .strip_prefix("now-")
         .map(|d| (d, -1))
-        .or_else(|| v.strip_prefix("now+").map(|d| (d, 1)))
-        .or_else(|| v.strip_prefix("now ").map(|d| (d, 1)));
+        .or_else(|| v.strip_prefix("now+").map(|d| (d, 1)));
     if let Some((span, sign)) = relative {
         let d = parse_duration(span).map_err(|e| QueryError::Bad(format!("{name}: {e}")))?;
         let d = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
@@ -268,6 +272,7 @@ mod tests {
             ("series=a&format=xml", "format"),
             ("series=a&colour=red", "unknown parameter"),
             ("series=a&label=host", "key=value"),
+            ("series=a&label=host=a&label=host=b", "given twice"),
             ("series=", "empty"),
         ] {
             let e = q(bad).expect_err(bad).to_string();
@@ -279,12 +284,14 @@ mod tests {
     }
 
     #[test]
-    fn relative_times_reach_into_the_future_too() {
+    fn relative_times_reach_forward_and_a_plus_survives_the_url() {
         for (to, want) in [
             ("now%2B1s", 10_001_000_000_000),
             // An unescaped `+` arrives as a space.
             ("now+1s", 10_001_000_000_000),
             ("now-1s", 9_999_000_000_000),
+            ("1970-01-01T03:46:41%2B01:00", 10_001_000_000_000),
+            ("1970-01-01T03:46:41+01:00", 10_001_000_000_000),
         ] {
             let (h, _) = q(&format!("series=a&from=now-2s&to={to}")).unwrap();
             assert_eq!(h.to_ns, want, "{to}");
