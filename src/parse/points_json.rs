@@ -19,7 +19,7 @@
 //! test checks it).
 
 use super::timestamp::{self, Precision};
-use crate::model::{Batch, Point, SeriesKey};
+use crate::model::{Batch, Point, SeriesKey, ValidationError};
 use serde_json::Value;
 use std::fmt;
 
@@ -89,6 +89,7 @@ fn document_by_value(
 ) -> Result<Batch, Vec<JsonError>> {
     let mut out = Collector::new(max_errors);
     let mut batch = Batch::new();
+    repeated_keys(body, "", &mut out);
     match serde_json::from_slice::<Value>(body) {
         Err(e) => out.push("", format!("malformed JSON: {e}")),
         Ok(Value::Array(items)) => {
@@ -141,6 +142,7 @@ fn ndjson_by_value(
             continue;
         }
         let prefix = format!("line {}", i + 1);
+        repeated_keys(line, &format!("{prefix}:"), &mut out);
         match serde_json::from_slice::<Value>(line) {
             Err(e) => out.push(prefix, format!("malformed JSON: {e}")),
             Ok(item) => parse_object(
@@ -156,6 +158,85 @@ fn ndjson_by_value(
     finish(batch, out)
 }
 
+/// Reports every key an object in `json` repeats, at its path under `at`: `Value` keeps
+/// only the last, so `{"points": [..], "points": [..]}` would drop the first list without a
+/// word (and other JSON readers keep the first). Malformed JSON is left to the caller.
+fn repeated_keys(json: &[u8], at: &str, out: &mut Collector) {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Walk<'a> {
+        at: String,
+        out: &'a mut Collector,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = join(&self.at, &key);
+                if !seen.insert(key) {
+                    self.out
+                        .push(path.clone(), "repeated key (give each key once)");
+                }
+                map.next_value_seed(Walk {
+                    at: path,
+                    out: &mut *self.out,
+                })?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Walk {
+                    at: format!("{}[{i}]", self.at),
+                    out: &mut *self.out,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut d = serde_json::Deserializer::from_slice(json);
+    let _ = Walk {
+        at: at.to_string(),
+        out,
+    }
+    .deserialize(&mut d);
+}
+
 /// The typed reader: `None` for any body it does not take whole (the `Value` walk then
 /// names the problems).
 mod fast {
@@ -167,8 +248,33 @@ mod fast {
 
     struct Object {
         series: String,
-        labels: Option<BTreeMap<String, String>>,
+        labels: Option<Labels>,
         points: Vec<(Ts, f64)>,
+    }
+
+    /// Label pairs, each key once: a repeated key is refused (the `Value` walk names it).
+    struct Labels(BTreeMap<String, String>);
+
+    impl<'de> Deserialize<'de> for Labels {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Pairs;
+            impl<'de> Visitor<'de> for Pairs {
+                type Value = Labels;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object of strings")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
+                    let mut labels = BTreeMap::new();
+                    while let Some((k, v)) = map.next_entry::<String, String>()? {
+                        if labels.insert(k, v).is_some() {
+                            return Err(de::Error::custom("repeated label"));
+                        }
+                    }
+                    Ok(Labels(labels))
+                }
+            }
+            d.deserialize_map(Pairs)
+        }
     }
 
     /// A timestamp as JSON gave it, read without building a `Value`; turned into
@@ -291,7 +397,8 @@ mod fast {
         if o.points.is_empty() {
             return None;
         }
-        let key = SeriesKey::with_labels(o.series, o.labels.unwrap_or_default()).ok()?;
+        let labels = o.labels.map(|l| l.0).unwrap_or_default();
+        let key = SeriesKey::with_labels(o.series, labels).ok()?;
         let mut points = Vec::with_capacity(o.points.len());
         for (t, value) in &o.points {
             let ts = t.nanos(precision)?.unwrap_or(now_ns);
@@ -378,7 +485,14 @@ fn parse_object(
     let key = name.and_then(|n| match SeriesKey::with_labels(n, labels) {
         Ok(k) => Some(k),
         Err(e) => {
-            out.push(join(at, "series"), e.to_string());
+            let path = match &e {
+                ValidationError::LabelKey(k, _) | ValidationError::LabelValue(k, ..) => {
+                    join(at, &format!("labels.{k}"))
+                }
+                ValidationError::TooManyLabels(_) => join(at, "labels"),
+                _ => join(at, "series"),
+            };
+            out.push(path, e.to_string());
             None
         }
     });
@@ -652,7 +766,20 @@ mod tests {
             ),
             (
                 r#"{"series": "a", "labels": {"k": ""}, "points": [[1, 1]]}"#,
-                "series: label \"k\" value \"\"",
+                "labels.k: label \"k\" value \"\"",
+            ),
+            // Repeated keys: `Value` would keep the last one and drop the rest silently.
+            (
+                r#"{"series": "a", "points": [[1, 1]], "points": [[2, 2]]}"#,
+                "points: repeated key",
+            ),
+            (
+                r#"[{"series": "a", "points": [[1, 1]]}, {"series": "b", "series": "c", "points": [[1, 1]]}]"#,
+                "[1].series: repeated key",
+            ),
+            (
+                r#"{"series": "a", "labels": {"host": "x", "host": "y"}, "points": [[1, 1]]}"#,
+                "labels.host: repeated key",
             ),
             (
                 r#"[{"series": "a", "points": [[1, 1]]}, {"series": "b", "points": [[1, 1], [2, null]]}]"#,
@@ -676,6 +803,17 @@ mod tests {
         assert!(
             nd[0].to_string().starts_with("line 2: malformed JSON"),
             "{nd:?}"
+        );
+        let nd = parse_ndjson(
+            b"{\"series\": \"a\", \"points\": [[1, 1]]}\n\n{\"series\": \"a\", \"labels\": {\"k\": \"1\", \"k\": \"2\"}, \"points\": [[1, 1]]}\n",
+            Precision::Milliseconds,
+            NOW,
+            10,
+        )
+        .unwrap_err();
+        assert_eq!(
+            nd[0].to_string(),
+            "line 3: labels.k: repeated key (give each key once)"
         );
     }
 
