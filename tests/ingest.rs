@@ -139,6 +139,22 @@ async fn line_protocol_v1_gzip_and_precision() {
     assert_eq!(names(&all), vec!["mem.used{host=a}"]);
     assert_eq!(all[0]["points"], 2);
     assert_eq!(all[0]["last_ns"], 1_764_230_401_000_000_000_i64);
+    // A body without points is a 204 for 1.x (node-influx's `writePoints([])` sends one) and
+    // a 400 for 2.x ("writing requires points"), as each InfluxDB answers.
+    for (body, status) in [("", 204), ("# nothing\n", 204)] {
+        let (got, _, _) = send(&server, "/write?db=x", Some("text/plain"), &[], body.into()).await;
+        assert_eq!(got, status, "{body:?}");
+        let (got, _, _) = send(
+            &server,
+            "/api/v2/write",
+            Some("text/plain"),
+            &[],
+            body.into(),
+        )
+        .await;
+        assert_eq!(got, 400, "{body:?}");
+    }
+    assert_eq!(series(&server, "").await.len(), 1);
     server.stop().await.unwrap();
 }
 
@@ -724,6 +740,24 @@ async fn the_later_line_wins_a_tie_whatever_the_tag_order() {
         ),
         (1, Some(1), Some(2.0))
     );
+    // Back to the first spelling: its line is the latest, so it wins (as in InfluxDB), also
+    // when the series is spelled as measurement `n.a` with field `b` in between.
+    let (status, _, _) = lp(
+        &server,
+        "/api/v2/write",
+        "m,a=1,b=2 value=1 6\nm,b=2,a=1 value=2 6\nm,a=1,b=2 value=3 6\n\
+         n a.b=1 6\nn.a b=2 6\nn a.b=3 6",
+    )
+    .await;
+    assert_eq!(status, 204);
+    let all = series(&server, "").await;
+    let last = |name: &str| {
+        all.iter()
+            .find(|s| s["series"] == name)
+            .map(|s| (s["points"].as_u64(), s["last_value"].as_f64()))
+    };
+    assert_eq!(last("m"), Some((Some(2), Some(3.0))));
+    assert_eq!(last("n.a.b"), Some((Some(1), Some(3.0))));
     // The JSON API reports what was stored: two points at one timestamp are one point.
     let (status, json, _) = send(
         &server,

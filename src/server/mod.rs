@@ -203,7 +203,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chart_data", post(ingest::chart_data::post))
         .route("/api/v1/points", post(ingest::points::post))
         .route("/api/v2/write", post(ingest::influx::write))
-        .route("/write", post(ingest::influx::write))
+        .route("/write", post(ingest::influx::write_v1))
         .route("/api/v1/series", get(series::list))
         .route("/api/v1/query", get(query::get))
         .route("/ws", get(ws::upgrade))

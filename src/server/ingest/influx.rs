@@ -10,7 +10,7 @@
 use super::body::{read_decoded, BodyError};
 use super::key_cache::{self, FieldKeys, KeyCache};
 use super::{accept, now_ns, IngestError, MAX_REPORTED_ERRORS};
-use crate::model::{Batch, Point, SeriesKey};
+use crate::model::{Batch, Point, SeriesKey, SeriesMap};
 use crate::parse::line_protocol::{self, Precision};
 use crate::server::store::StoreError;
 use crate::server::AppState;
@@ -82,13 +82,35 @@ impl IntoResponse for InfluxError {
     }
 }
 
-/// The handler of both `/api/v2/write` and `/write`: the two differ only in query parameters
-/// livechart ignores (`org`/`bucket` against `db`).
+/// `POST /api/v2/write`. It and `/write` differ in query parameters livechart ignores
+/// (`org`/`bucket` against `db`), and in a body without points: 2.x refuses it ("writing
+/// requires points").
 pub async fn write(
+    state: State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, InfluxError> {
+    write_lines(state, query, headers, body, false).await
+}
+
+/// `POST /write`: InfluxDB 1.x answers a body without points (empty, or only comments) with
+/// 204, and node-influx's `writePoints([])` sends just that.
+pub async fn write_v1(
+    state: State<AppState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, InfluxError> {
+    write_lines(state, query, headers, body, true).await
+}
+
+async fn write_lines(
     State(state): State<AppState>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
+    empty_is_ok: bool,
 ) -> Result<Response, InfluxError> {
     let Query(params) =
         query.map_err(|e| InfluxError::invalid(format!("bad query string: {e}")))?;
@@ -115,7 +137,7 @@ pub async fn write(
             BatchError::Lines(errors) => InfluxError::invalid(summarize(&errors)),
             BatchError::Limit(e) => InfluxError::from(e),
         })?;
-    if batch.is_empty() && skipped > 0 {
+    if batch.is_empty() && (skipped > 0 || empty_is_ok) {
         return Ok(no_content(skipped));
     }
     accept(&state, batch).await?;
@@ -183,8 +205,10 @@ pub enum BatchError {
 ///
 /// Hot path: a series key (name and labels, validated) is built once per distinct
 /// `(measurement+tags text, field)` in the body and found again by borrowed text, so repeated
-/// series cost a hash lookup per point instead of allocations. Entries keep body order, so of
-/// two points with one series and timestamp the later line wins, whatever the tag order.
+/// series cost a hash lookup per point instead of allocations. Texts that spell one series
+/// differently (tags in another order, `cpu a.b=` and `cpu.a b=`) share one entry, whose
+/// points stay in line order, so of two points with one series and timestamp the later line
+/// wins.
 pub fn to_batch(
     body: &[u8],
     options: line_protocol::Options,
@@ -198,6 +222,9 @@ pub fn to_batch(
     // positions. Borrowed field names clone for free; only escaped keys allocate.
     let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
     let mut entries: Vec<Entry> = Vec::new();
+    // The entry of each series, for texts that spell it another way: looked up once per
+    // new text and field, not per point.
+    let mut entry_of: SeriesMap<usize> = SeriesMap::default();
     let mut skipped = 0;
     let mut points = 0usize;
     let mut bad: Vec<(usize, String)> = Vec::new();
@@ -251,22 +278,32 @@ pub fn to_batch(
             let slot = match known {
                 Some(slot) => slot,
                 None => {
-                    if entries.len() >= limits.max_series {
-                        limit = Some(IngestError::Store(StoreError::TooManySeries {
-                            limit: limits.max_series,
-                            adding: entries.len() + 1,
-                        }));
-                        return;
-                    }
                     let key = match key_cache::find(group.cached.as_ref(), field) {
                         Some(key) => Ok(key.clone()),
                         None => series_key(line, field).inspect(|key| {
                             group.built.push((field.as_ref().into(), key.clone()));
                         }),
                     };
-                    entries.push(key.map(|k| (k, Vec::new())));
-                    group.fields.push((field.clone(), entries.len() - 1));
-                    entries.len() - 1
+                    let seen = key.as_ref().ok().and_then(|k| entry_of.get(k).copied());
+                    let slot = match seen {
+                        Some(slot) => slot,
+                        None => {
+                            if entries.len() >= limits.max_series {
+                                limit = Some(IngestError::Store(StoreError::TooManySeries {
+                                    limit: limits.max_series,
+                                    adding: entries.len() + 1,
+                                }));
+                                return;
+                            }
+                            if let Ok(k) = &key {
+                                entry_of.insert(k.clone(), entries.len());
+                            }
+                            entries.push(key.map(|k| (k, Vec::new())));
+                            entries.len() - 1
+                        }
+                    };
+                    group.fields.push((field.clone(), slot));
+                    slot
                 }
             };
             match &mut entries[slot] {
