@@ -81,9 +81,10 @@ impl FromServerFnError for ApiError {
         // (server_fn would say 500). On the client these variants describe a bad response.
         match value {
             // axum's body limit (DefaultBodyLimit, set from --max-body-bytes) surfaces here as
-            // a failed read with this text; it deserves 413 like every other endpoint.
+            // a failed read ending in this text; it deserves 413 like every other endpoint.
+            // The end, not anywhere: a decode error quotes the body's own strings.
             ServerFnErrorErr::Deserialization(ref e)
-                if cfg!(feature = "ssr") && e.contains("length limit exceeded") =>
+                if cfg!(feature = "ssr") && e.ends_with("length limit exceeded") =>
             {
                 set_status(413);
                 Self::BadRequest(format!("request body is larger than the limit: {e}"))
