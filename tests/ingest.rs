@@ -582,12 +582,24 @@ async fn ingest_tokens_guard_every_ingest_path_and_nothing_else() {
     )
     .await;
     assert!(ok(s));
-    // "user:s3cret" in base64, as Influx 1.x clients send it.
+    // "user:s3cret" in base64, as Influx 1.x clients send it, with and without padding.
+    for basic in ["Basic dXNlcjpzM2NyZXQ=", "Basic dXNlcjpzM2NyZXQ"] {
+        let (s, _, _) = send(
+            &server,
+            "/write",
+            Some("text/plain"),
+            &[("authorization", basic)],
+            lpb.clone(),
+        )
+        .await;
+        assert!(ok(s), "{basic}");
+    }
+    // Basic auth that does not decode leaves the query's p= to be tried.
     let (s, _, _) = send(
         &server,
-        "/write",
+        "/write?p=s3cret",
         Some("text/plain"),
-        &[("authorization", "Basic dXNlcjpzM2NyZXQ=")],
+        &[("authorization", "Basic %%%")],
         lpb.clone(),
     )
     .await;
@@ -795,6 +807,34 @@ async fn web_pages_on_other_sites_cannot_write() {
     )
     .await;
     assert_eq!(status, 200, "the app's own page may write");
-    assert_eq!(names(&series(&server, "").await), vec!["value"]);
+    // DNS rebinding: a page on rebind.example, its name switched to 127.0.0.1, sends an
+    // Origin matching its Host. Its Host is still a domain name.
+    let port = server.addr.port();
+    let rebound = format!("rebind.example:{port}");
+    let rebound_origin = format!("http://{rebound}");
+    let (status, json, _) = send(
+        &server,
+        "/write",
+        Some("text/plain"),
+        &[
+            ("origin", rebound_origin.as_str()),
+            ("host", rebound.as_str()),
+        ],
+        b"m v=1".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 403, "{json}");
+    assert!(json.to_string().contains("DNS rebinding"), "{json}");
+    // A program reaching loopback by a name from /etc/hosts sends no Origin: let through.
+    let (status, _, _) = send(
+        &server,
+        "/write",
+        Some("text/plain"),
+        &[("host", rebound.as_str())],
+        b"m v=1".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(names(&series(&server, "").await), vec!["m.v", "value"]);
     server.stop().await.unwrap();
 }

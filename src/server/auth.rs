@@ -69,7 +69,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// What ingest requires, fixed at start.
 #[derive(Debug, Clone)]
 pub enum IngestAuth {
+    /// Anyone may push: `--allow-anonymous-ingest`.
     Open,
+    /// Anyone on this machine may push: no tokens, listening on loopback only.
+    Loopback,
     Tokens(Tokens),
     /// No tokens on a public address: refuse, and say why.
     Closed {
@@ -81,8 +84,10 @@ impl IngestAuth {
     pub fn decide(tokens: &Tokens, allow_anonymous: bool, addr: SocketAddr) -> Self {
         if !tokens.is_empty() {
             Self::Tokens(tokens.clone())
-        } else if allow_anonymous || addr.ip().is_loopback() {
+        } else if allow_anonymous {
             Self::Open
+        } else if addr.ip().is_loopback() {
+            Self::Loopback
         } else {
             Self::Closed { addr }
         }
@@ -102,13 +107,21 @@ fn presented_token(req: &Request) -> Option<String> {
             return Some(rest.to_string());
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
+            // Padding optional: some clients leave it off. Undecodable, the query may still
+            // carry the token.
+            let lenient = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let password = lenient
                 .decode(rest)
-                .ok()?;
-            let text = String::from_utf8(decoded).ok()?;
-            return text
-                .split_once(':')
-                .map(|(_, password)| password.to_string());
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .and_then(|text| text.split_once(':').map(|(_, p)| p.to_string()));
+            if password.is_some() {
+                return password;
+            }
         }
     }
     let query = req.uri().query()?;
@@ -149,6 +162,42 @@ fn cross_site(req: &Request) -> Option<String> {
     (origin_host != host).then(|| origin.to_string())
 }
 
+/// Whether a page that sent this request reached the server by a name only this machine
+/// answers to (an IP literal or `localhost`). A page on `attacker.example` whose DNS name
+/// is switched to 127.0.0.1 (DNS rebinding) sends a matching `Origin` and `Host`, so
+/// [`cross_site`] cannot tell; its `Host` is still the attacker's name. Requests without an
+/// `Origin` come from programs, which may use any name `/etc/hosts` maps to loopback.
+fn from_page_by_local_name(req: &Request) -> bool {
+    if !req.headers().contains_key(header::ORIGIN) {
+        return true;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    is_local_name(host)
+}
+
+/// `127.0.0.1:3000`, `[::1]:3000`, `localhost`, `app.localhost:3000` (RFC 6761 keeps
+/// `.localhost` on loopback).
+fn is_local_name(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+}
+
 /// Middleware in front of the whole router; lets everything but ingest through untouched.
 pub async fn require_ingest_token(
     State(state): State<AppState>,
@@ -168,6 +217,19 @@ pub async fn require_ingest_token(
     }
     match &state.ingest_auth {
         IngestAuth::Open => next.run(req).await,
+        IngestAuth::Loopback if from_page_by_local_name(&req) => next.run(req).await,
+        IngestAuth::Loopback => {
+            let mut res = refuse(
+                &path,
+                "ingest from a web page that reached this server by a domain name is not \
+                 allowed without a token (it may be DNS rebinding): open the page at \
+                 http://127.0.0.1 or http://localhost, or configure --ingest-token"
+                    .into(),
+            );
+            *res.status_mut() = StatusCode::FORBIDDEN;
+            res.headers_mut().remove(header::WWW_AUTHENTICATE);
+            res
+        }
         IngestAuth::Closed { addr } => refuse(
             &path,
             format!(
@@ -408,6 +470,32 @@ mod tests {
     }
 
     #[test]
+    fn local_names_are_ip_literals_and_localhost() {
+        for local in [
+            "127.0.0.1:3000",
+            "127.0.0.1",
+            "[::1]:3000",
+            "[::1]",
+            "localhost:3000",
+            "LocalHost",
+            "localhost.",
+            "app.localhost:8080",
+            "192.168.1.5:3000",
+        ] {
+            assert!(is_local_name(local), "{local}");
+        }
+        for remote in [
+            "attacker.example:3000",
+            "localhost.example",
+            "",
+            "[evil]:1",
+            "1.2.3:80",
+        ] {
+            assert!(!is_local_name(remote), "{remote}");
+        }
+    }
+
+    #[test]
     fn tokens_compare_and_hide() {
         let t = Tokens::new(["alpha".to_string(), "beta".to_string(), String::new()]);
         assert!(t.accepts("beta"));
@@ -423,7 +511,7 @@ mod tests {
         let none = Tokens::default();
         assert!(matches!(
             IngestAuth::decide(&none, false, lo),
-            IngestAuth::Open
+            IngestAuth::Loopback
         ));
         assert!(matches!(
             IngestAuth::decide(&none, false, public),

@@ -27,9 +27,22 @@ pub enum ConfigError {
     Leptos { origin: String, message: String },
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("{name} {got} is more than this server can use (at most {max})")]
+    TooLarge {
+        name: &'static str,
+        got: u64,
+        max: u64,
+    },
     #[error("--frame-ancestors {0:?}: expected a CSP source list such as \"'self' https://wiki.example.com\" (no ';' or control characters)")]
     FrameAncestors(String),
 }
+
+/// Longest timeout a flag takes: a day is already far past any useful wait, and deadlines
+/// far in the future overflow the clock.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Most live connections a flag may allow: tokio's semaphore takes at most this many permits
+/// (`usize::MAX >> 3`); far beyond what one process can hold open anyway.
+const MAX_CONNECTIONS: usize = usize::MAX >> 3;
 
 /// `livechart` serves live charts of points pushed over HTTP.
 #[derive(Debug, Parser)]
@@ -397,6 +410,29 @@ impl Config {
                 return Err(ConfigError::Zero(name));
             }
         }
+        // Values past these would overflow a deadline or a semaphore at run time (a panic in
+        // every live session, or at start) instead of being refused here.
+        for (name, got, max) in [
+            (
+                "--send-timeout-secs",
+                cli.send_timeout_secs,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "--request-timeout-secs",
+                cli.request_timeout_secs,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "--max-connections",
+                cli.max_connections as u64,
+                MAX_CONNECTIONS as u64,
+            ),
+        ] {
+            if got > max {
+                return Err(ConfigError::TooLarge { name, got, max });
+            }
+        }
         let frame = cli.frame_ancestors.trim();
         if frame.is_empty() || frame.contains(';') || frame.chars().any(char::is_control) {
             return Err(ConfigError::FrameAncestors(cli.frame_ancestors));
@@ -541,6 +577,18 @@ mod tests {
             Config::from_cli(cli),
             Err(ConfigError::Zero("--ring-capacity"))
         ));
+        for (flag, too_big) in [
+            ("--send-timeout-secs", "18446744073709551615"),
+            ("--request-timeout-secs", "86401"),
+            ("--max-connections", "18446744073709551615"),
+        ] {
+            let cli = Cli::parse_from(["livechart", flag, too_big]);
+            let e = Config::from_cli(cli).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{flag} {too_big} is more than")),
+                "{e}"
+            );
+        }
         let cli = Cli::parse_from(["livechart", "--leptos-toml", "/nonexistent/Leptos.toml"]);
         assert!(matches!(
             Config::from_cli(cli),

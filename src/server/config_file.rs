@@ -58,9 +58,24 @@ pub fn read(path: &PathBuf) -> Result<Vec<(String, String)>, ConfigFileError> {
     })
 }
 
+/// 1-based line and column of byte `at` in `text`.
+fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..at.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, column)
+}
+
 /// The variables `text` sets, skipping those `is_set` says the environment has.
 fn variables(text: &str, is_set: impl Fn(&str) -> bool) -> Result<Vec<(String, String)>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    // The error's own text quotes the offending line, which may hold a token: say where
+    // and what, not the text.
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        match e.span().map(|span| line_and_column(text, span.start)) {
+            Some((line, column)) => format!("line {line}, column {column}: {}", e.message()),
+            None => e.message().to_string(),
+        }
+    })?;
     let cmd = super::config::Cli::command();
     let mut out = Vec::new();
     for (key, value) in table {
@@ -92,7 +107,12 @@ fn variables(text: &str, is_set: impl Fn(&str) -> bool) -> Result<Vec<(String, S
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join(","),
-            other => return Err(format!("{key:?}: {other} is not a value a flag takes")),
+            other => {
+                return Err(format!(
+                    "{key:?}: a {} is not a value a flag takes",
+                    other.type_str()
+                ))
+            }
         };
         // `false` is every switch's default; setting the variable would still count as
         // "given" to the flag parser (and trip `requires`/`conflicts_with` rules).
@@ -134,6 +154,15 @@ mod tests {
         let e = variables("retension = \"1d\"", |_| false).unwrap_err();
         assert!(e.contains("retension"), "{e}");
         assert!(variables("addr = ", |_| false).is_err());
+        // A malformed line is named by position, never quoted: it may hold a token.
+        let e = variables("demo = true\ningest-tokens = [\"s3cret\" \"t2\"]", |_| {
+            false
+        })
+        .unwrap_err();
+        assert!(e.starts_with("line 2, column "), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = variables("ingest-tokens = { a = \"s3cret\" }", |_| false).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
         let e = variables("ingest-tokens = [\"a,b\"]", |_| false).unwrap_err();
         assert!(e.contains("ingest-tokens"), "{e}");
         let e = variables("ingest-token = \"a\"", |_| false).unwrap_err();
