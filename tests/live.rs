@@ -739,3 +739,112 @@ async fn a_request_that_is_not_a_handshake_is_told_what_is_missing() {
     assert_eq!(res.headers()["sec-websocket-version"], "13");
     server.stop().await.unwrap();
 }
+
+/// Reads at most 4 KiB a millisecond (about 4 MB/s): a slow link.
+struct Trickle {
+    inner: tokio::net::TcpStream,
+    pause: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl tokio::io::AsyncRead for Trickle {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        std::task::ready!(self.pause.as_mut().poll(cx));
+        let mut small = [0u8; 4_096];
+        let mut part = tokio::io::ReadBuf::new(&mut small[..buf.remaining().min(4_096)]);
+        std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut part))?;
+        buf.put_slice(part.filled());
+        let next = tokio::time::Instant::now() + Duration::from_millis(1);
+        self.pause.as_mut().reset(next);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for Trickle {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The send timeout is for a socket that takes nothing: one taking a snapshot slowly but
+/// steadily, for longer than the timeout in all, gets all of it and stays connected.
+#[tokio::test]
+async fn a_slow_but_steady_reader_gets_its_whole_snapshot() {
+    use futures::SinkExt;
+    // Longer than the kernel's pauses between waking a writer on a draining socket (a third
+    // of its 4 MiB buffer at this reader's pace, about 0.35 s).
+    let timeout = Duration::from_secs(1);
+    let mut config = Config::new();
+    config.limits.send_timeout = timeout;
+    config.limits.ring_capacity = 100_000;
+    let server = TestServer::start_with(config).await;
+    // Series with a point every millisecond over the last minute: a snapshot of about
+    // 16 000 points each at 4 096 columns, over 8 MiB in all.
+    let t0 = now_ms() - 59_000;
+    let names = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+    ];
+    for series in names {
+        for part in 0..12 {
+            let body: String = (part * 5_000..(part + 1) * 5_000)
+                .map(|i| format!("{series} value={} {}\n", (i as f64 * 0.618).fract(), t0 + i))
+                .collect();
+            server.write_lines(body).await;
+        }
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let stream = Trickle {
+        inner: socket.connect(server.addr).await.unwrap(),
+        pause: Box::pin(tokio::time::sleep(Duration::ZERO)),
+    };
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{}/ws", server.addr), stream)
+        .await
+        .unwrap();
+    let subscribe = serde_json::to_string(&ClientMsg::Subscribe(Subscribe::default())).unwrap();
+    ws.send(Message::Text(subscribe.into())).await.unwrap();
+    let started = std::time::Instant::now();
+    let snapshot = loop {
+        match tokio::time::timeout(PATIENCE * 3, ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) if t.contains("\"snapshot\"") => break t,
+            Some(Ok(Message::Close(frame))) => panic!("closed during the snapshot: {frame:?}"),
+            Some(Ok(_)) => continue,
+            other => panic!("no snapshot: {other:?}"),
+        }
+    };
+    let took = started.elapsed();
+    // What makes this test: the snapshot is larger than twice the kernel's largest send
+    // buffer here (`tcp_wmem`: 4 MiB), so the server itself waits on the reader for longer
+    // than the timeout.
+    assert!(snapshot.len() > 8 << 20, "{} bytes", snapshot.len());
+    assert!(took > timeout, "the snapshot came in {took:?}");
+    let ServerMsg::Snapshot { series, .. } = serde_json::from_str(&snapshot).unwrap() else {
+        panic!("not a snapshot");
+    };
+    assert_eq!(series.len(), names.len());
+    assert!(
+        series.iter().all(|s| s.points.len() > 10_000),
+        "decimated to the columns"
+    );
+    server.stop().await.unwrap();
+}

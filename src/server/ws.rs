@@ -6,8 +6,9 @@
 //! cookies) or when `--max-connections` are open (503).
 //!
 //! A session is one task holding the socket: it reads the client and the hub, queues what the
-//! subscription takes, and writes one batch at a time. A batch the socket does not take within
-//! `--send-timeout` ends the connection (close code [`CLOSE_TOO_SLOW`]). While a batch is in
+//! subscription takes, and writes one batch at a time. A socket that takes nothing of a batch
+//! for `--send-timeout` ends the connection (close code [`CLOSE_TOO_SLOW`]); one taking a
+//! large batch slowly but steadily is left to finish. While a batch is in
 //! flight, and between the frames `max_rate` allows, commits wait in the session's queue; the
 //! next frame takes everything queued. So a slow client gets fewer, larger frames; one so far
 //! behind that [`Limits::max_queued_points`] are queued gets per-column extremes instead of
@@ -317,7 +318,9 @@ struct Wire {
     /// The frames of the batch in flight, and how much of the first is written.
     out: VecDeque<Bytes>,
     written: usize,
-    /// While a batch is in flight: when it must be written by (`--send-timeout`).
+    /// While a batch is in flight: when the socket must have taken more of it by
+    /// (`--send-timeout` after the start or the last progress). A socket taking a large
+    /// snapshot slowly but steadily (a phone on a slow link) is not stuck.
     sending: Option<tokio::time::Instant>,
     send_timeout: Duration,
     metrics: Arc<super::metrics::Metrics>,
@@ -361,6 +364,7 @@ impl Wire {
                 Poll::Pending => return Poll::Pending,
             };
             self.written += n;
+            self.sending = Some(tokio::time::Instant::now() + self.send_timeout);
             if self.written == frame.len() {
                 self.out.pop_front();
                 self.written = 0;
@@ -394,20 +398,32 @@ impl Wire {
     /// Waits until the batch in flight is written, at most until its deadline; `Err` says how
     /// the session ends when it cannot be (too slow, or gone).
     async fn drain(&mut self) -> Result<(), Option<Goodbye>> {
-        let Some(deadline) = self.sending else {
-            return Ok(());
-        };
-        let written =
-            tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| self.poll_write(cx))).await;
-        self.sending = None;
-        match written {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(None),
-            Err(_) => {
-                self.metrics.ws_slow_close();
-                Err(Some(too_slow()))
+        while let Some(deadline) = self.sending {
+            let written =
+                tokio::time::timeout_at(deadline, std::future::poll_fn(|cx| self.poll_write(cx)))
+                    .await;
+            match written {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(_)) => {
+                    self.sending = None;
+                    return Err(None);
+                }
+                // It took some since: wait on.
+                Err(_) if self.progressed() => {}
+                Err(_) => {
+                    self.sending = None;
+                    self.metrics.ws_slow_close();
+                    return Err(Some(too_slow()));
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Whether the batch in flight moved since the deadline last waited on was set.
+    fn progressed(&self) -> bool {
+        self.sending
+            .is_some_and(|d| d > tokio::time::Instant::now())
     }
 
     /// The next thing the socket has to say: a message from the client, or the batch in
@@ -550,6 +566,9 @@ impl Session {
                     }
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
+                    if self.wire.progressed() {
+                        continue;
+                    }
                     self.wire.metrics.ws_slow_close();
                     return Some(too_slow());
                 }
