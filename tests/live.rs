@@ -848,3 +848,49 @@ async fn a_slow_but_steady_reader_gets_its_whole_snapshot() {
     );
     server.stop().await.unwrap();
 }
+
+/// A connection that asks for nothing is closed; one that pauses first (a page opened in a
+/// hidden tab) stays, and subscribes when shown.
+#[tokio::test]
+async fn a_paused_client_is_not_closed_for_not_subscribing() {
+    use futures::SinkExt;
+    let mut config = Config::new();
+    config.limits.subscribe_timeout = Duration::from_millis(500);
+    // Heartbeats (and with them the subscribe check) every 300 ms.
+    config.limits.silence_timeout = Duration::from_millis(900);
+    let server = TestServer::start_with(config).await;
+    let mut mute = server.ws_raw().await;
+    let mut hidden = server.ws_raw().await;
+    hidden
+        .send(Message::Text(r#"{"type":"pause"}"#.into()))
+        .await
+        .unwrap();
+    // Both keep reading (and so answer pings) past the timeout.
+    let closed = |frame: Option<Result<Message, _>>| match frame {
+        Some(Ok(Message::Close(Some(f)))) => Some(u16::from(f.code)),
+        Some(Ok(_)) => None,
+        _ => Some(0),
+    };
+    let mut mute_closed = None;
+    let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    while tokio::time::Instant::now() < until {
+        tokio::select! {
+            m = mute.next(), if mute_closed.is_none() => mute_closed = closed(m),
+            h = hidden.next() => assert_eq!(closed(h), None, "the paused client was closed"),
+            _ = tokio::time::sleep_until(until) => {}
+        }
+    }
+    assert_eq!(mute_closed, Some(CLOSE_PROTOCOL_ERROR));
+    hidden
+        .send(Message::Text(r#"{"type":"subscribe"}"#.into()))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(PATIENCE, hidden.next()).await.unwrap() {
+            Some(Ok(Message::Text(t))) if t.contains("\"snapshot\"") => break,
+            Some(Ok(_)) => continue,
+            other => panic!("no snapshot after the pause: {other:?}"),
+        }
+    }
+    server.stop().await.unwrap();
+}

@@ -156,6 +156,23 @@ test('the page reconnects after a server restart and keeps drawing', async ({ pa
   await expect.poll(() => drawnNear(page, after[1].timestamp, 7, rgb)).toMatchObject({ ok: true });
 });
 
+test('a server that stops answering without closing is noticed, and the page comes back', async ({ page, server }, testInfo) => {
+  test.skip(testInfo.project.name === 'phone', 'the same code on both; one long run is enough');
+  test.setTimeout(120_000);
+  await openLive(page, server);
+  // Frozen, not stopped: the socket stays open and silent, as after a network switch or a
+  // dead NAT entry. The page's own heartbeats do not count as hearing the server.
+  server.proc.kill('SIGSTOP');
+  try {
+    await expect(conn(page)).toHaveAttribute('data-state', /^(reconnecting|offline)$/, { timeout: 30_000 });
+  } finally {
+    server.proc.kill('SIGCONT');
+  }
+  await expect(conn(page)).toHaveAttribute('data-state', 'live', { timeout: 60_000 });
+  await server.post([{ series: 'thawed', value: 5 }]);
+  await expect(legendValue(page, 'thawed')).toHaveText('5');
+});
+
 test('the page keeps a continuous line across a server restart: it resumes, not reloads', async ({ page, server }) => {
   await openLive(page, server);
   const now = Date.now();

@@ -181,16 +181,28 @@ mod client {
             return false;
         };
         let (mut sink, mut stream) = ws.split();
-        // A hidden tab subscribes when it is shown.
-        if !hidden() && sink.send(Message::Text(subscribe(feed))).await.is_err() {
-            return false;
-        }
         let beat = serde_json::to_string(&ClientMsg::Heartbeat).unwrap_or_default();
         let pause = serde_json::to_string(&ClientMsg::Pause).unwrap_or_default();
+        // A hidden tab pauses (the server would close a connection that asks for nothing) and
+        // subscribes when it is shown.
+        let first = if hidden() {
+            pause.clone()
+        } else {
+            subscribe(feed)
+        };
+        if sink.send(Message::Text(first)).await.is_err() {
+            return false;
+        }
         let mut heartbeat = IntervalStream::new(HEARTBEAT_INTERVAL_MS).fuse();
         let mut got_data = false;
+        // The server's heartbeats prove the connection alive; our own do not (a browser
+        // buffers sends on a dead socket), so the silence is counted from the last message
+        // heard, not from the last pass of this loop.
+        let mut last_heard = js_sys::Date::now();
         loop {
-            let mut silence = TimeoutFuture::new(SILENCE_TIMEOUT_MS).fuse();
+            let quiet_ms = js_sys::Date::now() - last_heard;
+            let left_ms = (f64::from(SILENCE_TIMEOUT_MS) - quiet_ms).max(0.0) as u32;
+            let mut silence = TimeoutFuture::new(left_ms).fuse();
             let mut next = stream.next().fuse();
             let msg = futures::select! {
                 msg = next => match msg {
@@ -216,6 +228,7 @@ mod client {
                     continue;
                 }
             };
+            last_heard = js_sys::Date::now();
             let now = client_now_ns();
             match msg {
                 Message::Text(text) => {

@@ -243,6 +243,9 @@ pub struct Limits {
     /// A live client not heard from (message or pong) for this long is closed (code 4009):
     /// three missed heartbeats ([`crate::protocol::SILENCE_TIMEOUT_MS`]).
     pub silence_timeout: Duration,
+    /// A live client that neither subscribes nor pauses within this is closed (code 4002):
+    /// see [`super::ws::SUBSCRIBE_TIMEOUT`].
+    pub subscribe_timeout: Duration,
     /// 64 KiB per line protocol line: hundreds of fields; one bad line cannot dominate.
     pub max_line_bytes: usize,
     /// 32 labels per series: exporters rarely pass 15; more is usually a bug in the sender.
@@ -268,6 +271,7 @@ impl Default for Limits {
             max_queued_points: 50_000,
             send_timeout: Duration::from_secs(10),
             silence_timeout: Duration::from_millis(crate::protocol::SILENCE_TIMEOUT_MS as u64),
+            subscribe_timeout: super::ws::SUBSCRIBE_TIMEOUT,
             max_line_bytes: crate::parse::line_protocol::MAX_LINE_BYTES,
             max_labels: 32,
             request_timeout: Duration::from_secs(15),

@@ -49,8 +49,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 /// plot in CSS pixels, so the first frame is as exact as the live data that follows.
 pub const SNAPSHOT_COLUMNS: usize = 4_096;
 
-/// A client that has not subscribed this long after connecting is closed: it holds a
-/// connection slot and would never get data.
+/// A client that has neither subscribed nor paused this long after connecting is closed: it
+/// holds a connection slot and would never get data.
 pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes read from a socket at a time: client messages are a few hundred bytes (a subscribe to
@@ -128,6 +128,7 @@ pub async fn upgrade(State(state): State<AppState>, mut req: Request) -> Respons
             active: None,
             last_heard: Instant::now(),
             subscribed: false,
+            spoke: false,
         };
         // Boxed: this task then holds a pointer, not a copy.
         // Counted down by a guard: also when a session panics.
@@ -487,6 +488,9 @@ struct Session {
     /// Whether the client ever subscribed (a paused one is not the one the subscribe timeout
     /// is for).
     subscribed: bool,
+    /// Whether it said what it wants, a subscribe or a pause: a page opened in a hidden tab
+    /// pauses first and subscribes when shown, and must not be closed meanwhile.
+    spoke: bool,
     /// The live feed's state ([`super::status`]), and what of it this session acted on.
     status: tokio::sync::watch::Receiver<super::status::LiveStatus>,
     generation: u64,
@@ -594,10 +598,11 @@ impl Session {
                     }
                 },
                 _ = heartbeat.tick() => {
-                    if !self.subscribed && started.elapsed() >= SUBSCRIBE_TIMEOUT {
+                    let patience = self.state.config.limits.subscribe_timeout;
+                    if !self.spoke && started.elapsed() >= patience {
                         return Some(Goodbye {
                             code: CLOSE_PROTOCOL_ERROR,
-                            reason: format!("no subscribe message within {} s", SUBSCRIBE_TIMEOUT.as_secs()),
+                            reason: format!("no subscribe or pause message within {} ms", patience.as_millis()),
                         });
                     }
                     // A batch in flight has the send timeout watching the peer instead.
@@ -761,6 +766,7 @@ impl Session {
             ClientMsg::Pause => {
                 // Nothing more until the next subscribe, which resumes from what the client
                 // holds: drop the channel and the queue, not the client's place.
+                self.spoke = true;
                 self.active = None;
                 Ok(())
             }
@@ -768,6 +774,7 @@ impl Session {
                 Err(message) => self.text(&ServerMsg::Error { message }).await,
                 Ok(()) => {
                     self.subscribed = true;
+                    self.spoke = true;
                     self.subscribe(sub).await?;
                     // A page that connects while the store is away learns it at once.
                     self.told_degraded = false;
