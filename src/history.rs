@@ -96,7 +96,7 @@ pub fn long_csv(series: &[(String, Vec<Point>)]) -> String {
     for (name, points) in series {
         let name = csv_field(name);
         for p in points {
-            let time = crate::ticks::format_instant(p.ts_ns, 0).replace(' ', "T");
+            let time = crate::ticks::format_instant(p.ts_ns, &0).replace(' ', "T");
             let _ = writeln!(out, "{name},{time}Z,{},{}", p.ts_ns, p.value);
         }
     }

@@ -69,6 +69,12 @@ impl HistoryCache {
         live: Option<LiveCoverage>,
         server_now_ns: i64,
     ) -> Option<FetchPlan> {
+        // Nothing is fetched from before 1970: compare what is held with what can be, or a
+        // view reaching back past it would plan the same fetch after every answer.
+        let from_ns = from_ns.max(0);
+        if to_ns <= from_ns {
+            return None;
+        }
         let width = width.max(1);
         let span = to_ns.saturating_sub(from_ns).max(1);
         // No finer than the server answers over this span (a canvas wider than its limit).
@@ -290,6 +296,25 @@ mod tests {
             series: BTreeMap::from([(key("a"), Vec::new())]),
         };
         assert_eq!(held.plan(from, to, 20_000, None, NOW), None);
+    }
+
+    #[test]
+    fn a_view_reaching_before_1970_does_not_refetch_forever() {
+        let c = HistoryCache::default();
+        for (from, to) in [(-50 * S, 50 * S), (-100 * S, -50 * S)] {
+            let Some(plan) = c.plan(from, to, 100, None, NOW) else {
+                assert!(to <= 0, "a view after 1970 needs its history");
+                continue;
+            };
+            assert_eq!(plan.from_ns, 0);
+            let held = HistoryCache {
+                from_ns: plan.from_ns,
+                to_ns: plan.to_ns,
+                column_ns: (plan.to_ns - plan.from_ns) / plan.width as i64,
+                series: BTreeMap::from([(key("a"), Vec::new())]),
+            };
+            assert_eq!(held.plan(from, to, 100, None, NOW), None, "{from}..{to}");
+        }
     }
 
     #[test]

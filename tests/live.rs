@@ -94,15 +94,30 @@ async fn a_hidden_page_gets_nothing_then_catches_up() {
     client.send(&ClientMsg::Pause).await;
     // A round trip through the server after the pause: nothing may arrive in between.
     push(&server, "n", t0, 10..20).await;
-    client
-        .send(&ClientMsg::Subscribe(Subscribe {
-            width: Some(0),
-            ..Subscribe::default()
-        }))
-        .await;
-    match client.next().await {
-        Event::Msg(ServerMsg::Error { message }) => assert!(message.contains("width"), "{message}"),
-        other => panic!("nothing but the error was due while paused, got {other:?}"),
+    // Out of range is an error naming the field, not silently clamped.
+    for (bad, field) in [
+        (
+            Subscribe {
+                width: Some(0),
+                ..Subscribe::default()
+            },
+            "width",
+        ),
+        (
+            Subscribe {
+                max_rate: Some(1_000),
+                ..Subscribe::default()
+            },
+            "max_rate",
+        ),
+    ] {
+        client.send(&ClientMsg::Subscribe(bad)).await;
+        match client.next().await {
+            Event::Msg(ServerMsg::Error { message }) => {
+                assert!(message.contains(field), "{message}")
+            }
+            other => panic!("nothing but the error was due while paused, got {other:?}"),
+        }
     }
     let resume = client.feed.resume();
     client

@@ -1255,9 +1255,9 @@ fn check(sub: &Subscribe, state: &AppState) -> Result<(), String> {
         }
     }
     if let Some(rate) = sub.max_rate {
-        if rate == 0 {
+        if rate == 0 || rate > MAX_RATE {
             return Err(format!(
-                "max_rate must be 1 to {MAX_RATE} updates per second, got 0"
+                "max_rate must be 1 to {MAX_RATE} updates per second, got {rate}"
             ));
         }
     }

@@ -19,7 +19,7 @@ use super::{ChartCtl, Mounted};
 use crate::decimate::{clip_to_range, M4};
 use crate::gaps;
 use crate::model::{Point, NANOS_PER_SEC};
-use crate::ticks::{format_time_tick, time_ticks, value_ticks};
+use crate::ticks::{format_axis_value, format_time_tick, time_ticks, value_ticks};
 use crate::view::{
     format_value, live_window, series_color, stroke_pieces, unit_of, y_range, WIDE_STROKE_SEGMENTS,
 };
@@ -192,8 +192,15 @@ fn prefers_dark() -> bool {
         .is_some_and(|m| m.matches())
 }
 
-fn utc_offset_minutes() -> i32 {
-    -(js_sys::Date::new_0().get_timezone_offset() as i32)
+/// The browser's time zone, asked for each moment: daylight saving then follows the date
+/// shown, not today's (a summer day viewed in winter reads its own wall clock).
+pub(super) struct BrowserZone;
+
+impl crate::ticks::Zone for BrowserZone {
+    fn offset_minutes(&self, ts_ns: i64) -> i32 {
+        let ms = (ts_ns / crate::model::NANOS_PER_MILLI) as f64;
+        -(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).get_timezone_offset() as i32)
+    }
 }
 
 struct Theme {
@@ -412,9 +419,9 @@ pub(super) fn draw(
 
                 let css_w = f64::from(w) / dpr;
                 let css_h = f64::from(h) / dpr;
-                let tz = utc_offset_minutes();
+                let tz = BrowserZone;
                 let (x_ticks, step) =
-                    time_ticks(from, to, ((css_w / 90.0) as usize).clamp(2, 12), tz);
+                    time_ticks(from, to, ((css_w / 90.0) as usize).clamp(2, 12), &tz);
                 let x_keys: Vec<f64> = x_ticks.iter().map(|&t| secs(t)).collect();
                 let max_y_ticks = ((css_h / 45.0) as usize).clamp(3, 10);
                 let y_keys = |lo: f64, hi: f64| -> Vec<f64> {
@@ -427,6 +434,7 @@ pub(super) fn draw(
                         value_ticks(lo, hi, max_y_ticks)
                     }
                 };
+                let (left_keys, right_keys) = (y_keys(y0, y1), y_keys(r0, r1));
                 // The axes' captions: the unit when every series on that side shares one.
                 let unit = |right: bool| {
                     let mut units = lines
@@ -459,12 +467,12 @@ pub(super) fn draw(
                     })
                     .build_cartesian_2d(
                         Ticked::new(0.0..secs(to), x_keys.clone()),
-                        Ticked::new(y0..y1, y_keys(y0, y1)),
+                        Ticked::new(y0..y1, left_keys.clone()),
                     )
                     .map_err(|e| e.to_string())?
                     .set_secondary_coord(
                         Ticked::new(0.0..secs(to), x_keys),
-                        Ticked::new(r0..r1, y_keys(r0, r1)),
+                        Ticked::new(r0..r1, right_keys.clone()),
                     );
 
                 // The tick itself, not the time rebuilt from its float position: over a year
@@ -476,15 +484,26 @@ pub(super) fn draw(
                         .copied()
                         .min_by_key(|t| t.abs_diff(approx))
                         .unwrap_or(approx);
-                    format_time_tick(t, step, tz)
+                    format_time_tick(t, step, &tz)
                 };
-                let y_label = |y: &f64| {
-                    if log {
-                        format_value(10f64.powf(*y))
-                    } else {
-                        format_value(*y)
+                // Linear ticks carry the decimals their step needs; log ticks are decades.
+                let step_of = |keys: &[f64], lo: f64, hi: f64| match keys {
+                    [a, b, ..] => b - a,
+                    _ => hi - lo,
+                };
+                let (left_step, right_step) =
+                    (step_of(&left_keys, y0, y1), step_of(&right_keys, r0, r1));
+                let y_label_with = |step: f64| {
+                    move |y: &f64| {
+                        if log {
+                            format_value(10f64.powf(*y))
+                        } else {
+                            format_axis_value(*y, step)
+                        }
                     }
                 };
+                let y_label = y_label_with(left_step);
+                let right_label = y_label_with(right_step);
                 let axis_style = ShapeStyle::from(theme.axis).stroke_width(px(1.0).max(1) as u32);
                 chart
                     .configure_mesh()
@@ -503,7 +522,7 @@ pub(super) fn draw(
                 if has_right {
                     chart
                         .configure_secondary_axes()
-                        .y_label_formatter(&y_label)
+                        .y_label_formatter(&right_label)
                         .y_desc(right_unit.clone().unwrap_or_default())
                         .label_style(label_font.clone())
                         .axis_desc_style(label_font)

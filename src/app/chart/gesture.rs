@@ -133,7 +133,6 @@ fn inspect_at(drawn: &SharedDrawn, x: f64, y: f64, finger: bool) -> Option<Inspe
     }
     let f = (x - left) / (right - left);
     let t = d.from_ns + ((d.to_ns - d.from_ns) as f64 * f) as i64;
-    let tz = -(js_sys::Date::new_0().get_timezone_offset() as i32);
     // Within two pixel columns of a point counts as on it.
     let slack = ((d.to_ns - d.from_ns) as f64 / (right - left) * 2.0) as i64;
     let rows = d
@@ -162,7 +161,7 @@ fn inspect_at(drawn: &SharedDrawn, x: f64, y: f64, finger: bool) -> Option<Inspe
         bottom,
         tip_left,
         tip_top,
-        time: format_instant(t, tz),
+        time: format_instant(t, &super::draw::BrowserZone),
         rows,
         placement: if finger {
             "above"
