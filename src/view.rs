@@ -48,7 +48,13 @@ pub fn y_range(min: f64, max: f64) -> (f64, f64) {
         return (0.0, 1.0);
     }
     if max - min < f64::EPSILON * max.abs().max(1.0) {
-        let pad = (min.abs() * 0.1).max(1.0);
+        // At least ±1 around ordinary values; a small value (1e-9) gets a band of its own
+        // size, or its line would sit on an axis reading 0.
+        let pad = match min.abs() {
+            0.0 => 1.0,
+            a if a < 1.0 => a * 0.1,
+            a => (a * 0.1).max(1.0),
+        };
         return (min - pad, max + pad);
     }
     let pad = (max - min) * 0.05;
@@ -142,6 +148,12 @@ mod tests {
         assert_eq!(y_range(0.0, 100.0), (-5.0, 105.0));
         assert_eq!(y_range(5.0, 5.0), (4.0, 6.0));
         assert_eq!(y_range(1000.0, 1000.0), (900.0, 1100.0));
+        assert_eq!(y_range(0.0, 0.0), (-1.0, 1.0));
+        let (lo, hi) = y_range(1e-9, 1e-9);
+        assert!(
+            lo > 0.0 && hi < 2e-9 && lo < 1e-9 && hi > 1e-9,
+            "{lo}..{hi}"
+        );
         assert_eq!(y_range(f64::NAN, 1.0), (0.0, 1.0));
         assert_eq!(y_range(2.0, 1.0), (0.0, 1.0));
     }
