@@ -32,7 +32,8 @@ pub enum StoreError {
     #[error("too many series: this server keeps at most {limit} and the request would add {adding} new ones")]
     TooManySeries { limit: usize, adding: usize },
     /// The backend cannot take or give data now (disk full, database damaged, shutting
-    /// down); nothing of the request was stored. Answered 503: the sender should retry.
+    /// down). Answered 503: the sender should retry. Nothing of the request was stored,
+    /// except in Redis mode after a timeout or a dropped connection (docs/GUARANTEES.md).
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("no series {0}")]

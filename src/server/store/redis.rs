@@ -60,7 +60,7 @@ use super::redis_conn::{Conn, Connections, Timeouts};
 use super::{HistoryQuery, HistoryResult, SeriesInfo, Store, StoreError, Stored};
 use crate::chunk;
 use crate::decimate::m4;
-use crate::model::{last_write_wins, Batch, SeriesKey, SeriesPoints};
+use crate::model::{last_write_wins, Batch, Point, SeriesKey, SeriesPoints};
 use crate::server::hub::Hub;
 use crate::server::now_ns;
 use crate::server::status::{self, StatusTx};
@@ -86,10 +86,94 @@ const READ_COUNT: usize = 512;
 /// and a half an instance may lose Redis for and still continue without reloading viewers;
 /// each commit's points are also in their series' streams, so this is the price of that.
 pub const LOG_COMMITS: usize = 10_000;
-/// Points a history read buffers before cutting them to what its answer needs (16 MB).
+/// Points a history read buffers before cutting them to what its answer needs (16 MB; a raw
+/// read keeping a million points buffers up to twice that).
 const REDUCE_AT: usize = 1_000_000;
 /// Stream entries read per round trip by history and warm-up.
 const PAGE: usize = 1_000;
+
+/// A history read's points, gathered entry by entry in write order within bounded memory:
+/// past `reduce_at` points the buffer is cut to what the answer can use (the columns'
+/// extremes, or the first points of a raw answer) and reading goes on.
+struct Gather {
+    /// Points kept: the query's range, from the retention horizon on.
+    keep_from: i64,
+    /// The query's columns, which any cut must share with the answer.
+    from_ns: i64,
+    to_ns: i64,
+    width: usize,
+    raw_limit: Option<usize>,
+    /// Buffered points that trigger a cut: [`REDUCE_AT`], and after a raw cut twice what it
+    /// keeps, so a cut that keeps a million points is not redone for every entry.
+    reduce_at: usize,
+    points: Vec<Point>,
+    read: usize,
+    /// After a raw answer was cut: the newest timestamp it keeps. Later points past it cannot
+    /// be in the answer, so they are not buffered (re-sorting a full buffer for every entry
+    /// made a long export take hours).
+    raw_cutoff: Option<i64>,
+}
+
+impl Gather {
+    fn new(q: &HistoryQuery, horizon: i64, reduce_at: usize) -> Self {
+        let kept = q.raw_limit.map_or(0, |l| l.saturating_add(1));
+        Self {
+            keep_from: q.from_ns.max(horizon),
+            from_ns: q.from_ns,
+            to_ns: q.to_ns,
+            width: q.width,
+            raw_limit: q.raw_limit,
+            reduce_at: reduce_at.max(kept.saturating_mul(2)),
+            points: Vec::new(),
+            read: 0,
+            raw_cutoff: None,
+        }
+    }
+
+    fn add(&mut self, points: Vec<Point>) {
+        let (from, to) = (self.keep_from, self.to_ns);
+        let before = self.points.len();
+        self.points.extend(
+            points
+                .into_iter()
+                .filter(|p| p.ts_ns >= from && p.ts_ns <= to),
+        );
+        self.read += self.points.len() - before;
+        if let Some(cutoff) = self.raw_cutoff {
+            // Counted above as read; kept only if it can still be in the answer, in write
+            // order (of two writes of one timestamp the later must stay last).
+            let mut kept = before;
+            for i in before..self.points.len() {
+                if self.points[i].ts_ns <= cutoff {
+                    self.points.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            self.points.truncate(kept);
+        }
+        if self.points.len() > self.reduce_at {
+            // Stream order is write order: of two writes of one timestamp the later stays.
+            last_write_wins(&mut self.points);
+            match self.raw_limit {
+                None => {
+                    let all = std::mem::take(&mut self.points);
+                    self.points = m4(all, self.from_ns, self.to_ns, self.width);
+                }
+                Some(limit) => {
+                    self.points.truncate(limit.saturating_add(1));
+                    self.raw_cutoff = self.points.last().map(|p| p.ts_ns);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, q: &HistoryQuery) -> HistoryResult {
+        last_write_wins(&mut self.points);
+        let mut result = HistoryResult::from_points(q, self.points);
+        result.raw_points = self.read;
+        result
+    }
+}
 
 /// A request, atomically: see the module doc.
 ///
@@ -816,35 +900,19 @@ impl Store for RedisStore {
         if !known {
             return Err(StoreError::UnknownSeries(q.series.to_string()));
         }
-        // Bounded memory whatever the series holds: past REDUCE_AT points the buffer is cut
-        // to what the answer can use (the columns' extremes, or the first points of a raw
-        // answer), and reading goes on.
-        let (mut points, mut read) = (Vec::new(), 0usize);
+        // Streams are trimmed by write time, up to a sweep late: points past the horizon
+        // are never answered, as with the embedded store.
+        let horizon =
+            now_ns().saturating_sub(i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX));
+        let mut gather = Gather::new(&q, horizon, REDUCE_AT);
         self.read_stream(&name, "-", |entry| {
             for e in entry_points(entry, "p")? {
-                let before = points.len();
-                points.extend(
-                    e.points
-                        .into_iter()
-                        .filter(|p| p.ts_ns >= q.from_ns && p.ts_ns <= q.to_ns),
-                );
-                read += points.len() - before;
-            }
-            if points.len() > REDUCE_AT {
-                last_write_wins(&mut points);
-                match q.raw_limit {
-                    None => points = m4(std::mem::take(&mut points), q.from_ns, q.to_ns, q.width),
-                    Some(limit) => points.truncate(limit.saturating_add(1)),
-                }
+                gather.add(e.points);
             }
             Ok(())
         })
         .await?;
-        // Stream order is write order: of two writes of one timestamp the later stays.
-        last_write_wins(&mut points);
-        let mut result = HistoryResult::from_points(&q, points);
-        result.raw_points = read;
-        Ok(result)
+        Ok(gather.finish(&q))
     }
 }
 
@@ -852,6 +920,75 @@ impl Store for RedisStore {
 mod tests {
     use super::*;
     use crate::model::Point;
+
+    fn query(raw_limit: Option<usize>) -> HistoryQuery {
+        HistoryQuery {
+            series: SeriesKey::new("g").unwrap(),
+            from_ns: 0,
+            to_ns: 10_000,
+            width: 7,
+            raw_limit,
+        }
+    }
+
+    /// What a read of every entry at once answers: the reference a bounded read must give.
+    fn at_once(q: &HistoryQuery, horizon: i64, entries: &[Vec<Point>]) -> HistoryResult {
+        let mut g = Gather::new(q, horizon, usize::MAX);
+        for e in entries {
+            g.add(e.clone());
+        }
+        g.finish(q)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_bounded_read_answers_like_reading_everything(
+            entries in proptest::collection::vec(
+                proptest::collection::vec((-100i64..10_100, -50i32..50), 0..20),
+                1..40,
+            ),
+            limit in 1usize..30,
+            reduce_at in 1usize..40,
+            horizon in -200i64..3_000,
+        ) {
+            let entries: Vec<Vec<Point>> = entries
+                .iter()
+                .map(|e| e.iter().map(|&(t, v)| Point::new(t, f64::from(v)).unwrap()).collect())
+                .collect();
+            // Raw answers: any writes, rewrites and backfills included.
+            let q = query(Some(limit));
+            let mut g = Gather::new(&q, horizon, reduce_at);
+            for e in &entries {
+                g.add(e.clone());
+                // Memory stays bounded, whatever the entries hold.
+                proptest::prop_assert!(g.points.len() <= g.reduce_at.max(limit + 1) + 20);
+            }
+            proptest::prop_assert_eq!(g.finish(&q), at_once(&q, horizon, &entries));
+            // M4 answers: exact while no write repeats a timestamp (see GUARANTEES.md).
+            let mut seen = std::collections::HashSet::new();
+            let unique: Vec<Vec<Point>> = entries
+                .iter()
+                .map(|e| e.iter().copied().filter(|p| seen.insert(p.ts_ns)).collect())
+                .collect();
+            let q = query(None);
+            let mut g = Gather::new(&q, horizon, reduce_at);
+            for e in &unique {
+                g.add(e.clone());
+            }
+            proptest::prop_assert_eq!(g.finish(&q), at_once(&q, horizon, &unique));
+        }
+    }
+
+    #[test]
+    fn points_past_the_retention_horizon_are_not_answered() {
+        let q = query(Some(100));
+        let mut g = Gather::new(&q, 50, 1_000);
+        g.add(vec![
+            Point::new(10, 1.0).unwrap(),
+            Point::new(60, 2.0).unwrap(),
+        ]);
+        assert_eq!(g.finish(&q).points, vec![Point::new(60, 2.0).unwrap()]);
+    }
 
     #[test]
     fn timestamp_text_sorts_like_the_number_and_comes_back() {
