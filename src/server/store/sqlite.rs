@@ -168,6 +168,9 @@ pub struct SqliteStore {
     reading: tokio::sync::Semaphore,
     /// Rollup rows read before, shared by all reads; the writer keeps it current.
     rows: Arc<RowCache>,
+    /// Set by the writer while it refuses ingest because compaction keeps failing (a full
+    /// disk); cleared once a compaction succeeds. `/readyz` answers 503 meanwhile.
+    stuck: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Job {
@@ -435,8 +438,10 @@ impl SqliteStore {
         let rows = Arc::new(RowCache::new(row_cache::BUDGET_BYTES));
         let writes = row_cache::Writes::new(&conn, rows.clone()).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel();
+        let stuck = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writer = Writer {
             conn,
+            stuck: stuck.clone(),
             live: live.clone(),
             hub: options.hub.clone(),
             series,
@@ -470,6 +475,7 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             reading: tokio::sync::Semaphore::new(MAX_READERS),
             rows,
+            stuck,
         })
     }
 
@@ -1457,6 +1463,8 @@ fn insert_chunk(
 
 struct Writer {
     conn: Connection,
+    /// See [`SqliteStore::stuck`].
+    stuck: Arc<std::sync::atomic::AtomicBool>,
     /// The live window and the hub, updated here in commit order before each answer: two
     /// writes of one timestamp in one group must show the later one, as the disk does.
     live: Arc<MemoryStore>,
@@ -1553,6 +1561,8 @@ impl Writer {
                     self.log_points = 0;
                     self.log_since = None;
                     self.compact_retry_at = None;
+                    self.stuck
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     compacted = true;
                 }
                 // The log stays; reads still see it and a later pass retries.
@@ -1581,6 +1591,7 @@ impl Writer {
     /// it is stored, and the writer's view of the series is rolled back with it).
     fn commit(&mut self, group: Vec<Job>) {
         if self.log_points >= MAX_LOG_POINTS {
+            self.stuck.store(true, std::sync::atomic::Ordering::Relaxed);
             for job in group {
                 let _ = job.reply.send(Err(unavailable(
                     "the store cannot compact its commit log (see the server log); retry later",
@@ -2142,6 +2153,30 @@ impl Store for SqliteStore {
 
     fn read_cache_bytes(&self) -> usize {
         self.rows.bytes()
+    }
+
+    /// Not ready while ingest would be refused whatever comes: the writer has stopped, or
+    /// compaction keeps failing. (A failed commit alone is not counted: without traffic it
+    /// would never be retried, and an instance marked not ready gets none.)
+    async fn ready(&self) -> Result<(), StoreError> {
+        let stopped = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished);
+        if stopped {
+            return Err(unavailable(
+                "the store's writer has stopped (see the server log)",
+            ));
+        }
+        if self.stuck.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(unavailable(
+                "the store cannot compact its commit log (see the server log); ingest is \
+                 refused until it can",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -3077,6 +3112,7 @@ mod tests {
         let writes = row_cache::Writes::new(&conn, rows).unwrap();
         Writer {
             conn,
+            stuck: Arc::default(),
             live: Arc::new(MemoryStore::new(1_000, 10)),
             hub: None,
             series: SeriesMap::default(),
@@ -3161,6 +3197,32 @@ mod tests {
     }
 
     /// Commits `points` of `key` as one request and compacts them into chunks.
+    #[test]
+    fn a_writer_that_cannot_compact_says_so_until_it_can() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut writer = test_writer();
+        let commit = |writer: &mut Writer| {
+            let mut batch = Batch::new();
+            batch.extend(
+                SeriesKey::new("s").unwrap(),
+                vec![Point::new(1, 1.0).unwrap()],
+            );
+            let (reply, mut answer) = oneshot::channel();
+            writer.commit(vec![Job { batch, reply }]);
+            answer.try_recv().unwrap()
+        };
+        assert!(commit(&mut writer).is_ok());
+        assert!(!writer.stuck.load(Relaxed));
+        // As after compactions failed while ingest went on (a full disk).
+        writer.log_points = MAX_LOG_POINTS;
+        let refused = commit(&mut writer).unwrap_err();
+        assert!(refused.to_string().contains("cannot compact"), "{refused}");
+        assert!(writer.stuck.load(Relaxed), "readiness must say so");
+        writer.maintain(false);
+        assert!(!writer.stuck.load(Relaxed), "compacted: ready again");
+        assert!(commit(&mut writer).is_ok());
+    }
+
     fn commit_and_compact(writer: &mut Writer, key: &SeriesKey, points: Vec<Point>) {
         let mut batch = Batch::new();
         batch.extend(key.clone(), points);
