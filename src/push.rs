@@ -6,7 +6,9 @@
 //! the producer wait on the pipe instead of anything being dropped. Points are stamped when
 //! read, so a batch sent again is the same batch. A batch the server refuses as bad (a 4xx
 //! other than 408 and 429) is split until only the bad points are left, which are given up
-//! with the server's reason on stderr (sending them again would not change the answer). An
+//! with the server's reason on stderr (sending them again would not change the answer); one
+//! that takes too long (408, or no answer in time) is split too, so a slow link still gets
+//! smaller requests through. An
 //! answer every request would get (401, 403, 404, 405, a redirect) stops pushing with a
 //! non-zero exit status, so the producer sees the pipe close instead of points vanishing.
 
@@ -216,9 +218,10 @@ pub async fn run(args: PushArgs) -> Summary {
                 summary.refused += refused;
             }
             Err(fatal) => {
+                // Not waiting for the reader: it may sit in a read of a quiet stdin for
+                // hours. Exiting closes the pipe, which the producer sees.
                 summary.stopped = Some(fatal);
-                drop(rx);
-                break;
+                return summary;
             }
         }
     }
@@ -266,6 +269,9 @@ enum Outcome {
     /// Every request would get this answer (credentials, address, a redirect): stop.
     Fatal(String),
     Retry(String),
+    /// The request took too long (the server's 408, or our own timeout): on a slow link a
+    /// smaller one goes through where sending the same again never would.
+    TooSlow(String),
 }
 
 /// Items of one kind, sent as one request.
@@ -309,6 +315,10 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        // Checked here, or every point would be refused alone, one request and one line of
+        // stderr each.
+        crate::model::SeriesKey::with_labels(args.series.as_str(), args.labels.iter().cloned())
+            .map_err(|e| format!("--series/--label: {e}"))?;
         Ok(Self {
             client,
             base: args.url.trim_end_matches('/').to_string(),
@@ -341,7 +351,7 @@ impl Sender {
         while let Some(items) = stack.pop() {
             match self.until_answered(&items).await {
                 Outcome::Taken => sent += items.len(),
-                Outcome::Refused(_) if items.len() > 1 => {
+                Outcome::Refused(_) | Outcome::TooSlow(_) if items.len() > 1 => {
                     let (a, b) = items.halves();
                     stack.push(b);
                     stack.push(a);
@@ -351,7 +361,7 @@ impl Sender {
                     refused += 1;
                 }
                 Outcome::Fatal(why) => return Err(why),
-                Outcome::Retry(_) => unreachable!("until_answered retries"),
+                Outcome::Retry(_) | Outcome::TooSlow(_) => unreachable!("until_answered retries"),
             }
         }
         Ok((sent, refused))
@@ -379,7 +389,8 @@ impl Sender {
         let mut attempt = 0u32;
         loop {
             match self.attempt(path, content_type, body.clone()).await {
-                Outcome::Retry(why) => {
+                Outcome::TooSlow(why) if items.len() > 1 => return Outcome::TooSlow(why),
+                Outcome::Retry(why) | Outcome::TooSlow(why) => {
                     if attempt == 0 {
                         say!("{why}; holding the points and retrying");
                     }
@@ -412,6 +423,9 @@ impl Sender {
             Err(e) if e.is_builder() => {
                 Outcome::Fatal(format!("cannot send to {}: {e}", self.base))
             }
+            Err(e) if e.is_timeout() => {
+                Outcome::TooSlow(format!("{} took too long to answer: {e}", self.base))
+            }
             Err(e) => Outcome::Retry(format!("cannot reach {}: {e}", self.base)),
             Ok(res) => {
                 let status = res.status();
@@ -436,7 +450,8 @@ impl Sender {
                         "{} is not a livechart server ({why}); check --url",
                         self.base
                     )),
-                    408 | 429 => Outcome::Retry(why),
+                    408 => Outcome::TooSlow(why),
+                    429 => Outcome::Retry(why),
                     400..=499 => Outcome::Refused(why),
                     _ => Outcome::Retry(why),
                 }

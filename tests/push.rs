@@ -170,14 +170,82 @@ async fn a_wrong_token_stops_pushing_instead_of_dropping_every_batch() {
     config.ingest_tokens = livechart::server::auth::Tokens::new(["right".to_string()]);
     let server = TestServer::start_with(config).await;
     let mut child = push(&server, &["--series", "x", "--token", "wrong"]);
-    let stdin = child.stdin.as_mut().unwrap();
+    // The producer stays open and quiet (`tail -f` of a log written once an hour): push must
+    // stop and say why without waiting for its next line.
+    let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "1").unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("push exits while its stdin is still open")
+    .unwrap()
+    .unwrap();
+    drop(stdin);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--token"), "{stderr}");
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_series_the_server_would_refuse_stops_push_before_sending() {
+    let server = TestServer::start().await;
+    let long = format!("k={}", "v".repeat(300));
+    let child = push(&server, &["--series", "x", "--label", &long]);
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok);
+    assert!(stderr.contains("--series/--label"), "{stderr}");
+    let (_, list) = server.get_json("/api/v1/series").await;
+    assert_eq!(list["series"], serde_json::json!([]), "nothing was sent");
+    server.stop().await.unwrap();
+}
+
+/// A server that answers 408 to any request of more than one point, as a server cuts off
+/// an upload too slow for its request timeout: push splits instead of resending the same.
+#[tokio::test]
+async fn requests_cut_off_as_too_slow_are_split_until_they_go_through() {
+    use std::sync::{Arc, Mutex};
+    let taken: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let seen = taken.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/points",
+        axum::routing::post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let points = v["points"].as_array().unwrap();
+                if points.len() > 1 {
+                    return axum::http::StatusCode::REQUEST_TIMEOUT;
+                }
+                seen.lock().unwrap().push(points[0][1].as_f64().unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livechart"))
+        .args(["push", "--series", "slow", "--url", &url])
+        .env_remove("LIVECHART_CONFIG")
+        .env_remove("LIVECHART_TOKEN")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"1\n2\n3\n4\n5\n6\n7\n8\n")
+        .unwrap();
+    let (ok, stderr) = tokio::time::timeout(Duration::from_secs(30), finish(child))
+        .await
+        .expect("push gets through without retrying the same request forever");
+    assert!(ok, "{stderr}");
+    let mut got = taken.lock().unwrap().clone();
+    got.sort_by(f64::total_cmp);
+    assert_eq!(got, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
 }
