@@ -157,6 +157,26 @@ async fn the_server_charts_its_own_figures() {
     server.stop().await.unwrap();
 }
 
+/// A client trickling a body (to a route without an ingest deadline) when shutdown comes
+/// does not hold the server up past the drain limit.
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_on_a_stalled_request() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = Config::new();
+    config.limits.drain_limit = Duration::from_millis(500);
+    let server = TestServer::start_with(config).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(
+        b"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nq=CREATE",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // `stop` gives up (and fails the test) after PATIENCE; without the limit it waits forever.
+    server.stop().await.unwrap();
+    drop(slow);
+}
+
 #[tokio::test]
 async fn a_client_trickling_its_request_head_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -255,6 +255,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// 10 s for a new connection's first request head (slowloris; see `server::slow_client`).
     pub header_timeout: Duration,
+    /// 30 s for requests in flight at shutdown: twice the request timeout, so an ingest that
+    /// started in time is answered, and a stalled client cannot hold the process up.
+    pub drain_limit: Duration,
 }
 
 impl Default for Limits {
@@ -276,6 +279,7 @@ impl Default for Limits {
             max_labels: 32,
             request_timeout: Duration::from_secs(15),
             header_timeout: super::slow_client::HEADER_DEADLINE,
+            drain_limit: Duration::from_secs(30),
         }
     }
 }
@@ -453,6 +457,7 @@ impl Config {
                 max_line_bytes: cli.max_line_bytes,
                 max_labels: cli.max_labels.min(crate::model::MAX_LABELS),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                drain_limit: Duration::from_secs(cli.request_timeout_secs.saturating_mul(2)),
                 max_connections: cli.max_connections,
                 replay_points: cli.replay_points,
                 max_queued_points: cli.max_queued_points,

@@ -2,8 +2,9 @@
 //!
 //! `run` takes an already-bound listener and a shutdown future, so tests start the real server
 //! on `127.0.0.1:0` and stop it cleanly. Shutdown stops accepting connections, tells every
-//! live session to close (code 1001, so browsers reconnect), finishes in-flight requests and
-//! waits up to [`SHUTDOWN_GRACE`] for sessions to end.
+//! live session to close (code 1001, so browsers reconnect), finishes in-flight requests
+//! (for at most [`config::Limits::drain_limit`]) and waits up to [`SHUTDOWN_GRACE`] for
+//! sessions to end.
 
 pub mod assets;
 pub mod auth;
@@ -309,6 +310,7 @@ pub async fn run(
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
     let header_timeout = state.config.limits.header_timeout;
+    let drain_limit = state.config.limits.drain_limit;
     let app = router(state);
 
     let stop = {
@@ -325,9 +327,24 @@ pub async fn run(
         inner: listener,
         deadline: header_timeout,
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await?;
+    // Requests in flight get `--request-timeout` and more to finish, but no longer: a
+    // client trickling a body to a route without a deadline must not keep the process up
+    // (only SIGKILL would end it, and the database would not be marked closed cleanly).
+    // Points already handed to the store are committed either way.
+    let serve = std::future::IntoFuture::into_future(
+        axum::serve(listener, app).with_graceful_shutdown(stop),
+    );
+    let overdue = async {
+        token.cancelled().await;
+        tokio::time::sleep(drain_limit).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = overdue => tracing::warn!(
+            drain_secs = drain_limit.as_secs_f64(),
+            "requests still open after the drain limit; closing them"
+        ),
+    }
 
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
