@@ -58,10 +58,10 @@ impl Metrics {
         self.commit_count.fetch_add(1, Relaxed);
         self.commit_nanos
             .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
-        for (bound, count) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Relaxed);
-            }
+        // Its own bucket only; a scrape adds them up. Raising every bucket above it, one by
+        // one, let a scrape in between see a smaller bucket above a larger one.
+        if let Some(i) = COMMIT_BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.commit_buckets[i].fetch_add(1, Relaxed);
         }
     }
 
@@ -161,17 +161,16 @@ impl Metrics {
             "gauge",
             &plain(read_cache_bytes as u64),
         );
+        let mut below = 0u64;
         let mut lines: Vec<(String, String)> = COMMIT_BUCKETS
             .iter()
             .zip(&self.commit_buckets)
             .map(|(b, c)| {
-                (
-                    format!("_bucket{{le=\"{b}\"}}"),
-                    c.load(Relaxed).to_string(),
-                )
+                below += c.load(Relaxed);
+                (format!("_bucket{{le=\"{b}\"}}"), below.to_string())
             })
             .collect();
-        let count = self.commit_count.load(Relaxed);
+        let count = self.commit_count.load(Relaxed).max(below);
         lines.push(("_bucket{le=\"+Inf\"}".into(), count.to_string()));
         lines.push((
             "_sum".into(),
