@@ -28,7 +28,8 @@ enum Command {
     /// Serve the app, the API and the live feed (the default).
     Serve(Box<Cli>),
     /// Read numbers, `timestamp,value` CSV or line protocol from stdin and push them to a
-    /// server as they come, e.g. `vmstat 1 | awk '{print $15}' | livechart push -s cpu.idle`.
+    /// server as they come, e.g. `vmstat 1 | awk 'NR>2 {print $15; fflush()}' | livechart
+    /// push -s cpu.idle`.
     Push(PushArgs),
 }
 

@@ -552,6 +552,11 @@ async fn ingest_tokens_guard_every_ingest_path_and_nothing_else() {
             json.to_string().contains("missing ingest token"),
             "{path}: {json}"
         );
+        // Each endpoint's own error shape: Influx 1.x clients read "error", 2.x "message".
+        if path.contains("write") {
+            assert_eq!(json["code"], "unauthorized", "{json}");
+            assert_eq!(json["error"], json["message"], "{json}");
+        }
         let (status, json, _) = send(
             &server,
             path,
@@ -699,6 +704,9 @@ async fn a_stalled_upload_gets_408() {
     let text = String::from_utf8_lossy(&answer[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("second limit"), "{text}");
+    // In InfluxDB's shape, so Influx clients show the reason.
+    assert!(text.contains(r#""code":"request timeout""#), "{text}");
+    assert!(text.contains(r#""error":"request took"#), "{text}");
     assert!(series(&server, "").await.is_empty());
     server.stop().await.unwrap();
 }

@@ -130,12 +130,7 @@ fn presented_token(req: &Request) -> Option<String> {
 }
 
 fn refuse(path: &str, message: String) -> Response {
-    let body = match path {
-        "/chart_data" => json!({"status": "error", "message": message}),
-        "/api/v2/write" | "/write" => json!({"code": "unauthorized", "message": message}),
-        _ => json!({"error": message}),
-    };
-    let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let mut res = super::ingest::influx::error_for(path, StatusCode::UNAUTHORIZED, message);
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer realm=\"livechart ingest\""),
@@ -210,26 +205,19 @@ pub async fn require_ingest_token(
     let path = req.uri().path().to_string();
     if let Some(origin) = cross_site(&req) {
         let message = format!("ingest from a web page on another site ({origin}) is not allowed");
-        let mut res = refuse(&path, message);
-        *res.status_mut() = StatusCode::FORBIDDEN;
-        res.headers_mut().remove(header::WWW_AUTHENTICATE);
-        return res;
+        return super::ingest::influx::error_for(&path, StatusCode::FORBIDDEN, message);
     }
     match &state.ingest_auth {
         IngestAuth::Open => next.run(req).await,
         IngestAuth::Loopback if from_page_by_local_name(&req) => next.run(req).await,
-        IngestAuth::Loopback => {
-            let mut res = refuse(
-                &path,
-                "ingest from a web page that reached this server by a domain name is not \
-                 allowed without a token (it may be DNS rebinding): open the page at \
-                 http://127.0.0.1 or http://localhost, or configure --ingest-token"
-                    .into(),
-            );
-            *res.status_mut() = StatusCode::FORBIDDEN;
-            res.headers_mut().remove(header::WWW_AUTHENTICATE);
-            res
-        }
+        IngestAuth::Loopback => super::ingest::influx::error_for(
+            &path,
+            StatusCode::FORBIDDEN,
+            "ingest from a web page that reached this server by a domain name is not \
+             allowed without a token (it may be DNS rebinding): open the page at \
+             http://127.0.0.1 or http://localhost, or configure --ingest-token"
+                .into(),
+        ),
         IngestAuth::Closed { addr } => refuse(
             &path,
             format!(

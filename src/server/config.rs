@@ -67,7 +67,8 @@ pub struct Cli {
     #[arg(long, env = "LIVECHART_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
-    /// Seconds of history a new browser gets on connect, and the chart's default window.
+    /// Seconds of history a new browser gets on connect (the chart's own window starts at a
+    /// minute and is chosen in the page).
     #[arg(long, env = "LIVECHART_WINDOW_SECS", default_value_t = 60)]
     pub window_secs: u64,
 

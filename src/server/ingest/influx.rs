@@ -47,17 +47,24 @@ impl InfluxError {
 impl InfluxError {
     /// InfluxDB's name for each status this server answers with.
     fn with_status(status: StatusCode, message: String) -> Self {
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "request too large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
-            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",
-            _ => "invalid",
-        };
         Self {
             status,
-            code,
+            code: code_of(status),
             message,
         }
+    }
+}
+
+/// InfluxDB's `code` for an answer with `status`.
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "request too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable entity",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::REQUEST_TIMEOUT => "request timeout",
+        _ => "invalid",
     }
 }
 
@@ -75,11 +82,25 @@ impl From<IngestError> for InfluxError {
 
 impl IntoResponse for InfluxError {
     fn into_response(self) -> Response {
-        // 2.x clients read `code` and `message`; 1.x clients (Telegraf's influxdb output, the
-        // influxdb1 client) read `error`.
-        let body = Json(json!({"code": self.code, "message": self.message, "error": self.message}));
-        (self.status, body).into_response()
+        (self.status, Json(body(self.code, &self.message))).into_response()
     }
+}
+
+/// 2.x clients read `code` and `message`; 1.x clients (Telegraf's influxdb output, the
+/// influxdb1 client) read `error`.
+fn body(code: &str, message: &str) -> serde_json::Value {
+    json!({"code": code, "message": message, "error": message})
+}
+
+/// An error answer from outside the handlers (auth, the request deadline) in the shape each
+/// ingest endpoint's clients read: the demo's, InfluxDB's, or `{"error"}`.
+pub fn error_for(path: &str, status: StatusCode, message: String) -> Response {
+    let body = match path {
+        "/chart_data" => json!({"status": "error", "message": message}),
+        "/api/v2/write" | "/write" => body(code_of(status), &message),
+        _ => json!({"error": message}),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `POST /api/v2/write`. It and `/write` differ in query parameters livechart ignores

@@ -15,8 +15,7 @@ use crate::model::Batch;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -130,19 +129,21 @@ pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     let limit = state.config.limits.request_timeout;
+    let path = req.uri().path().to_string();
     let committing = Arc::new(AtomicBool::new(false));
     let handler = COMMITTING.scope(committing.clone(), next.run(req));
     tokio::pin!(handler);
     match tokio::time::timeout(limit, &mut handler).await {
         Ok(res) => res,
         Err(_) if committing.load(Ordering::Acquire) => handler.await,
-        Err(_) => (
+        Err(_) => influx::error_for(
+            &path,
             StatusCode::REQUEST_TIMEOUT,
-            Json(serde_json::json!({
-                "error": format!("request took longer than the {}-second limit; nothing was stored", limit.as_secs()),
-            })),
-        )
-            .into_response(),
+            format!(
+                "request took longer than the {}-second limit; nothing was stored",
+                limit.as_secs()
+            ),
+        ),
     }
 }
 
