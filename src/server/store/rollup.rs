@@ -956,7 +956,7 @@ fn plan_with(
     // Log points are never inside a stand-in (that row would not stand in): read them where
     // they are.
     let lo = log_ts.partition_point(|&x| x < from);
-    let hi = log_ts.partition_point(|&x| x <= to);
+    let hi = log_ts.partition_point(|&x| x <= to).max(lo);
     pieces.extend(log_ts[lo..hi].iter().map(|&x| Piece::Read(x, x, None)));
     Ok(Some(Ok(merge(pieces))))
 }

@@ -2213,6 +2213,14 @@ impl SqliteStore {
         // Points past retention are never answered, even before their chunk is dropped.
         let horizon = now_ns().saturating_sub(duration_ns(self.retention));
         let (from, to) = (q.from_ns.max(horizon), q.to_ns);
+        if from > to {
+            // All of it past retention: nothing to read (and an empty range to no reader).
+            let answer = match q.raw_limit {
+                Some(_) => HistoryResult::from_points(&q, Vec::new()),
+                None => HistoryResult::decimated(&q, Vec::new()),
+            };
+            return Ok((answer, ReadWork::default()));
+        }
         let query = q.clone();
         let Some(limit) = query.raw_limit else {
             let columns = (q.from_ns, q.to_ns, q.width);
