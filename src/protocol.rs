@@ -55,7 +55,7 @@ pub enum ClientMsg {
 #[serde(deny_unknown_fields)]
 pub struct Subscribe {
     /// The series to watch; empty means every series, including ones that appear later.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict_keys")]
     pub series: Vec<SeriesKey>,
     /// The window of history the snapshot covers; the server's `--window` when absent.
     #[serde(default)]
@@ -70,6 +70,22 @@ pub struct Subscribe {
     /// Where the previous connection stopped, to get exactly what was missed.
     #[serde(default)]
     pub resume: Option<Resume>,
+}
+
+/// Series named in a subscribe: each `{"series", "labels"}` and nothing else. A typo such as
+/// `"lables"` would otherwise watch another series (the bare name) without a word.
+fn strict_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SeriesKey>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        series: String,
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    }
+    Vec::<Strict>::deserialize(d)?
+        .into_iter()
+        .map(|k| SeriesKey::with_labels(k.series, k.labels).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// The stream a client last saw and the last offset it holds per series.

@@ -414,6 +414,15 @@ async fn unreadable_messages_close_with_a_reason() {
     let (code, reason) = close_frame(&mut ws).await;
     assert_eq!(code, CLOSE_PROTOCOL_ERROR);
     assert!(reason.contains("widht"), "{reason}");
+    // Inside a series too: a typo there would watch the bare name instead.
+    let mut ws = server.ws_raw().await;
+    let typo = r#"{"type":"subscribe","series":[{"series":"cpu","lables":{"host":"a"}}]}"#;
+    ws.send(Message::Text(typo.into())).await.unwrap();
+    let (code, reason) = tokio::time::timeout(PATIENCE, close_frame(&mut ws))
+        .await
+        .expect("closed, not subscribed to the bare name");
+    assert_eq!(code, CLOSE_PROTOCOL_ERROR);
+    assert!(reason.contains("lables"), "{reason}");
     server.stop().await.unwrap();
 }
 
