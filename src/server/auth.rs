@@ -130,7 +130,7 @@ fn presented_token(req: &Request) -> Option<String> {
 }
 
 fn refuse(path: &str, message: String) -> Response {
-    let mut res = super::ingest::influx::error_for(path, StatusCode::UNAUTHORIZED, message);
+    let mut res = super::ingest::error_for(path, StatusCode::UNAUTHORIZED, message);
     res.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer realm=\"livechart ingest\""),
@@ -205,12 +205,12 @@ pub async fn require_ingest_token(
     let path = req.uri().path().to_string();
     if let Some(origin) = cross_site(&req) {
         let message = format!("ingest from a web page on another site ({origin}) is not allowed");
-        return super::ingest::influx::error_for(&path, StatusCode::FORBIDDEN, message);
+        return super::ingest::error_for(&path, StatusCode::FORBIDDEN, message);
     }
     match &state.ingest_auth {
         IngestAuth::Open => next.run(req).await,
         IngestAuth::Loopback if from_page_by_local_name(&req) => next.run(req).await,
-        IngestAuth::Loopback => super::ingest::influx::error_for(
+        IngestAuth::Loopback => super::ingest::error_for(
             &path,
             StatusCode::FORBIDDEN,
             "ingest from a web page that reached this server by a domain name is not \

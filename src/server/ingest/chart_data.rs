@@ -30,9 +30,13 @@ impl IntoResponse for ChartDataFailure {
             Self::Ingest(e) => e.status(),
             Self::Parse(_) => StatusCode::BAD_REQUEST,
         };
-        let body = Json(json!({"status": "error", "message": self.to_string()}));
-        (status, body).into_response()
+        (status, Json(body(&self.to_string()))).into_response()
     }
+}
+
+/// The demo's error shape, which its clients read.
+pub fn body(message: &str) -> serde_json::Value {
+    json!({"status": "error", "message": message})
 }
 
 pub async fn post(

@@ -88,19 +88,8 @@ impl IntoResponse for InfluxError {
 
 /// 2.x clients read `code` and `message`; 1.x clients (Telegraf's influxdb output, the
 /// influxdb1 client) read `error`.
-fn body(code: &str, message: &str) -> serde_json::Value {
+pub fn body(code: &str, message: &str) -> serde_json::Value {
     json!({"code": code, "message": message, "error": message})
-}
-
-/// An error answer from outside the handlers (auth, the request deadline) in the shape each
-/// ingest endpoint's clients read: the demo's, InfluxDB's, or `{"error"}`.
-pub fn error_for(path: &str, status: StatusCode, message: String) -> Response {
-    let body = match path {
-        "/chart_data" => json!({"status": "error", "message": message}),
-        "/api/v2/write" | "/write" => body(code_of(status), &message),
-        _ => json!({"error": message}),
-    };
-    (status, Json(body)).into_response()
 }
 
 /// `POST /api/v2/write`. It and `/write` differ in query parameters livechart ignores

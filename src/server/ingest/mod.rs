@@ -15,7 +15,7 @@ use crate::model::Batch;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -136,7 +136,7 @@ pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -
     match tokio::time::timeout(limit, &mut handler).await {
         Ok(res) => res,
         Err(_) if committing.load(Ordering::Acquire) => handler.await,
-        Err(_) => influx::error_for(
+        Err(_) => error_for(
             &path,
             StatusCode::REQUEST_TIMEOUT,
             format!(
@@ -145,6 +145,17 @@ pub async fn deadline(State(state): State<AppState>, req: Request, next: Next) -
             ),
         ),
     }
+}
+
+/// An error answer from outside the handlers (auth, the request deadline) in the shape each
+/// ingest endpoint's clients read: the demo's, InfluxDB's, or `{"error"}`.
+pub fn error_for(path: &str, status: StatusCode, message: String) -> Response {
+    let body = match path {
+        "/chart_data" => chart_data::body(&message),
+        "/api/v2/write" | "/write" => influx::body(influx::code_of(status), &message),
+        _ => serde_json::json!({"error": message}),
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 pub use super::now_ns;

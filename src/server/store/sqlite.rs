@@ -2215,11 +2215,10 @@ impl SqliteStore {
         let (from, to) = (q.from_ns.max(horizon), q.to_ns);
         if from > to {
             // All of it past retention: nothing to read (and an empty range to no reader).
-            let answer = match q.raw_limit {
-                Some(_) => HistoryResult::from_points(&q, Vec::new()),
-                None => HistoryResult::decimated(&q, Vec::new()),
-            };
-            return Ok((answer, ReadWork::default()));
+            return Ok((
+                HistoryResult::from_points(&q, Vec::new()),
+                ReadWork::default(),
+            ));
         }
         let query = q.clone();
         let Some(limit) = query.raw_limit else {
