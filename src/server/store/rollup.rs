@@ -110,7 +110,8 @@ pub const TIERS: [i64; 10] = [
 pub const MIN_POINTS_PER_BUCKET: i128 = 4 * 1_024;
 
 /// Most chunks a row lists: about 50 bytes each (at most ~90), so the row stays within what a
-/// 4 KiB B-tree page holds inline (~1 000 bytes). Longer, each row would take an overflow
+/// 4 KiB B-tree page holds inline (~1 000 bytes; databases created before pages became
+/// 16 KiB have such pages). Longer, each row would take an overflow
 /// page (4 KiB on disk, one more read), and every compaction adding a small chunk would
 /// rewrite a growing list. Rows with more are read through the chunks index.
 pub const MAX_LISTED_CHUNKS: usize = 12;
