@@ -518,14 +518,24 @@ pub fn mark_dirty(
     Ok(())
 }
 
-/// After the series' chunks that ended before `cut` were deleted: rows whose chunks are all
-/// gone go, rows that may have lost some are no longer exact.
+/// After the series' chunks that ended before `cut` were deleted (`dropped`: each one's
+/// start and count): each row loses the counts of its deleted chunks, so a row's count stays
+/// what its chunks hold (the series list adds up the coarsest rows); rows left empty go,
+/// and rows that may have lost some are no longer exact.
 pub fn forget_before(
     conn: &Connection,
     series_id: i64,
     widths: impl Iterator<Item = i64>,
     cut: i64,
+    dropped: &[(i64, i64)],
 ) -> rusqlite::Result<()> {
+    let mut subtract = conn.prepare_cached(
+        "UPDATE rollups SET count = count - ?4
+         WHERE series_id = ?1 AND width_ns = ?2 AND start_ns = ?3 RETURNING count",
+    )?;
+    let mut delete_one = conn.prepare_cached(
+        "DELETE FROM rollups WHERE series_id = ?1 AND width_ns = ?2 AND start_ns = ?3",
+    )?;
     let mut delete = conn.prepare_cached(
         "DELETE FROM rollups WHERE series_id = ?1 AND width_ns = ?2 AND start_ns <= ?3",
     )?;
@@ -534,6 +544,19 @@ pub fn forget_before(
          WHERE series_id = ?1 AND width_ns = ?2 AND start_ns < ?3 AND clean",
     )?;
     for width in widths {
+        // A chunk is counted in the row of the bucket it starts in.
+        let mut lost: BTreeMap<i64, i64> = BTreeMap::new();
+        for &(start, count) in dropped {
+            *lost.entry(bucket(start, width)).or_default() += count;
+        }
+        for (start, count) in lost {
+            let left: Option<i64> = subtract
+                .query_row(params![series_id, width, start, count], |r| r.get(0))
+                .optional()?;
+            if left.is_some_and(|left| left <= 0) {
+                delete_one.execute(params![series_id, width, start])?;
+            }
+        }
         // A chunk starting in the bucket ends before start + width + MAX_CHUNK_SPAN.
         let all_gone = cut.saturating_sub(width).saturating_sub(MAX_CHUNK_SPAN);
         delete.execute(params![series_id, width, all_gone])?;

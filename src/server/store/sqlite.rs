@@ -1433,6 +1433,22 @@ const INSERT_CHUNK: &str = "INSERT INTO chunks
      min, max, first_v, last_v, min_ns, max_ns, data)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
+/// Deletes the chunks of a series that ended before `cut` (retention, the disk cap) and
+/// takes them out of its rollup rows (finest tier `finest`, 0: none); returns how many went.
+fn drop_chunks_before(tx: &Connection, id: i64, finest: i64, cut: i64) -> rusqlite::Result<usize> {
+    let dropped: Vec<(i64, i64)> = tx
+        .prepare_cached(
+            "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2
+             RETURNING start_ns, count",
+        )?
+        .query_map(params![id, cut], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !dropped.is_empty() {
+        rollup::forget_before(tx, id, rollup::tiers_from(finest), cut, &dropped)?;
+    }
+    Ok(dropped.len())
+}
+
 /// Writes time-sorted `points` (one per timestamp) as a chunk holding offsets `[first, end)`;
 /// returns what the rollups count of it (clean: the caller knows about overlaps).
 fn insert_chunk(
@@ -2002,18 +2018,9 @@ impl Writer {
         let result = (|| -> rusqlite::Result<usize> {
             let tx = self.conn.transaction()?;
             let mut dropped = 0;
-            {
-                let mut delete = tx.prepare_cached(
-                    "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
-                )?;
-                for id in ids {
-                    let n = delete.execute(params![id, horizon])?;
-                    if n > 0 {
-                        let finest = self.rollup_width.get(&id).copied().unwrap_or(0);
-                        rollup::forget_before(&tx, id, rollup::tiers_from(finest), horizon)?;
-                    }
-                    dropped += n;
-                }
+            for id in ids {
+                let finest = self.rollup_width.get(&id).copied().unwrap_or(0);
+                dropped += drop_chunks_before(&tx, id, finest, horizon)?;
             }
             self.writes.finish(tx)?;
             Ok(dropped)
@@ -2085,15 +2092,8 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let mut dropped = 0;
         for state in self.series.values() {
-            let n = tx.execute(
-                "DELETE FROM chunks WHERE series_id = ?1 AND start_ns < ?2 AND end_ns < ?2",
-                params![state.id, cut],
-            )?;
-            if n > 0 {
-                let finest = self.rollup_width.get(&state.id).copied().unwrap_or(0);
-                rollup::forget_before(&tx, state.id, rollup::tiers_from(finest), cut)?;
-            }
-            dropped += n;
+            let finest = self.rollup_width.get(&state.id).copied().unwrap_or(0);
+            dropped += drop_chunks_before(&tx, state.id, finest, cut)?;
         }
         self.writes.finish(tx)?;
         Ok(Some((cut, dropped)))
@@ -3209,6 +3209,61 @@ mod tests {
             assert!(cached > 0, "no read of {reads} used the cache");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Retention and the disk cap take the chunks they drop out of the rollup rows' counts:
+    /// every tier still adds up to what the chunks hold, and so does the series list. Before,
+    /// the oldest rows of each tier kept counting dropped points, and the list over-counted a
+    /// dense series by up to a week of them. It fails without the subtraction in
+    /// `rollup::forget_before`.
+    #[test]
+    fn dropping_old_chunks_keeps_every_count_true() {
+        fn check(writer: &Writer, when: &str) -> i64 {
+            let conn = &writer.conn;
+            let held: i64 = conn
+                .query_row("SELECT coalesce(sum(count), 0) FROM chunks", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let tiers: Vec<(i64, i64)> = conn
+                .prepare("SELECT width_ns, sum(count) FROM rollups GROUP BY width_ns")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                tiers.len() >= 5,
+                "{when}: the series has rollups: {tiers:?}"
+            );
+            for (width, count) in tiers {
+                assert_eq!(count, held, "{when}: tier {width}");
+            }
+            let listed = held_per_series(conn).unwrap();
+            assert_eq!(listed[0].1.points as i64, held, "{when}: the series list");
+            held
+        }
+        let mut writer = test_writer();
+        let key = SeriesKey::new("dense").unwrap();
+        let s = crate::model::NANOS_PER_SEC;
+        let end = now_ns() / s * s - 600 * s;
+        // Three hours at a point every 2 s, ending ten minutes ago.
+        let points: Vec<Point> = (0..5_400i64)
+            .map(|i| Point::new(end - (5_399 - i) * 2 * s, (i % 13) as f64).unwrap())
+            .collect();
+        commit_and_compact(&mut writer, &key, points);
+        assert_eq!(check(&writer, "written"), 5_400);
+        writer.retention = Duration::from_secs(2 * 3_600);
+        writer.last_retention = None;
+        writer.maybe_expire();
+        let kept = check(&writer, "after retention");
+        assert!(
+            kept > 3_000 && kept < 5_400,
+            "retention dropped some: {kept}"
+        );
+        writer.drop_oldest_hour().unwrap();
+        let left = check(&writer, "after the disk cap");
+        assert!(left > 0 && left < kept, "the disk cap dropped some: {left}");
     }
 
     /// Commits `points` of `key` as one request and compacts them into chunks.
