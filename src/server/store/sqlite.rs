@@ -9,6 +9,7 @@
 //!        UNIQUE INDEX (series_id, first_offset),
 //!        INDEX chunks_by_start (series_id, start_ns, end_ns, first_offset, count, extremes...)
 //! meta(key PRIMARY KEY, value)         -- 'epoch': this database's name for live resumes
+//! merges(series_id, hour, score)       -- hours left to merge, saved at a clean stop
 //! ```
 //! Two shapes, because writes and reads want different things. A commit must be cheap
 //! whatever it holds: written per series, a commit of 1 000 series dirtied 2 000 b-tree
@@ -331,6 +332,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     max_ns INTEGER NOT NULL,
     data BLOB NOT NULL
 );
+-- The hours waiting to be merged (`Writer::fragmented`), written at a clean stop and read
+-- at start, so a restart does not leave their small chunks until retention.
+CREATE TABLE IF NOT EXISTS merges (
+    series_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    score INTEGER NOT NULL,
+    PRIMARY KEY (series_id, hour)
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_offset ON chunks (series_id, first_offset);
 DROP INDEX IF EXISTS chunks_by_end;
 DROP INDEX IF EXISTS chunks_meta;
@@ -414,6 +423,7 @@ impl SqliteStore {
         let log_points = log.values().map(Vec::len).sum();
         let series = load_series(&conn, &log).map_err(unavailable)?;
         let rollup_width = load_rollup_widths(&conn).map_err(unavailable)?;
+        let fragmented = load_merges(&conn).map_err(unavailable)?;
         let horizon = now_ns().saturating_sub(duration_ns(options.retention));
         let since = now_ns()
             .saturating_sub(duration_ns(options.warm))
@@ -460,7 +470,7 @@ impl SqliteStore {
             log_points,
             log_since: (log_points > 0).then(Instant::now),
             pending: log,
-            fragmented: HashMap::new(),
+            fragmented,
             compact_retry_at: None,
             merge_backlog: false,
             merge_budget: MERGE_BUDGET,
@@ -699,6 +709,20 @@ fn add_logged(conn: &Connection, held: &mut HashMap<i64, Held>) -> rusqlite::Res
 }
 
 /// Per series id, the finest rollup tier it keeps.
+/// The hours the last clean stop left waiting to be merged ([`Writer::save_merges`]). Each
+/// counts as written now, so it is merged once quiet as if the server had not stopped. After
+/// an unclean stop the list is the one of the clean stop before (a merge it no longer needs
+/// finds one chunk and leaves it); hours fragmented since are merged only if written again.
+fn load_merges(conn: &Connection) -> rusqlite::Result<HashMap<(i64, i64), Fragments>> {
+    let written = Instant::now();
+    conn.prepare("SELECT series_id, hour, score FROM merges")?
+        .query_map([], |r| {
+            let score = u32::try_from(r.get::<_, i64>(2)?).unwrap_or(MERGE_AT);
+            Ok(((r.get(0)?, r.get(1)?), Fragments { score, written }))
+        })?
+        .collect()
+}
+
 fn load_rollup_widths(conn: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
     let mut stmt = conn.prepare("SELECT id, rollup_width FROM series WHERE rollup_width > 0")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -1562,6 +1586,9 @@ impl Writer {
             self.commit(group);
             self.maintain(false);
         }
+        if let Err(e) = self.save_merges() {
+            tracing::warn!("could not save the hours waiting to be merged: {e}");
+        }
         // Last, after every commit: if this survives a crash, so did everything before it.
         if let Err(e) = self
             .conn
@@ -1570,6 +1597,21 @@ impl Writer {
             tracing::warn!("could not mark the database as closed cleanly: {e}");
         }
         tracing::info!("store writer stopped; every acknowledged point is committed");
+    }
+
+    /// Writes [`Writer::fragmented`] for the next start ([`load_merges`]), replacing what
+    /// the last stop wrote.
+    fn save_merges(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM merges", [])?;
+        {
+            let mut insert =
+                tx.prepare("INSERT INTO merges (series_id, hour, score) VALUES (?1, ?2, ?3)")?;
+            for (&(series_id, hour), f) in &self.fragmented {
+                insert.execute(params![series_id, hour, f.score])?;
+            }
+        }
+        tx.commit()
     }
 
     /// Compaction when due; merges of finished hours after it, or when `idle` (nothing came
@@ -2695,6 +2737,48 @@ mod tests {
             let want = numbered(base, 0..pieces * 10);
             assert_eq!(hour_points(&writer, &key, base), want);
         }
+    }
+
+    /// The hours waiting to be merged outlive a clean stop: before, a restart forgot them and
+    /// their small chunks stayed until retention. It fails without [`Writer::save_merges`]
+    /// at the end of [`Writer::run`] (and without [`load_merges`]).
+    #[test]
+    fn hours_waiting_to_be_merged_outlive_a_clean_stop() {
+        let dir = std::env::temp_dir().join(format!("livechart-merges-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(DB_FILE);
+        let connect = || {
+            let conn = open(&path, Durability::Relaxed).unwrap();
+            (conn, Arc::new(RowCache::new(row_cache::BUDGET_BYTES)))
+        };
+        let base = (now_ns() - 5 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        let key = SeriesKey::new("slow").unwrap();
+        {
+            let (conn, rows) = connect();
+            let mut writer = test_writer_on(conn, rows);
+            for piece in 0..3 {
+                compact_piece(&mut writer, &key, base, piece * 10..piece * 10 + 10);
+            }
+            assert_eq!(chunk_count(&writer), 3, "written last: not quiet yet");
+            // A clean stop: the queue closes and the writer's loop ends.
+            let (jobs, queue) = mpsc::channel();
+            drop(jobs);
+            writer.run(queue);
+        }
+        let (conn, rows) = connect();
+        let fragmented = load_merges(&conn).unwrap();
+        let mut writer = test_writer_on(conn, rows);
+        writer.series = load_series(&writer.conn, &HashMap::new()).unwrap();
+        writer.rollup_width = load_rollup_widths(&writer.conn).unwrap();
+        writer.fragmented = fragmented;
+        writer
+            .merge_finished_hours(Instant::now() + MERGE_QUIET)
+            .unwrap();
+        assert_eq!(chunk_count(&writer), 1, "merged after the restart");
+        assert_eq!(hour_points(&writer, &key, base), numbered(base, 0..30));
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Hours ready at once are merged a budget at a time (at least one per pass), so commits
