@@ -278,21 +278,42 @@ impl SeriesKey {
 }
 
 /// `name` alone, or `name{key=value,…}` with keys in order: how a person reads a series.
+/// A name, key or value holding a character of that syntax (`{`, `}`, `,`, `=`, `"`, `\`)
+/// is written quoted (`"a,b"`, with `"` and `\` escaped), so two series never
+/// read alike: the chart keys its legend and toggles by this text.
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())?;
+        write_part(f, self.name())?;
         if !self.labels().is_empty() {
             f.write_str("{")?;
             for (i, (k, v)) in self.labels().iter().enumerate() {
                 if i > 0 {
                     f.write_str(",")?;
                 }
-                write!(f, "{k}={v}")?;
+                write_part(f, k)?;
+                f.write_str("=")?;
+                write_part(f, v)?;
             }
             f.write_str("}")?;
         }
         Ok(())
     }
+}
+
+/// `text` as it is, or quoted when it holds a character the display syntax uses.
+fn write_part(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    let special = |c: char| matches!(c, '{' | '}' | ',' | '=' | '"' | '\\');
+    if !text.contains(special) {
+        return f.write_str(text);
+    }
+    f.write_str("\"")?;
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("\"")
 }
 
 /// One sample. On the wire it is the pair `[timestamp_ns, value]`, the most compact JSON form.
@@ -591,6 +612,47 @@ pub struct SeriesList {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+
+    /// Two series never read alike: every series of up to two labels made of pieces of the
+    /// display syntax gives its own text. Unquoted, `a{k=v,w=x}` and `a{k="v,w=x"}` read the
+    /// same, and the chart showed both in one legend row.
+    #[test]
+    fn series_display_is_one_to_one() {
+        let names = ["a", "a{k=v}", "a\"", "\"a\""];
+        let keys = ["k", "w", "k,w", "w=x", "\\"];
+        let values = ["v", "x", "v,w=x", "v}", "\"", "\\", "\\\"", "v\\"];
+        let mut labels: Vec<Vec<(&str, &str)>> = vec![vec![]];
+        for k in keys {
+            for v in values {
+                labels.push(vec![(k, v)]);
+                for k2 in keys.iter().filter(|&&k2| k2 > k) {
+                    for v2 in values {
+                        labels.push(vec![(k, v), (k2, v2)]);
+                    }
+                }
+            }
+        }
+        let mut seen: HashMap<String, SeriesKey> = HashMap::new();
+        for name in names {
+            for set in &labels {
+                let key = SeriesKey::with_labels(name, set.iter().copied()).unwrap();
+                if let Some(other) = seen.insert(key.to_string(), key.clone()) {
+                    panic!("{other:?} and {key:?} both read {key}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_series_read_as_before_and_others_are_quoted() {
+        let plain = SeriesKey::with_labels("cpu.usage", [("host", "a b"), ("core", "0")]);
+        assert_eq!(plain.unwrap().to_string(), "cpu.usage{core=0,host=a b}");
+        let odd = SeriesKey::with_labels("m", [("k", r#"v,w="x\"#)]).unwrap();
+        assert_eq!(odd.to_string(), r#"m{k="v,w=\"x\\"}"#);
+        let one = SeriesKey::with_labels("a", [("k", "v"), ("w", "x")]).unwrap();
+        let other = SeriesKey::with_labels("a", [("k", "v,w=x")]).unwrap();
+        assert_ne!(one.to_string(), other.to_string());
+    }
 
     proptest::proptest! {
         #[test]
