@@ -278,6 +278,30 @@ test('the visible range downloads as CSV from the server and the chart as PNG', 
   expect(png.readUInt32BE(20)).toBe(size[1]);
 });
 
+test('a CSV export missing a series says so on the page, and the rest still downloads', async ({ page, server }) => {
+  const now = Date.now();
+  await server.push('cpu', [[now - 20000, 1.5]]);
+  await openWith(page, server, 'mem', [[now - 15000, 7]]);
+  await expect(page.locator('.legend-item[data-series="cpu"]')).toBeVisible();
+  // The store fails for one series only.
+  await page.route('**/api/history', (route) => {
+    const body = route.request().postData() || '';
+    if (body.includes('"mem"')) return route.fulfill({ status: 503, contentType: 'text/plain', body: 'the store is busy' });
+    return route.continue();
+  });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('.export-csv').click()]);
+  const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+  expect(csv.length).toBe(2);
+  expect(csv[1]).toMatch(/^cpu,/);
+  const notice = page.locator('.chart-notice');
+  await expect(notice).toBeVisible();
+  await expect(notice).toHaveAttribute('role', 'status');
+  await expect(notice).toContainText('CSV export incomplete');
+  await expect(notice).toContainText('mem is missing');
+  await notice.locator('.notice-close').click();
+  await expect(notice).toHaveCount(0);
+});
+
 test('a series moved to the right-hand axis gets its own scale; units show with values', async ({ page, server }) => {
   const now = Date.now();
   await server.push('small', [[now - 20000, 1], [now - 10000, 2]]);

@@ -30,6 +30,7 @@ pub fn csv(feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
             .collect();
         (from, to, keys)
     });
+    ctl.notice.set(None);
     leptos::task::spawn_local(async move {
         ctl.loading.update(|n| *n += 1);
         let answers = join_all(keys.iter().map(|series| {
@@ -47,19 +48,25 @@ pub fn csv(feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
         }
         ctl.loading.update(|n| *n = n.saturating_sub(1));
         let mut rows = Vec::new();
+        let mut problems = Vec::new();
         for (key, answer) in keys.iter().zip(answers) {
             match answer {
                 Ok(r) => {
                     if r.truncated {
-                        leptos::logging::warn!(
-                            "livechart: {key} has more than {MAX_RAW_POINTS} points in range; \
-                             the CSV holds the first {MAX_RAW_POINTS}"
-                        );
+                        problems.push(format!(
+                            "{key} has more than {MAX_RAW_POINTS} points in the range: \
+                             the file holds its first {MAX_RAW_POINTS}"
+                        ));
                     }
                     rows.push((key.to_string(), r.points));
                 }
-                Err(e) => leptos::logging::warn!("livechart: export of {key} failed: {e}"),
+                Err(e) => problems.push(format!("{key} is missing: {e}")),
             }
+        }
+        if !problems.is_empty() {
+            let text = format!("CSV export incomplete. {}.", problems.join("; "));
+            leptos::logging::warn!("livechart: {text}");
+            ctl.notice.set(Some(text));
         }
         let text = long_csv(&rows);
         let name = format!(
@@ -69,6 +76,9 @@ pub fn csv(feed: LiveFeed, ctl: ChartCtl, mounted: Mounted) {
         );
         if let Err(e) = download_text(&text, "text/csv", &name) {
             leptos::logging::warn!("livechart: could not start the download: {e:?}");
+            ctl.notice.set(Some(
+                "The CSV download could not start in this browser.".into(),
+            ));
         }
     });
 }

@@ -57,6 +57,10 @@ pub struct ChartCtl {
     pub log_scale: RwSignal<bool>,
     /// Series drawn against the second, right-hand value axis.
     pub right: RwSignal<BTreeSet<String>>,
+    /// What went wrong with the last CSV export (a series that failed or was cut), shown
+    /// beside the toolbar until dismissed or the next export: a partial file must not pass
+    /// for a whole one.
+    pub notice: RwSignal<Option<String>>,
 }
 
 impl ChartCtl {
@@ -73,6 +77,7 @@ impl ChartCtl {
             home_span: RwSignal::new(view.span_ns),
             log_scale: RwSignal::new(spec.log),
             right: RwSignal::new(spec.right.iter().cloned().collect()),
+            notice: RwSignal::new(None),
         }
     }
 
@@ -368,6 +373,25 @@ pub fn LiveChart(
                     "PNG"
                 </button>
             </div>
+            {move || {
+                ctl.notice
+                    .get()
+                    .map(|text| {
+                        view! {
+                            <p class="chart-notice" role="status">
+                                <span>{text}</span>
+                                <button
+                                    class="notice-close"
+                                    type="button"
+                                    aria-label="Dismiss"
+                                    on:click=move |_| ctl.notice.set(None)
+                                >
+                                    "×"
+                                </button>
+                            </p>
+                        }
+                    })
+            }}
             <div
                 node_ref=chart_box
                 class="chart-box"
