@@ -21,8 +21,10 @@ use std::time::Duration;
 
 /// Most points (or lines) in one request: well under the server's default per-request cap.
 pub const MAX_BATCH: usize = 5_000;
-/// Read-ahead while the server is away, in lines: beyond it the producer waits.
-pub const MAX_PENDING: usize = 1_000_000;
+/// Read-ahead while the server is away, in bytes of lines held: beyond it the producer
+/// waits. About 300 k typical lines (minutes of a busy producer), and bounded whatever the
+/// lines' length (a count of lines let 64 KiB lines hold gigabytes).
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// How long one request may take before it is tried again: a 512 KiB batch at 100 kbit/s.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting may take.
@@ -111,8 +113,61 @@ macro_rules! say {
     }};
 }
 
+/// Bytes read ahead and not yet taken into a batch ([`MAX_PENDING_BYTES`]): the reader waits
+/// for room, which is the backpressure the producer feels.
+struct ReadAhead {
+    held: std::sync::Mutex<usize>,
+    room: std::sync::Condvar,
+    cap: usize,
+}
+
+impl ReadAhead {
+    fn new(cap: usize) -> Self {
+        Self {
+            held: std::sync::Mutex::new(0),
+            room: std::sync::Condvar::new(),
+            cap,
+        }
+    }
+
+    /// Waits until `n` more bytes fit (one item alone always fits), then holds them.
+    fn hold(&self, n: usize) {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = self
+            .room
+            .wait_while(held, |held| *held > 0 && *held + n > self.cap)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held += n;
+    }
+
+    fn release(&self, n: usize) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = held.saturating_sub(n);
+        self.room.notify_all();
+    }
+}
+
+/// What an item read ahead holds in memory, about.
+fn held_bytes(input: &Input) -> usize {
+    std::mem::size_of::<Input>()
+        + match input {
+            Input::Line(l) => l.capacity(),
+            Input::Point(_) | Input::Skip => 0,
+        }
+}
+
 /// Reads stdin into `tx` until it ends; the count of bad lines, or why reading failed.
-fn read_stdin(tx: tokio::sync::mpsc::Sender<Input>, precision: Precision) -> Result<usize, String> {
+fn read_stdin(
+    tx: tokio::sync::mpsc::UnboundedSender<Input>,
+    ahead: &ReadAhead,
+    precision: Precision,
+) -> Result<usize, String> {
     use std::io::Read;
     let mut stdin = std::io::stdin().lock();
     let (mut buf, mut n, mut bad) = (Vec::new(), 0usize, 0usize);
@@ -166,7 +221,8 @@ fn read_stdin(tx: tokio::sync::mpsc::Sender<Input>, precision: Precision) -> Res
         match read_line(text, now, precision) {
             Ok(Input::Skip) => {}
             Ok(input) => {
-                if tx.blocking_send(input).is_err() {
+                ahead.hold(held_bytes(&input));
+                if tx.send(input).is_err() {
                     // The sender stopped (a fatal answer): nothing more is wanted.
                     return Ok(bad);
                 }
@@ -190,24 +246,32 @@ pub async fn run(args: PushArgs) -> Summary {
             return summary;
         }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(MAX_PENDING);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
     let precision = args.precision;
-    // std's stdin in a thread of its own: a blocking read, and a full channel blocks it,
-    // which is the backpressure the producer feels.
-    let reader = std::thread::spawn(move || read_stdin(tx, precision));
+    let ahead = std::sync::Arc::new(ReadAhead::new(MAX_PENDING_BYTES));
+    // std's stdin in a thread of its own: a blocking read, which waits while the read-ahead
+    // is full.
+    let reader = std::thread::spawn({
+        let ahead = ahead.clone();
+        move || read_stdin(tx, &ahead, precision)
+    });
     let mut pending = Pending::default();
+    let take = |pending: &mut Pending, input: Input| {
+        ahead.release(held_bytes(&input));
+        add(pending, input);
+    };
     loop {
         // Wait for something, then take whatever else is already there: batches follow the
         // input's pace (one point a second goes out at once; a flood goes out in big ones).
         if pending.len() == 0 {
             match rx.recv().await {
-                Some(input) => add(&mut pending, input),
+                Some(input) => take(&mut pending, input),
                 None => break,
             }
         }
         while !pending.full() {
             match rx.try_recv() {
-                Ok(input) => add(&mut pending, input),
+                Ok(input) => take(&mut pending, input),
                 Err(_) => break,
             }
         }
@@ -463,4 +527,37 @@ impl Sender {
 /// Uniform in [0, 1), from the clock: enough to spread retries of many pushers.
 fn jitter() -> f64 {
     f64::from(now_ns().rem_euclid(1_000_003) as u32) / 1_000_003.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The reader waits while the read-ahead is full and goes on once a batch takes some; an
+    /// item larger than the whole budget still goes, alone.
+    #[test]
+    fn read_ahead_waits_for_room() {
+        let ahead = Arc::new(ReadAhead::new(100));
+        ahead.hold(60);
+        let (went, gone) = std::sync::mpsc::channel();
+        let reader = {
+            let ahead = ahead.clone();
+            std::thread::spawn(move || {
+                ahead.hold(60);
+                went.send(()).unwrap();
+            })
+        };
+        assert!(
+            gone.recv_timeout(Duration::from_millis(200)).is_err(),
+            "60 more bytes do not fit beside 60 of 100"
+        );
+        ahead.release(60);
+        gone.recv_timeout(Duration::from_secs(30))
+            .expect("room again: the reader goes on");
+        reader.join().unwrap();
+        ahead.release(60);
+        ahead.hold(500);
+        ahead.release(500);
+    }
 }
