@@ -422,7 +422,7 @@ async fn two_instances_share_a_redis_cluster() {
                 .next_points()
                 .await
                 .into_iter()
-                .map(|sp| sp.series.to_string()),
+                .map(|sp| sp.series.name().to_string()),
         );
     }
     assert_eq!(seen, ["x", "y{z}", "{livechart}"]);

@@ -89,8 +89,14 @@ pub const LOG_COMMITS: usize = 10_000;
 /// Points a history read buffers before cutting them to what its answer needs (16 MB; a raw
 /// read keeping a million points buffers up to twice that).
 const REDUCE_AT: usize = 1_000_000;
-/// Stream entries read per round trip by history and warm-up.
+/// Most stream entries read per round trip by history and warm-up.
 const PAGE: usize = 1_000;
+/// Bytes of entries a round trip aims at: an entry holds a commit's points of a series, from
+/// one point to a whole request's (100 000 by default, about a megabyte), so a page counted
+/// in entries alone could make Redis and this process each hold a gigabyte. The first page
+/// is [`FIRST_PAGE`] entries; later ones are sized from the bytes per entry seen so far.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+const FIRST_PAGE: usize = 32;
 
 /// A history read's points, gathered entry by entry in write order within bounded memory:
 /// past `reduce_at` points the buffer is cut to what the answer can use (the columns'
@@ -437,25 +443,41 @@ impl RedisStore {
         let key = stream_key(name);
         let mut con = self.con().await?;
         let mut start = from.to_string();
+        let (mut count, mut seen_entries, mut seen_bytes) = (FIRST_PAGE, 0usize, 0usize);
         loop {
             let page: StreamRangeReply = redis::cmd("XRANGE")
                 .arg(&key)
                 .arg(&start)
                 .arg("+")
                 .arg("COUNT")
-                .arg(PAGE)
+                .arg(count)
                 .query_async(&mut con)
                 .await
                 .map_err(unavailable)?;
             for entry in &page.ids {
+                seen_bytes += entry
+                    .map
+                    .values()
+                    .map(|v| bulk(Some(v)).map_or(8, <[u8]>::len))
+                    .sum::<usize>();
                 each(entry)?;
             }
+            seen_entries += page.ids.len();
             match page.ids.last() {
-                Some(last) if page.ids.len() == PAGE => start = format!("({}", last.id),
+                Some(last) if page.ids.len() == count => {
+                    start = format!("({}", last.id);
+                    count = page_after(seen_entries, seen_bytes);
+                }
                 _ => return Ok(()),
             }
         }
     }
+}
+
+/// Entries the next page asks for, from the bytes per entry read so far: about
+/// [`PAGE_BYTES`], at least one and at most [`PAGE`].
+fn page_after(entries: usize, bytes: usize) -> usize {
+    (PAGE_BYTES.saturating_mul(entries) / bytes.max(1)).clamp(1, PAGE)
 }
 
 /// The longest pause between two retention sweeps.
@@ -920,6 +942,16 @@ impl Store for RedisStore {
 mod tests {
     use super::*;
     use crate::model::Point;
+
+    /// Pages follow the entries' size: big entries (a whole request's points each) come a
+    /// few at a time, small ones a thousand at a time, and an entry over the budget alone.
+    #[test]
+    fn pages_hold_about_a_budget_of_bytes() {
+        assert_eq!(page_after(32, 32 * 1_000_000), 4);
+        assert_eq!(page_after(32, 32 * 100), PAGE);
+        assert_eq!(page_after(1, 64 * 1024 * 1024), 1);
+        assert_eq!(page_after(0, 0), 1);
+    }
 
     fn query(raw_limit: Option<usize>) -> HistoryQuery {
         HistoryQuery {
