@@ -1847,7 +1847,6 @@ impl Writer {
                 }
                 // Time order, later offset last; then one point per timestamp, the later
                 // write winning.
-                points.retain(|(_, p)| p.ts_ns >= horizon);
                 if !points.is_sorted_by_key(|(offset, p)| (p.ts_ns, *offset)) {
                     points.sort_by_key(|(offset, p)| (p.ts_ns, *offset));
                 }
@@ -1858,6 +1857,9 @@ impl Writer {
                     }
                     same
                 });
+                // Expired points are skipped, not removed: if this transaction fails, the log
+                // goes back for the next attempt with its newest offset still in it.
+                let points = &points[points.partition_point(|(_, p)| p.ts_ns < horizon)..];
                 let hours = points.chunk_by(|a, b| {
                     a.1.ts_ns.div_euclid(CHUNK_SPAN_NS) == b.1.ts_ns.div_euclid(CHUNK_SPAN_NS)
                 });
@@ -3375,6 +3377,44 @@ mod tests {
         writer.maintain(false);
         assert!(!writer.stuck.load(Relaxed), "compacted: ready again");
         assert!(commit(&mut writer).is_ok());
+    }
+
+    /// A failed compaction gives the log back with every offset it had: before, it came back
+    /// without the points that had expired meanwhile, the retry recorded a lower next offset
+    /// for a series whose newest points those were, and after a restart the series handed
+    /// out offsets it had already given. It fails when expired points are removed from the
+    /// log in place.
+    #[test]
+    fn a_failed_compaction_keeps_the_next_offset() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("late").unwrap();
+        let s = crate::model::NANOS_PER_SEC;
+        let points: Vec<Point> = (0..3)
+            .map(|i| Point::new(now_ns() - 1_800 * s + i, 1.0).unwrap())
+            .collect();
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), points);
+        let (reply, _answer) = oneshot::channel();
+        writer.commit(vec![Job { batch, reply }]);
+        // The points are past retention by the time compaction runs, and its transaction
+        // fails at the end (as on a full disk).
+        writer.retention = Duration::from_secs(600);
+        writer
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER full BEFORE DELETE ON log
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        assert!(writer.compact().is_err());
+        writer.conn.execute_batch("DROP TRIGGER full").unwrap();
+        writer.compact().unwrap();
+        let stored: i64 = writer
+            .conn
+            .query_row("SELECT next_offset FROM series", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 3, "the series row keeps where its offsets got to");
+        assert_eq!(writer.series[&key].next_offset, 3);
     }
 
     fn commit_and_compact(writer: &mut Writer, key: &SeriesKey, points: Vec<Point>) {
