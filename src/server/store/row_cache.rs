@@ -148,6 +148,17 @@ fn row_bytes(r: &Row) -> usize {
     std::mem::size_of::<Row>() + 16 + r.chunks.as_ref().map_or(0, |c| c.len())
 }
 
+/// What a range known complete costs: reads of ranges that neither overlap nor touch (empty
+/// periods, far-apart zooms) add one each, rows or not, so they count too.
+const RANGE_BYTES: usize = std::mem::size_of::<(i64, i64)>();
+
+/// What a series' or tier's entry costs before any row: its map slot and bookkeeping.
+const ENTRY_BYTES: usize = 64;
+
+fn ranges_bytes(n: usize) -> isize {
+    (n * RANGE_BYTES) as isize
+}
+
 impl Tier {
     fn is_complete(&self, lo: i64, hi: i64) -> bool {
         let i = self.complete.partition_point(|&(_, e)| e < lo);
@@ -156,7 +167,9 @@ impl Tier {
             .is_some_and(|&(s, e)| s <= lo && e >= hi)
     }
 
-    fn mark_complete(&mut self, lo: i64, hi: i64) {
+    /// Returns the bytes added (net: ranges it joins go).
+    fn mark_complete(&mut self, lo: i64, hi: i64) -> isize {
+        let before = self.complete.len();
         let (mut lo, mut hi) = (lo, hi);
         // Ranges that overlap or touch this one join it.
         self.complete.retain(|&(s, e)| {
@@ -169,10 +182,13 @@ impl Tier {
         });
         let i = self.complete.partition_point(|&(s, _)| s < lo);
         self.complete.insert(i, (lo, hi));
+        ranges_bytes(self.complete.len()) - ranges_bytes(before)
     }
 
-    /// Drops the rows in `lo..=hi` and their completeness; returns the bytes freed.
-    fn forget(&mut self, lo: i64, hi: i64) -> usize {
+    /// Drops the rows in `lo..=hi` and their completeness; returns the bytes freed (net: a
+    /// range cut in two takes one more).
+    fn forget(&mut self, lo: i64, hi: i64) -> isize {
+        let before = self.complete.len();
         let mut cut = Vec::with_capacity(self.complete.len() + 1);
         for &(s, e) in &self.complete {
             if e < lo || s > hi {
@@ -188,10 +204,12 @@ impl Tier {
         }
         self.complete = cut;
         let gone: Vec<i64> = self.rows.range(lo..=hi).map(|(&k, _)| k).collect();
-        gone.iter()
+        let rows: usize = gone
+            .iter()
             .filter_map(|k| self.rows.remove(k))
             .map(|r| row_bytes(&r))
-            .sum()
+            .sum();
+        rows as isize + ranges_bytes(before) - ranges_bytes(self.complete.len())
     }
 
     /// Adds `rows`, replacing any with the same start; returns the bytes added (net).
@@ -257,8 +275,8 @@ impl RowCache {
             };
             if let Some(tier) = series.tiers.get_mut(&t.width) {
                 let freed = tier.forget(t.lo, t.hi);
-                series.bytes -= freed;
-                inner.bytes -= freed;
+                series.bytes = series.bytes.saturating_add_signed(-freed);
+                inner.bytes = inner.bytes.saturating_add_signed(-freed);
             }
         }
         inner.version = version;
@@ -335,12 +353,19 @@ impl RowCache {
         }
         inner.clock += 1;
         let clock = inner.clock;
-        let series = inner.series.entry(series_id).or_default();
+        let mut net = 0isize;
+        let series = inner.series.entry(series_id).or_insert_with(|| {
+            net += ENTRY_BYTES as isize;
+            SeriesRows::default()
+        });
         series.last_read = clock;
-        let tier = series.tiers.entry(width).or_default();
-        let net = tier.put(rows);
+        let tier = series.tiers.entry(width).or_insert_with(|| {
+            net += ENTRY_BYTES as isize;
+            Tier::default()
+        });
+        net += tier.put(rows);
         if let Some((lo, hi)) = complete {
-            tier.mark_complete(lo, hi);
+            net += tier.mark_complete(lo, hi);
         }
         series.bytes = series.bytes.saturating_add_signed(net);
         inner.bytes = inner.bytes.saturating_add_signed(net);
@@ -455,7 +480,8 @@ mod tests {
                 hi: 10,
             }],
         );
-        assert_eq!(cache.bytes(), before - 2 * row_bytes(&row(0)));
+        // Two rows gone; the range they were in is now two.
+        assert_eq!(cache.bytes(), before - 2 * row_bytes(&row(0)) + RANGE_BYTES);
         assert_eq!(starts(&cache.range(1, 1, 5, (0, 4)).unwrap()), [0]);
         assert_eq!(starts(&cache.range(1, 1, 5, (11, 20)).unwrap()), [15]);
         assert!(cache.range(1, 1, 5, (0, 20)).is_none());
@@ -469,7 +495,9 @@ mod tests {
     #[test]
     fn over_budget_the_series_read_least_recently_go() {
         let one = row_bytes(&row(0));
-        let cache = RowCache::new(5 * one);
+        // A series of two rows in one range of one tier.
+        let series = 2 * one + 2 * ENTRY_BYTES + RANGE_BYTES;
+        let cache = RowCache::new(2 * series + one);
         cache.put(0, 1, 5, &[row(0), row(5)], Some((0, 5)));
         cache.put(0, 2, 5, &[row(0), row(5)], Some((0, 5)));
         assert!(cache.range(0, 1, 5, (0, 5)).is_some());
@@ -480,12 +508,46 @@ mod tests {
         );
         assert!(cache.range(0, 1, 5, (0, 5)).is_some());
         assert!(cache.range(0, 3, 5, (0, 5)).is_some());
-        assert_eq!(cache.bytes(), 4 * one);
+        assert_eq!(cache.bytes(), 2 * series);
         // A series larger than the whole budget is not kept at all.
-        let many: Vec<Row> = (0..6).map(|i| row(i * 5)).collect();
-        cache.put(0, 4, 5, &many, Some((0, 25)));
-        assert!(cache.range(0, 4, 5, (0, 25)).is_none());
-        assert!(cache.bytes() <= 5 * one);
+        let many: Vec<Row> = (0..12).map(|i| row(i * 5)).collect();
+        cache.put(0, 4, 5, &many, Some((0, 55)));
+        assert!(cache.range(0, 4, 5, (0, 55)).is_none());
+        assert!(cache.bytes() <= 2 * series + one);
+    }
+
+    /// Reads that found no rows still leave what they learnt (a range known empty), and it
+    /// counts against the budget: before, reads of ranges that neither overlap nor touch
+    /// grew the list without bound while the cache counted 0 bytes.
+    #[test]
+    fn ranges_known_empty_count_against_the_budget() {
+        let budget = 4_096;
+        let cache = RowCache::new(budget);
+        cache.put(0, 1, 5, &[], Some((0, 10)));
+        assert_eq!(cache.bytes(), 2 * ENTRY_BYTES + RANGE_BYTES);
+        cache.put(0, 1, 5, &[], Some((11, 20)));
+        assert_eq!(
+            cache.bytes(),
+            2 * ENTRY_BYTES + RANGE_BYTES,
+            "joined: one range"
+        );
+        for i in 0..10_000 {
+            cache.put(0, 1 + i % 3, 5, &[], Some((100 * i, 100 * i + 10)));
+            assert!(cache.bytes() <= budget, "{} bytes", cache.bytes());
+        }
+        // Cutting a range in two by a write costs one more.
+        let cache = RowCache::new(budget);
+        cache.put(0, 1, 5, &[], Some((0, 100)));
+        cache.advance(
+            1,
+            &[Touch {
+                series_id: 1,
+                width: 5,
+                lo: 40,
+                hi: 50,
+            }],
+        );
+        assert_eq!(cache.bytes(), 2 * ENTRY_BYTES + 2 * RANGE_BYTES);
     }
 
     #[test]
