@@ -89,6 +89,10 @@ pub const DB_FILE: &str = "livechart.db";
 const MAX_READERS: usize = 4;
 /// Most requests one commit takes: bounds the transaction and the latency of the first one.
 const MAX_GROUP: usize = 256;
+/// An hour of more points than this is read in pieces of chunks that meet only one another
+/// ([`HourReader::hour`]): a raw read of a 20 kHz hour held all its 72 M points (1.2 GB)
+/// to answer ten. Below it, one piece per hour, as merging many small pieces costs more.
+const SPLIT_HOUR_POINTS: usize = 65_536;
 /// Compact once the log holds this many points: bounds what every history read decodes.
 const COMPACT_POINTS: usize = 1_000_000;
 /// ...or once its oldest record is this old, so quiet servers still get compact chunks.
@@ -1127,6 +1131,7 @@ fn logged_points(tx: &Connection, id: i64) -> rusqlite::Result<Vec<Point>> {
 }
 
 /// What a history read needs of a chunk before deciding whether to decode it.
+#[derive(Clone)]
 struct ChunkMeta {
     id: i64,
     first_offset: i64,
@@ -1187,8 +1192,7 @@ fn visit_hours(
                 if !reader.log_only_hours_before(Some(h), visit)? {
                     return Ok(false);
                 }
-                let (points, raw) = reader.hour(h, &chunks)?;
-                if !visit(points, raw) {
+                if !reader.hour(h, &chunks, visit)? {
                     return Ok(false);
                 }
             }
@@ -1387,21 +1391,62 @@ impl HourReader<'_, '_> {
             if until.is_some_and(|u| h >= u) {
                 break;
             }
-            let (points, raw) = self.hour(h, &[])?;
-            if !visit(points, raw) {
+            if !self.hour(h, &[], visit)? {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    /// Hour `h` from its chunks (in offset order) and its log points (newer than any chunk):
-    /// merged, clipped, in time order; with the number of raw points it stands for.
-    fn hour(&mut self, h: i64, chunks: &[ChunkMeta]) -> rusqlite::Result<(Vec<Point>, usize)> {
+    /// Visits hour `h` from its chunks (in offset order) and its log points (newer than any
+    /// chunk): merged, clipped, in time order, with the number of raw points they stand for;
+    /// false when `visit` asked to stop. A dense hour goes in pieces of chunks that meet
+    /// only one another, so a read holds a piece's points at a time, not the hour's.
+    fn hour(
+        &mut self,
+        h: i64,
+        chunks: &[ChunkMeta],
+        visit: &mut impl FnMut(Vec<Point>, usize) -> bool,
+    ) -> rusqlite::Result<bool> {
         let mut log_points = Vec::new();
         while let Some(p) = self.logged.next_if(|p| hour_of(p.ts_ns) == h) {
             log_points.push(p);
         }
+        let held: usize = chunks.iter().map(|c| c.count).sum();
+        if held <= SPLIT_HOUR_POINTS || !log_points.is_empty() {
+            let (points, raw) = self.merged(chunks, log_points)?;
+            return Ok(visit(points, raw));
+        }
+        let mut by_start: Vec<&ChunkMeta> = chunks.iter().collect();
+        by_start.sort_by_key(|c| c.start);
+        let mut rest = &by_start[..];
+        while let Some(first) = rest.first() {
+            let mut end = first.end;
+            let n = 1 + rest[1..]
+                .iter()
+                .take_while(|c| {
+                    let meets = c.start <= end;
+                    end = end.max(c.end);
+                    meets
+                })
+                .count();
+            let mut piece: Vec<ChunkMeta> = rest[..n].iter().map(|c| (*c).clone()).collect();
+            piece.sort_by_key(|c| c.first_offset);
+            let (points, raw) = self.merged(&piece, Vec::new())?;
+            if !visit(points, raw) {
+                return Ok(false);
+            }
+            rest = &rest[n..];
+        }
+        Ok(true)
+    }
+
+    /// [`HourReader::hour`]'s points of `chunks` (in offset order) and `log_points`.
+    fn merged(
+        &mut self,
+        chunks: &[ChunkMeta],
+        log_points: Vec<Point>,
+    ) -> rusqlite::Result<(Vec<Point>, usize)> {
         let alone = overlaps_nothing(chunks, &log_points);
         let mut points = Vec::new();
         let mut summarized = 0usize;
@@ -3609,6 +3654,84 @@ mod tests {
                     "whole chunks decoded: {work:?}"
                 );
             }
+        }
+    }
+
+    /// An hour denser than [`SPLIT_HOUR_POINTS`] is read in pieces of chunks that meet, each
+    /// merged on its own: raw reads get every point once, later writes winning, in time
+    /// order; a raw read that stops early stops within a piece, not after the whole hour;
+    /// M4 reads equal the M4 of every point.
+    #[test]
+    fn a_dense_hour_is_read_in_pieces_with_the_same_answers() {
+        let mut writer = test_writer();
+        let key = SeriesKey::new("dense").unwrap();
+        let base = (now_ns() - 3 * CHUNK_SPAN_NS).div_euclid(CHUNK_SPAN_NS) * CHUNK_SPAN_NS;
+        let n = SPLIT_HOUR_POINTS as i64 + 10_000;
+        let at = |i: i64| base + i * 1_000_000;
+        let first: Vec<Point> = (0..n)
+            .map(|i| Point::new(at(i), i as f64).unwrap())
+            .collect();
+        commit_and_compact(&mut writer, &key, first);
+        // A rewrite of a stretch in the middle: chunks that overlap stored ones.
+        let rewrite: Vec<Point> = (30_000..32_500)
+            .map(|i| Point::new(at(i), -(i as f64)).unwrap())
+            .collect();
+        commit_and_compact(&mut writer, &key, rewrite);
+        let want: Vec<Point> = (0..n)
+            .map(|i| {
+                let v = if (30_000..32_500).contains(&i) {
+                    -(i as f64)
+                } else {
+                    i as f64
+                };
+                Point::new(at(i), v).unwrap()
+            })
+            .collect();
+        let id = writer.series[&key].id;
+        let (from, to) = (base, base + CHUNK_SPAN_NS - 1);
+        let (mut got, mut visits) = (Vec::new(), 0);
+        read_hours(&writer.conn, id, (from, to), None, |piece, raw| {
+            assert_eq!(piece.len(), raw);
+            got.extend(piece);
+            visits += 1;
+            true
+        })
+        .unwrap();
+        let differ = got.iter().zip(&want).position(|(a, b)| a != b);
+        assert!(
+            got.len() == want.len() && differ.is_none(),
+            "raw: every point once, the later write winning: {} points for {}, first \
+             difference at {differ:?}",
+            got.len(),
+            want.len()
+        );
+        assert!(visits > 2, "read in pieces: {visits}");
+        let mut first_piece = 0;
+        read_hours(&writer.conn, id, (from, to), None, |piece, _| {
+            first_piece = piece.len();
+            false
+        })
+        .unwrap();
+        assert!(
+            first_piece <= MAX_CHUNK_POINTS,
+            "{first_piece} points before stopping"
+        );
+        for width in [7, 100, 1_000] {
+            let mut m4 = M4::new(from, to, width);
+            read_hours(
+                &writer.conn,
+                id,
+                (from, to),
+                Some((from, to, width)),
+                |piece, _| {
+                    m4.push_all(&piece);
+                    true
+                },
+            )
+            .unwrap();
+            let mut all = M4::new(from, to, width);
+            all.push_all(&want);
+            assert_eq!(m4.finish(), all.finish(), "M4 at width {width}");
         }
     }
 
