@@ -2625,6 +2625,29 @@ mod tests {
                 }
             }
             fill_cache(&writer);
+            // Before the last compaction the newest writes may still be in the log, which
+            // reads merge with the chunks and rows (later writes winning).
+            if let Some(id) = writer.series.get(&key).map(|st| st.id) {
+                let mut want = last_write_wins(writes.clone());
+                want.retain(|p| p.ts_ns >= horizon);
+                for &(from_s, len_s, width) in &queries {
+                    let (columns_from, to) = (base + from_s * s, base + (from_s + len_s) * s);
+                    let from = columns_from.max(horizon);
+                    if to <= from {
+                        continue;
+                    }
+                    let in_range = want.iter().copied().filter(|p| p.ts_ns >= from && p.ts_ns <= to);
+                    let mut m4 = M4::new(columns_from, to, width);
+                    let cache = Some(writer.writes.cache());
+                    read_m4(&writer.conn, cache, id, (from, to), (columns_from, to, width), &mut m4)
+                        .unwrap();
+                    prop_assert_eq!(
+                        m4.finish(),
+                        crate::decimate::m4(in_range, columns_from, to, width),
+                        "with the log holding {} points", writer.log_points
+                    );
+                }
+            }
             writer.compact().unwrap();
             let Some(id) = writer.series.get(&key).map(|st| st.id) else {
                 return Ok(());
