@@ -290,12 +290,18 @@ async fn read_reload(viewer: &mut Client) {
 }
 
 fn redis_cli(redis: &RedisServer, args: &[&str]) {
+    redis_cli_out(redis, args);
+}
+
+/// What `redis-cli` printed, trimmed.
+fn redis_cli_out(redis: &RedisServer, args: &[&str]) -> String {
     let out = std::process::Command::new("redis-cli")
         .args(["-p", &redis.port.to_string()])
         .args(args)
         .output()
         .unwrap();
     assert!(out.status.success(), "redis-cli {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Redis emptied (FLUSHALL, or one without persistence restarted): its data is another
@@ -396,6 +402,17 @@ async fn retention_refuses_expired_points_and_drops_what_ages_out() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the expired point was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The commit log, which carries each commit's points to the other instances, lets them
+    // go too, once a newer commit can stand as its last entry.
+    assert_eq!(post_point(&a, "later", now_ms(), 2.0).await, 200);
+    while redis_cli_out(&redis, &["XLEN", "{livechart}:log"]) != "1" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit log kept the expired point: {}",
+            redis_cli_out(&redis, &["XRANGE", "{livechart}:log", "-", "+"])
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -431,6 +431,11 @@ impl RedisStore {
                     break;
                 }
             }
+            // The commit log holds each commit's points too: without this it kept the last
+            // [`LOG_COMMITS`] whatever their age, days of points under a short retention.
+            if let Err(e) = trim_log(&mut con, min_id).await {
+                tracing::debug!("retention sweep of the commit log stopped: {e}");
+            }
         }
     }
 
@@ -478,6 +483,38 @@ impl RedisStore {
 /// [`PAGE_BYTES`], at least one and at most [`PAGE`].
 fn page_after(entries: usize, bytes: usize) -> usize {
     (PAGE_BYTES.saturating_mul(entries) / bytes.max(1)).clamp(1, PAGE)
+}
+
+/// Drops the commits older than `min_id` (milliseconds, Redis's clock) from the commit log,
+/// but never its newest: an instance finds its place in the log by its last entry, and an
+/// empty log would read as commits lost (a new epoch, every page reloading).
+async fn trim_log(
+    con: &mut impl redis::aio::ConnectionLike,
+    min_id: u64,
+) -> redis::RedisResult<()> {
+    let newest: StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(key("log"))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(con)
+        .await?;
+    let newest_ms = newest
+        .ids
+        .first()
+        .and_then(|e| e.id.split('-').next()?.parse::<u64>().ok());
+    let Some(newest_ms) = newest_ms else {
+        return Ok(());
+    };
+    let mut trim = redis::cmd("XTRIM");
+    trim.arg(key("log"));
+    if newest_ms >= min_id {
+        trim.arg("MINID").arg(min_id);
+    } else {
+        trim.arg("MAXLEN").arg(1);
+    }
+    trim.query_async(con).await
 }
 
 /// The longest pause between two retention sweeps.
