@@ -80,7 +80,9 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// One `XREAD BLOCK` of the feeder: also how soon it notices a Redis that stopped answering.
 const BLOCK: Duration = Duration::from_millis(1_000);
-/// Commits a feeder reads at once.
+/// Most commits a feeder reads at once; fewer when they are large ([`page_after`]), so a
+/// feeder behind the log does not take hundreds of megabytes in one reply (nor outlast the
+/// reply's timeout and read the same ones again).
 const READ_COUNT: usize = 512;
 /// Commits the log keeps (about: trimmed with `~`). At a hundred commits a second, a minute
 /// and a half an instance may lose Redis for and still continue without reloading viewers;
@@ -460,11 +462,7 @@ impl RedisStore {
                 .await
                 .map_err(unavailable)?;
             for entry in &page.ids {
-                seen_bytes += entry
-                    .map
-                    .values()
-                    .map(|v| bulk(Some(v)).map_or(8, <[u8]>::len))
-                    .sum::<usize>();
+                seen_bytes += entry_bytes(entry);
                 each(entry)?;
             }
             seen_entries += page.ids.len();
@@ -477,6 +475,15 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// What an entry weighs in a reply, about: its fields' bytes.
+fn entry_bytes(entry: &StreamId) -> usize {
+    entry
+        .map
+        .values()
+        .map(|v| bulk(Some(v)).map_or(8, <[u8]>::len))
+        .sum()
 }
 
 /// Entries the next page asks for, from the bytes per entry read so far: about
@@ -595,13 +602,14 @@ impl Feeder {
             return e.to_string();
         }
         self.synced = true;
+        let mut count = FIRST_PAGE;
         loop {
             let Some(place) = self.place.clone() else {
                 return "lost the place in the log".into();
             };
             let reply: Option<StreamReadReply> = match redis::cmd("XREAD")
                 .arg("COUNT")
-                .arg(READ_COUNT)
+                .arg(count)
                 .arg("BLOCK")
                 .arg(BLOCK.as_millis() as u64)
                 .arg("STREAMS")
@@ -613,7 +621,15 @@ impl Feeder {
                 Ok(r) => r,
                 Err(e) => return format!("redis stopped answering: {e}"),
             };
-            let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+            let entries: Vec<StreamId> = reply
+                .into_iter()
+                .flat_map(|r| r.keys)
+                .flat_map(|k| k.ids)
+                .collect();
+            if !entries.is_empty() {
+                let bytes = entries.iter().map(entry_bytes).sum();
+                count = page_after(entries.len(), bytes).min(READ_COUNT);
+            }
             for entry in entries {
                 if let Err(e) = self.publish(&entry, &mut con).await {
                     return e.to_string();
