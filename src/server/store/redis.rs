@@ -272,6 +272,28 @@ if #newest > 0 then last = newest[1][1] end
 return {epoch, seq, last, redis.call('HGETALL', KEYS[3])}
 ";
 
+/// Per stream in KEYS, its oldest entry's offset (`o`) and the first bytes of its points
+/// (`p`), enough for the entry's header ([`chunk::entry_start`]); an empty array for an
+/// empty stream. The series list needs only where each series starts, and an entry can
+/// hold a whole request's points (a megabyte): sending them all for a thousand series made
+/// the list a gigabyte's reply, past the command timeout.
+const OLDEST: &str = r"
+local out = {}
+for i, k in ipairs(KEYS) do
+  local e = redis.call('XRANGE', k, '-', '+', 'COUNT', 1)
+  out[i] = {}
+  if #e > 0 then
+    local f = e[1][2]
+    local o, p = '', ''
+    for j = 1, #f, 2 do
+      if f[j] == 'o' then o = f[j + 1] elseif f[j] == 'p' then p = string.sub(f[j + 1], 1, 64) end
+    end
+    out[i] = {o, p}
+  end
+end
+return out
+";
+
 fn key(part: &str) -> String {
     format!("{PREFIX}:{part}")
 }
@@ -321,6 +343,7 @@ pub struct RedisStore {
     connections: Connections,
     append: redis::Script,
     sync: redis::Script,
+    oldest: redis::Script,
     retention: Duration,
     max_series: usize,
     warm: Duration,
@@ -349,6 +372,7 @@ impl RedisStore {
             connections,
             append: redis::Script::new(APPEND),
             sync: redis::Script::new(SYNC),
+            oldest: redis::Script::new(OLDEST),
             retention: options.retention,
             max_series: options.max_series,
             warm: options.warm,
@@ -911,17 +935,18 @@ impl Store for RedisStore {
             // (An empty pipeline is an error to the client.)
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.cmd("XRANGE")
-                .arg(stream_key(name))
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1);
+        let mut oldest: Vec<Vec<Value>> = Vec::with_capacity(names.len());
+        for group in names.chunks(PAGE) {
+            let mut invocation = self.oldest.prepare_invoke();
+            for name in group {
+                invocation.key(stream_key(name));
+            }
+            let reply: Vec<Vec<Value>> = invocation
+                .invoke_async(&mut con)
+                .await
+                .map_err(unavailable)?;
+            oldest.extend(reply);
         }
-        let oldest: Vec<StreamRangeReply> =
-            pipe.query_async(&mut con).await.map_err(unavailable)?;
         // Rates from the live window, which sees every instance's writes.
         let rates: HashMap<SeriesKey, f64> = self
             .live
@@ -932,22 +957,19 @@ impl Store for RedisStore {
             .collect();
         let mut out = Vec::with_capacity(names.len());
         for (name, oldest) in names.into_iter().zip(oldest) {
-            let (Ok(series), Some(entry)) =
-                (serde_json::from_str::<SeriesKey>(name), oldest.ids.first())
+            let (Ok(series), [o, p]) = (serde_json::from_str::<SeriesKey>(name), &oldest[..])
             else {
+                // An empty stream: retention took every point.
                 continue;
             };
-            let first_offset = text(entry.map.get("o"))
+            let first_offset = text(Some(o))
                 .and_then(|o| o.parse::<i64>().ok())
                 .ok_or_else(|| corrupt("a stream entry without its offset"))?;
-            let first_ns = entry_points(entry, "p")?
-                .iter()
-                .filter_map(|e| e.points.first())
-                .map(|p| p.ts_ns)
-                .min();
-            let (Some(first_ns), Some(last_ns)) =
-                (first_ns, last.get(name).and_then(|t| ts_from_text(t)))
-            else {
+            let first_ns = bulk(Some(p))
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| corrupt("a stream entry without points"))
+                .and_then(|p| chunk::entry_start(p).map_err(|e| corrupt(&e.to_string())))?;
+            let Some(last_ns) = last.get(name).and_then(|t| ts_from_text(t)) else {
                 continue;
             };
             out.push(SeriesInfo {
