@@ -1413,26 +1413,39 @@ impl HourReader<'_, '_> {
             log_points.push(p);
         }
         let held: usize = chunks.iter().map(|c| c.count).sum();
-        if held <= SPLIT_HOUR_POINTS || !log_points.is_empty() {
+        if held <= SPLIT_HOUR_POINTS {
             let (points, raw) = self.merged(chunks, log_points)?;
             return Ok(visit(points, raw));
         }
-        let mut by_start: Vec<&ChunkMeta> = chunks.iter().collect();
-        by_start.sort_by_key(|c| c.start);
-        let mut rest = &by_start[..];
-        while let Some(first) = rest.first() {
-            let mut end = first.end;
+        // Spans by start: each chunk's, and the log points' as one (`None`), which thus
+        // go with every chunk they may share a timestamp with.
+        let log_span = log_points.first().zip(log_points.last());
+        let mut spans: Vec<(i64, i64, Option<&ChunkMeta>)> = chunks
+            .iter()
+            .map(|c| (c.start, c.end, Some(c)))
+            .chain(log_span.map(|(a, b)| (a.ts_ns, b.ts_ns, None)))
+            .collect();
+        spans.sort_by_key(|&(start, ..)| start);
+        let mut log_points = Some(log_points);
+        let mut rest = &spans[..];
+        while let Some(&(_, first_end, _)) = rest.first() {
+            let mut end = first_end;
             let n = 1 + rest[1..]
                 .iter()
-                .take_while(|c| {
-                    let meets = c.start <= end;
-                    end = end.max(c.end);
+                .take_while(|&&(start, span_end, _)| {
+                    let meets = start <= end;
+                    end = end.max(span_end);
                     meets
                 })
                 .count();
-            let mut piece: Vec<ChunkMeta> = rest[..n].iter().map(|c| (*c).clone()).collect();
+            let mut piece: Vec<ChunkMeta> = rest[..n].iter().filter_map(|s| s.2.cloned()).collect();
             piece.sort_by_key(|c| c.first_offset);
-            let (points, raw) = self.merged(&piece, Vec::new())?;
+            let logged = if rest[..n].iter().any(|s| s.2.is_none()) {
+                log_points.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let (points, raw) = self.merged(&piece, logged)?;
             if !visit(points, raw) {
                 return Ok(false);
             }
@@ -3700,12 +3713,22 @@ mod tests {
             .map(|i| Point::new(at(i), -(i as f64)).unwrap())
             .collect();
         commit_and_compact(&mut writer, &key, rewrite);
-        let want: Vec<Point> = (0..n)
+        // Still in the log: a rewrite of another stretch, and points after the chunks.
+        let logged: Vec<Point> = (60_000..60_100)
+            .chain(n..n + 50)
+            .map(|i| Point::new(at(i), 0.5).unwrap())
+            .collect();
+        let mut batch = Batch::new();
+        batch.extend(key.clone(), logged);
+        let (reply, _answer) = oneshot::channel();
+        writer.commit(vec![Job { batch, reply }]);
+        let want: Vec<Point> = (0..n + 50)
             .map(|i| {
-                let v = if (30_000..32_500).contains(&i) {
-                    -(i as f64)
-                } else {
-                    i as f64
+                let v = match i {
+                    30_000..32_500 => -(i as f64),
+                    60_000..60_100 => 0.5,
+                    i if i >= n => 0.5,
+                    i => i as f64,
                 };
                 Point::new(at(i), v).unwrap()
             })
