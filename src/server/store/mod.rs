@@ -9,6 +9,7 @@
 
 /// The chunk codec is shared: the live feed's binary deltas use it too.
 pub use crate::chunk;
+pub mod mapped_vfs;
 pub mod memory;
 pub mod prefetch;
 pub mod read_work;

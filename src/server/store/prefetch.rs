@@ -1,7 +1,8 @@
 //! Asks the kernel, at start, to read the database file into its cache when it fits easily.
 //!
-//! History reads copy pages in one at a time (`pread`, see `open_reader` in `sqlite.rs`), and
-//! a page the OS does not hold is a small synchronous disk read: after a reboot, the first
+//! History reads copy pages in one at a time until the file is mapped in
+//! ([`super::mapped_vfs`]), and a page the OS does not hold is then a small synchronous disk
+//! read: after a reboot, the first
 //! read of a 100 M-point range took about 240 ms, reading 20–57 MB page by page, against
 //! about 20 ms once the file was cached (BENCHMARKS.md, "History at 2 000 columns").
 //! `POSIX_FADV_WILLNEED` over each part of the file not yet cached lets the kernel read it in
@@ -29,17 +30,24 @@ fn mem_available(meminfo: &str) -> Option<u64> {
     kb.checked_mul(1024)
 }
 
-/// Runs [`start`] on a thread of its own at the lowest priority: submitting the reads of a
-/// large file can take a while, and serving need not wait for them, nor share a core with
-/// them (walking even a cached file's windows costs CPU).
+/// Runs [`start`], then [`super::mapped_vfs::populate`], on a thread of its own at the lowest
+/// priority: submitting the reads of a large file can take a while, and serving need not
+/// wait for them, nor share a core with them (walking even a cached file's windows costs
+/// CPU).
 pub fn in_background(file: std::path::PathBuf) {
     let _ = std::thread::Builder::new()
         .name("livechart-prefetch".into())
         .spawn(move || {
             lower_priority();
-            match start(&file) {
+            let asked = start(&file);
+            match &asked {
                 Ok(asked) => tracing::debug!(asked, "store file read ahead"),
                 Err(e) => tracing::debug!("store file not read ahead: {e}"),
+            }
+            // Only a file read ahead is mapped in whole: it fits as easily.
+            match super::mapped_vfs::populate(&file, matches!(asked, Ok(true))) {
+                Ok(bytes) => tracing::debug!(bytes, "store file mapped in"),
+                Err(e) => tracing::debug!("store file not mapped in: {e}"),
             }
         });
 }

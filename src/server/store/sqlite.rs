@@ -68,6 +68,7 @@
 //! series at a time, so neither ingest nor reads wait long on it; freed pages are reused, so
 //! under steady ingest the file stops growing once retention is reached.
 
+use super::mapped_vfs;
 use super::memory::MemoryStore;
 use super::read_work::{self, ReadWork};
 use super::row_cache::{self, RowCache};
@@ -191,14 +192,23 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 use crate::server::now_ns;
 
 fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        // Each connection is used by one thread at a time (the writer's, or a pooled reader
-        // handed to one blocking task): SQLite's per-call mutex would only cost time.
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    open_with_vfs(path, durability, None)
+}
+
+fn open_with_vfs(
+    path: &Path,
+    durability: Durability,
+    vfs: Option<&str>,
+) -> rusqlite::Result<Connection> {
+    // Each connection is used by one thread at a time (the writer's, or a pooled reader
+    // handed to one blocking task): SQLite's per-call mutex would only cost time.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
+        None => Connection::open_with_flags(path, flags)?,
+    };
     // `rarray(?)`: rollup reads pass lists of buckets and chunks in one statement.
     rusqlite::vtab::array::load_module(&conn)?;
     // A new database's pages are 16 KiB (SQLite's default is 4): a chunk of full-precision
@@ -287,18 +297,23 @@ fn warm_readers(path: &Path) -> Vec<Connection> {
 /// A connection for history reads: a smaller page cache than the writer's, as there can be
 /// several.
 ///
-/// Pages are copied in (`pread`), not memory-mapped. A read that begins after any commit
-/// finds its connection's page cache and memory map dropped (SQLite resets both when the
-/// database changed since the connection's last read), so while points arrive every read
-/// starts from nothing either way, and a mapped page's first touch (a page fault, the kernel
-/// mapping 16 pages around it, and unmapping them all at the next read) costs more than a
-/// copy. At 2 000 columns over 100 M points, reads right after a commit took 36 ms with the
-/// map and 21 ms without; reads with no commit since the last gained from the map, by about
-/// 1.2× at 10 M points, and so did reads of pages not in the OS cache (the kernel reads ahead
-/// around a fault, not around a copy), which [`super::prefetch`] makes up for at start
-/// (BENCHMARKS.md, "History at 2 000 columns").
+/// Pages come from a map of the file that outlives read transactions ([`mapped_vfs`]).
+/// SQLite's own map is dropped whenever a read begins after a commit, so while points arrive
+/// every read faulted its pages into a fresh map, which cost more than copying them
+/// (`pread`: 21 ms against 36 ms for a 2 000-column read over 100 M points); copying in turn
+/// cost a syscall and a 16 KiB copy per column boundary. Where the VFS cannot be registered,
+/// pages are copied.
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = open(path, Durability::Relaxed)?;
+    let mapped = mapped_vfs::register();
+    let conn = open_with_vfs(
+        path,
+        Durability::Relaxed,
+        mapped.then_some(mapped_vfs::NAME),
+    )?;
+    if mapped {
+        // Any size turns SQLite's fetching of mapped pages on; the VFS sizes the map itself.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+    }
     conn.pragma_update(None, "cache_size", -8_192)?;
     Ok(conn)
 }
