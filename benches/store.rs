@@ -355,7 +355,14 @@ mod dense {
         usage.ru_minflt as u64
     }
 
-    const POINTS: usize = 100_000_000;
+    /// Points in the series; `LIVECHART_BENCH_DENSE_POINTS=1000000000` makes it 1 G (about
+    /// 8.3 GB, filled in minutes) and adds a 1 G range, to see reads keep their time at 10×.
+    fn points_total() -> usize {
+        std::env::var("LIVECHART_BENCH_DENSE_POINTS")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(100_000_000)
+    }
     const WIDTH: usize = 2_000;
     /// Rounds of the reads that must not find all their rows cached (moved, new, after a start).
     const COLD_ROUNDS: usize = 5;
@@ -375,7 +382,8 @@ mod dense {
         } else {
             now_ns()
         };
-        let start = end - POINTS as i64 * 1_000_000;
+        let total = points_total();
+        let start = end - total as i64 * 1_000_000;
         // A slow wave with noise at full precision, so chunks have distinct extremes and take
         // the slower (XOR) value path.
         let point = |n: i64| {
@@ -384,7 +392,7 @@ mod dense {
         };
         let store = SqliteStore::open(options(&dir)).expect("store opens");
         let t = Instant::now();
-        for round in 0..if reuse { 0 } else { POINTS / 1_000_000 } {
+        for round in 0..if reuse { 0 } else { total / 1_000_000 } {
             let points: Vec<Point> = (0..1_000_000)
                 .map(|i| point((round * 1_000_000 + i) as i64))
                 .collect();
@@ -409,8 +417,10 @@ mod dense {
             ("20 M", 20_000_000),
             ("50 M", 50_000_000),
             ("100 M", 100_000_000),
+            ("1 G", 1_000_000_000),
         ]
         .into_iter()
+        .filter(|(_, points)| *points as usize <= total)
         .filter(|(label, _)| {
             std::env::var("LIVECHART_BENCH_ONLY").is_ok_and(|o| o.split(',').any(|o| o == *label))
                 || std::env::var("LIVECHART_BENCH_ONLY").is_err()
@@ -485,6 +495,9 @@ mod dense {
         let mut store = store;
         for _ in 0..COLD_ROUNDS {
             for (i, (_, points)) in ranges.iter().enumerate() {
+                // The last store's background work (mapping its file in, at most 1 s after
+                // it opened) ends before it closes: a new process has none still running.
+                tokio::time::sleep(Duration::from_millis(1_500)).await;
                 drop(store);
                 store = SqliteStore::open(options(&dir)).expect("store reopens");
                 let (took, faulted) = timed_faults(&store, query(*points)).await;
@@ -526,12 +539,12 @@ mod dense {
             format!(
                 "filled in {:.1} s ({:.2} M points/s)",
                 fill.as_secs_f64(),
-                POINTS as f64 / fill.as_secs_f64() / 1e6
+                total as f64 / fill.as_secs_f64() / 1e6
             )
         };
         println!(
-            "\n### History at 2 000 columns, one series of 100 M points\n\n\
-             One series at 1 kHz for {:.1} hours ({POINTS} points, a slow wave plus noise at full \
+            "\n### History at 2 000 columns, one series of {} M points\n\n\
+             One series at 1 kHz for {:.1} hours ({total} points, a slow wave plus noise at full \
              precision), {filled}, {:.2} bytes/point on disk. \
              History queries ending now at width {WIDTH} (M4) after a restart, in {repeat} rounds of one query per range (a read this wide runs as one part per core, at most 2); medians. \
              From the second round on, reads find the rollup rows they need in the row cache. \
@@ -540,12 +553,13 @@ mod dense {
              for (the row cache emptied, the window moved by seconds and a fraction), both on \
              warm read connections; *while ingesting*, the range read again right after a commit \
              (a point of another series), as reads go while points arrive: SQLite drops a read \
-             connection's page cache and memory map when the database changed since its last \
-             read; *after a start*, one right after opening the store (its \
+             connection's page cache when the database changed since its last read (the map \
+             of the file stays, `mapped_vfs.rs`); *after a start*, one right after opening the store (its \
              read connections new, their page caches empty). Page faults: the process's, during \
              one read (first touches of mapped file pages or of new memory). Each median of {COLD_ROUNDS}:\n",
-            POINTS as f64 / 3.6e6,
-            bytes as f64 / POINTS as f64,
+            total / 1_000_000,
+            total as f64 / 3.6e6,
+            bytes as f64 / total as f64,
         );
         println!(
             "| range holds | raw points | pixel column | time | moved 1 s | new range | while ingesting | after a start | rollup rows read (from the cache) | chunk index rows read | points decoded | page faults: new range, while ingesting, after a start |"
@@ -593,6 +607,12 @@ mod dense {
             println!(
                 "\n100 M points against 10 M: {} the time for 10× the points.",
                 ratios(hundred, ten)
+            );
+        }
+        if let (Some(hundred), Some(billion)) = (at("100 M"), at("1 G")) {
+            println!(
+                "1 G points against 100 M: {} the time for 10× the points.",
+                ratios(billion, hundred)
             );
         }
         if let (Some(fifty), Some(hundred)) = (at("50 M"), at("100 M")) {

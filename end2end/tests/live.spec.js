@@ -276,7 +276,13 @@ test('minutes of 10 Hz data leave the page live without its memory growing', asy
     await cdp.send('HeapProfiler.collectGarbage');
     const { usedSize } = await cdp.send('Runtime.getHeapUsage');
     const c = page.locator('canvas.chart-canvas');
-    return { js: usedSize, wasm: Number(await c.getAttribute('data-wasm-bytes')), frames: Number(await c.getAttribute('data-frames')) };
+    const n = async (name) => Number(await c.getAttribute(name));
+    return {
+      js: usedSize,
+      wasm: await n('data-wasm-bytes'),
+      frames: await n('data-frames'),
+      points: await n('data-points') + await n('data-history-points'),
+    };
   };
   // Warm up past the feed's two windows (the ring's steady size), then measure two minutes.
   await page.waitForTimeout(125_000);
@@ -286,10 +292,14 @@ test('minutes of 10 Hz data leave the page live without its memory growing', asy
   stop = true;
   await feeder;
   expect(await legendValue(page, 'hz').textContent()).not.toBe('');
-  console.log(`10 Hz for ${(sent / 10).toFixed(0)} s: JS heap ${before.js} → ${after.js} bytes, WASM memory ${before.wasm} → ${after.wasm} bytes, ${after.frames - before.frames} frames in the last 120 s`);
+  console.log(`10 Hz for ${(sent / 10).toFixed(0)} s: JS heap ${before.js} → ${after.js} bytes, WASM memory ${before.wasm} → ${after.wasm} bytes, points held ${before.points} → ${after.points}, ${after.frames - before.frames} frames in the last 120 s`);
   // Still drawing at the end.
   expect(after.frames - before.frames).toBeGreaterThan(120 * 4);
-  // No growth with the stream: the JS heap within 10 % (GC noise), WASM memory not grown.
+  // No growth with the stream: the points held the same (within 2 s of the feed), the JS heap
+  // within 10 % (GC noise), WASM memory grown by at most one 64 KiB page. The allocator may
+  // take one more page when a frame's buffers meet a fragmented heap (seen once in five runs:
+  // 1376256 → 1441792 bytes); a window that is not bounded shows in the points held.
+  expect(after.points).toBeLessThanOrEqual(before.points + 20);
   expect(after.js).toBeLessThan(before.js * 1.1);
-  expect(after.wasm).toBeLessThanOrEqual(before.wasm);
+  expect(after.wasm).toBeLessThanOrEqual(before.wasm + 65_536);
 });

@@ -133,9 +133,9 @@ fn map_of(fd: c_int) -> Option<Arc<FileMap>> {
 /// mapped. Until it gets to a page, reads copy that page, as they would without a map: a
 /// first fault costs more than a copy. Not `worth_it` (a file too large beside memory), the
 /// map is handed out as it is, faulting pages in as reads meet them (the kernel reads ahead
-/// around a fault, not around a copy, which for a file not in the OS cache is faster). Each page costs a
-/// page-table entry (2 MB for an 800 MB file), taken once per process. Run on a background
-/// thread: it takes as long as reading the file.
+/// around a fault, not around a copy, which for a file not in the OS cache is faster). Each
+/// page costs a page-table entry (2 MB for an 800 MB file), taken once per process. Run on a
+/// background thread: it takes as long as reading the file.
 pub fn populate(file: &std::path::Path, worth_it: bool) -> std::io::Result<usize> {
     let handle = std::fs::File::open(file)?;
     let map = {

@@ -2,9 +2,9 @@
 //!
 //! History reads copy pages in one at a time until the file is mapped in
 //! ([`super::mapped_vfs`]), and a page the OS does not hold is then a small synchronous disk
-//! read: after a reboot, the first
-//! read of a 100 M-point range took about 240 ms, reading 20–57 MB page by page, against
-//! about 20 ms once the file was cached (BENCHMARKS.md, "History at 2 000 columns").
+//! read: after a reboot, the first read of a 100 M-point range took about 240 ms, reading
+//! 20–57 MB page by page, against about 20 ms once the file was cached (BENCHMARKS.md,
+//! "History at 2 000 columns").
 //! `POSIX_FADV_WILLNEED` over each part of the file not yet cached lets the kernel read it in
 //! large sequential requests in the background, while the server already serves.
 //!
