@@ -6,13 +6,18 @@
 //! A server commits several times a second, so every history read faulted its pages into a
 //! fresh map, which cost more than copying them (`pread`), and reads copied: 2 000 pages of
 //! 16 KiB through the kernel per read at 2 000 columns (BENCHMARKS.md, "History at 2 000
-//! columns"). Nothing truncates this store's file (no `VACUUM`, no auto-vacuum, one server
-//! per data directory), so one map of the file, shared by every read connection, stays valid
-//! for as long as any of them is open: this VFS hands out pages from it and answers SQLite's
-//! "unmap" by measuring the file again, so it never hands out a page past the file's end.
-//! A page a read cannot take from the map (past its reserve, or no map at all) is read as
-//! before. [`populate`] maps the whole file at start, so that even a first read faults no
-//! page in.
+//! columns"). This store's file never shrinks (no `VACUUM`, no auto-vacuum, one server per
+//! data directory; SQLite's own `ftruncate` calls keep or extend its size), so one map of
+//! the file, shared by every read connection, stays valid for as long as any of them is
+//! open. This VFS hands out pages from it and answers SQLite's "unmap" by measuring the file
+//! again, so it hands out no page past the file's end as last measured (SQLite asks for none
+//! past a snapshot's size). A page past the map's reserve, the file's last page (see
+//! [`OVERREAD`]), a page [`populate`] has not reached yet, or any page when there is no map,
+//! is read as before. [`populate`] maps the whole file in a second after start, when it fits
+//! easily in memory, so that no read faults pages in one by one.
+//!
+//! An I/O error on a mapped page is a `SIGBUS`, not an error code: SQLite's own map has the
+//! same risk.
 //!
 //! Only the main database file is mapped this way; the WAL, its index and temporary files
 //! are the `unix` VFS's, untouched. Every file method but fetch, unfetch and close is the
@@ -26,16 +31,18 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 /// The name connections open with ([`register`] first).
 pub const NAME: &str = "livechart-mapped";
 
-/// Address space a map reserves beyond the file: it grows into it under the same map, and a
-/// page past the reserve is read instead. Address space, not memory: the pages are the OS
-/// cache's.
-const MIN_RESERVE: usize = 1 << 38;
+/// Address space a map takes at least (twice the file when that is more): the file grows into
+/// it under the same map, and a page past it is read instead. Address space, not memory (the
+/// pages are the OS cache's); 64 GiB leaves room for two thousand maps in a process, and a
+/// map that cannot be had only leaves reads copying pages.
+const MIN_RESERVE: usize = 1 << 36;
 
 /// SQLite may read a little past the end of a page it fetched (a damaged page): as the `unix`
 /// VFS does, a page is handed out only with this much of the file after it.
 const OVERREAD: usize = 256;
 
-/// Bytes mapped in per [`populate`] call, so that a map dropped meanwhile is noticed soon.
+/// Bytes mapped in per `madvise` call: between calls [`populate`] pauses for reads and
+/// stops when nobody else uses the map.
 const POPULATE_STEP: usize = 1 << 20;
 
 /// How long [`populate`] waits once a read went on while it worked, before looking again.
@@ -54,6 +61,12 @@ static READING: AtomicBool = AtomicBool::new(false);
 struct FileMap {
     /// Which file: device and inode, whatever path it was opened by.
     id: (u64, u64),
+    /// The descriptor the map was made from, kept open as long as the map: closing any
+    /// descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    /// included, and another process (a `sqlite3` shell, a backup) could then take the
+    /// database as unused and remove its WAL. It closes after the last read connection,
+    /// when the store has closed the file (its writer goes first).
+    fd: std::os::fd::OwnedFd,
     map: *mut u8,
     reserved: usize,
     /// Bytes of the file that pages may be handed out from: its size when last measured.
@@ -84,48 +97,87 @@ impl FileMap {
 /// The maps alive, at most one per file.
 static MAPS: Mutex<Vec<Weak<FileMap>>> = Mutex::new(Vec::new());
 
-/// The map of the file open as `fd`, shared with every other user of the same file; made
-/// when there is none.
-fn map_of(fd: c_int) -> Option<Arc<FileMap>> {
-    // SAFETY: `stat` is plain data, filled by `fstat` on an open descriptor.
-    let stat = unsafe {
-        let mut stat: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut stat) != 0 {
-            return None;
-        }
-        stat
-    };
-    let id = (stat.st_dev, stat.st_ino);
-    let size = usize::try_from(stat.st_size).ok()?;
-    let mut maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+/// The alive map of the file at `path`, found by device and inode (no descriptor of it is
+/// opened, see [`FileMap::fd`]).
+fn find(maps: &mut Vec<Weak<FileMap>>, path: &std::path::Path) -> Option<Arc<FileMap>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let id = (meta.dev(), meta.ino());
     maps.retain(|m| m.strong_count() > 0);
-    if let Some(map) = maps.iter().filter_map(Weak::upgrade).find(|m| m.id == id) {
+    maps.iter().filter_map(Weak::upgrade).find(|m| m.id == id)
+}
+
+/// The map of the file at `path`, shared with every other user of the same file; made when
+/// there is none.
+fn map_of(path: &std::ffi::CStr) -> Option<Arc<FileMap>> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let mut maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+    let path_buf = std::path::Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
+    if let Some(map) = find(&mut maps, path_buf) {
         return Some(map);
     }
-    let reserved = size.saturating_mul(2).max(MIN_RESERVE);
-    // SAFETY: a new read-only shared map of an open descriptor; nothing else is touched.
-    let map = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            reserved,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    if map == libc::MAP_FAILED {
+    // SAFETY: `path` is NUL-terminated; a new descriptor is owned from here on.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
         return None;
     }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `stat` is plain data, filled by `fstat` on an open descriptor; then a new
+    // read-only shared map of it, touching nothing else.
+    let made = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut stat) == 0 {
+            usize::try_from(stat.st_size).ok().and_then(|size| {
+                let reserved = size.saturating_mul(2).max(MIN_RESERVE);
+                let map = libc::mmap(
+                    std::ptr::null_mut(),
+                    reserved,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd.as_raw_fd(),
+                    0,
+                );
+                (map != libc::MAP_FAILED).then_some((
+                    (stat.st_dev, stat.st_ino),
+                    map.cast::<u8>(),
+                    size,
+                    reserved,
+                ))
+            })
+        } else {
+            None
+        }
+    };
+    let Some((id, map, size, reserved)) = made else {
+        // Not closed, for the locks' sake (see `FileMap::fd`): one descriptor per failure,
+        // and a connection asks once.
+        std::mem::forget(fd);
+        return None;
+    };
     let map = Arc::new(FileMap {
         id,
-        map: map.cast(),
+        fd,
+        map,
         reserved,
         known: AtomicUsize::new(size.min(reserved)),
         populated: AtomicUsize::new(0),
     });
     maps.push(Arc::downgrade(&map));
     Some(map)
+}
+
+/// Runs `f` with a descriptor of the file at `path` when a read connection has it mapped:
+/// one opened and closed for the purpose would drop the process's locks on the file (see
+/// [`FileMap::fd`]).
+pub fn with_descriptor<T>(
+    path: &std::path::Path,
+    f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> T,
+) -> Option<T> {
+    use std::os::fd::AsFd;
+    let map = find(&mut MAPS.lock().unwrap_or_else(|e| e.into_inner()), path)?;
+    Some(f(map.fd.as_fd()))
 }
 
 /// Maps every page of `file` in (the OS reads those it does not hold) when `worth_it`, so
@@ -137,24 +189,38 @@ fn map_of(fd: c_int) -> Option<Arc<FileMap>> {
 /// page costs a page-table entry (2 MB for an 800 MB file), taken once per process. Run on a
 /// background thread: it takes as long as reading the file.
 pub fn populate(file: &std::path::Path, worth_it: bool) -> std::io::Result<usize> {
-    let handle = std::fs::File::open(file)?;
-    let map = {
-        use std::os::fd::AsRawFd;
-        map_of(handle.as_raw_fd()).ok_or_else(std::io::Error::last_os_error)?
+    // No read connection has the file mapped: nobody to populate for.
+    let Some(map) = find(&mut MAPS.lock().unwrap_or_else(|e| e.into_inner()), file) else {
+        return Ok(0);
     };
-    drop(handle);
     if !worth_it {
         map.populated.store(usize::MAX, Ordering::Release);
         return Ok(0);
     }
-    // An error leaves the rest to be read, as without a map.
-    let (done, whole) = populate_map(&map)?;
-    // Stopped early (nobody else used the map), the pages past are still read: a store
-    // opened again meanwhile shares this map, and populating it again goes on from there.
-    if whole {
-        map.populated.store(usize::MAX, Ordering::Release);
+    // The first reads after a start come right after it: they go first. Meanwhile the map is
+    // not held here, so a store closed at once lets it go at once.
+    let waiting = Arc::downgrade(&map);
+    drop(map);
+    std::thread::sleep(POPULATE_DELAY);
+    // Gone: the readers closed, or closed and opened again (a new map of the same file).
+    let again = || find(&mut MAPS.lock().unwrap_or_else(|e| e.into_inner()), file);
+    let Some(map) = waiting.upgrade().or_else(again) else {
+        return Ok(0);
+    };
+    match populate_map(&map) {
+        // Stopped early (nobody else used the map): the pages past it are still read.
+        Ok((done, false)) => Ok(done),
+        Ok((done, true)) => {
+            map.populated.store(usize::MAX, Ordering::Release);
+            Ok(done)
+        }
+        // A kernel without `MADV_POPULATE_READ` (before 5.14): the map is handed out as it
+        // is, each page faulted in the first time a read meets it, then kept.
+        Err(e) => {
+            map.populated.store(usize::MAX, Ordering::Release);
+            Err(e)
+        }
     }
-    Ok(done)
 }
 
 #[cfg(target_os = "linux")]
@@ -162,8 +228,6 @@ pub fn populate(file: &std::path::Path, worth_it: bool) -> std::io::Result<usize
 fn populate_map(map: &Arc<FileMap>) -> std::io::Result<(usize, bool)> {
     let end = map.known.load(Ordering::Acquire);
     let mut at = 0;
-    // The first reads after a start come right after it: they go first.
-    std::thread::sleep(POPULATE_DELAY);
     while at < end {
         // Every other user may have closed meanwhile: then nobody needs the pages.
         if Arc::strong_count(map) == 1 {
@@ -342,15 +406,10 @@ unsafe fn map(state: &mut Mapped) -> *const FileMap {
     }
     state.tried = true;
     // SAFETY: `path` is the NUL-terminated name SQLite opened the file by.
-    let fd = unsafe { libc::open(state.path, libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return state.map;
-    }
-    if let Some(map) = map_of(fd) {
+    let path = unsafe { std::ffi::CStr::from_ptr(state.path) };
+    if let Some(map) = map_of(path) {
         state.map = Arc::into_raw(map);
     }
-    // SAFETY: `fd` was opened above; the map keeps the file.
-    unsafe { libc::close(fd) };
     state.map
 }
 
@@ -408,8 +467,13 @@ unsafe extern "C" fn unfetch(
         if let (Some(map), Some(size)) = (state.map.as_ref(), file_size(file)) {
             map.measured(size);
         }
+        // The `unix` VFS's own map, had it made one (it does when a checkpoint at close
+        // extends the file), goes as SQLite asks.
+        match METHODS.get().and_then(|m| (*m.real).xUnfetch) {
+            Some(real_unfetch) => real_unfetch(file, 0, std::ptr::null_mut()),
+            None => ffi::SQLITE_OK,
+        }
     }
-    ffi::SQLITE_OK
 }
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -474,6 +538,57 @@ mod tests {
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("rows")
+    }
+
+    /// Whether this process holds a read lock on SQLite's shared-lock bytes of `path`, asked
+    /// through a lock of another kind (an OFD lock conflicts with the process's own record
+    /// locks). The probe's descriptor stays open: closing it would drop those locks.
+    #[cfg(target_os = "linux")]
+    fn shared_lock_held(path: &std::path::Path) -> bool {
+        use std::os::fd::AsRawFd;
+        let probe = std::fs::File::open(path).expect("probe opens");
+        // SAFETY: `flock` is plain data, filled by the kernel for the open descriptor.
+        let held = unsafe {
+            let mut lock: libc::flock = std::mem::zeroed();
+            lock.l_type = libc::F_WRLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            // SQLite's SHARED_FIRST and SHARED_SIZE: PENDING_BYTE (1 GiB) + 2, 510 bytes.
+            lock.l_start = 0x4000_0002;
+            lock.l_len = 510;
+            assert_eq!(
+                libc::fcntl(probe.as_raw_fd(), libc::F_OFD_GETLK, &mut lock),
+                0
+            );
+            lock.l_type != libc::F_UNLCK as libc::c_short
+        };
+        std::mem::forget(probe);
+        held
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn mapping_and_reading_ahead_keep_sqlites_locks_on_the_file() {
+        let dir = std::env::temp_dir().join(format!("livechart-locks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db");
+        let w = writer(&path);
+        w.execute("INSERT INTO t (id, data) VALUES (0, ?1)", [blob(0, 0)])
+            .expect("a row");
+        // A connection in WAL mode holds a shared lock on the file while it is open.
+        assert_eq!(seen(&w), vec![(0, 0)]);
+        assert!(shared_lock_held(&path), "SQLite's lock, before");
+        let r = reader(&path);
+        assert_eq!(seen(&r), vec![(0, 0)]);
+        assert!(
+            with_descriptor(&path, |_| ()).is_some(),
+            "the reader maps the file"
+        );
+        populate(&path, true).expect("populates");
+        // Closing any descriptor of the file would have dropped every lock the process holds.
+        assert!(shared_lock_held(&path), "SQLite's lock, after");
+        drop((r, w));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

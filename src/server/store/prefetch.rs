@@ -11,7 +11,7 @@
 //! Only when the file is small beside the memory the kernel reports available: a store
 //! larger than that would push other data out of the cache, or itself, to no gain.
 
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// The share of available memory the file may take: a quarter leaves the cache room for
 /// everything else this machine reads, the WAL and the file's own growth.
@@ -39,13 +39,16 @@ pub fn in_background(file: std::path::PathBuf) {
         .name("livechart-prefetch".into())
         .spawn(move || {
             lower_priority();
-            let asked = start(&file);
+            // Through the read connections' descriptor: one opened and closed here would drop
+            // the process's locks on the database (see `mapped_vfs`).
+            let asked = super::mapped_vfs::with_descriptor(&file, start);
             match &asked {
-                Ok(asked) => tracing::debug!(asked, "store file read ahead"),
-                Err(e) => tracing::debug!("store file not read ahead: {e}"),
+                Some(Ok(asked)) => tracing::debug!(asked, "store file read ahead"),
+                Some(Err(e)) => tracing::debug!("store file not read ahead: {e}"),
+                None => tracing::debug!("store file not read ahead: no read connection maps it"),
             }
             // Only a file read ahead is mapped in whole: it fits as easily.
-            match super::mapped_vfs::populate(&file, matches!(asked, Ok(true))) {
+            match super::mapped_vfs::populate(&file, matches!(asked, Some(Ok(true)))) {
                 Ok(bytes) => tracing::debug!(bytes, "store file mapped in"),
                 Err(e) => tracing::debug!("store file not mapped in: {e}"),
             }
@@ -63,18 +66,24 @@ fn lower_priority() {}
 
 /// Starts the kernel reading `file` into its cache when it fits easily; returns whether it
 /// asked. Errors (no `/proc`, not Linux) only mean reads fetch their pages as they go.
-pub fn start(file: &Path) -> std::io::Result<bool> {
+pub fn start(file: BorrowedFd<'_>) -> std::io::Result<bool> {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .as_deref()
         .and_then(mem_available)
         .unwrap_or(0);
-    let handle = std::fs::File::open(file)?;
-    let len = handle.metadata()?.len();
+    // SAFETY: `stat` is plain data, filled by `fstat` on a descriptor open for the call.
+    let len = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        if libc::fstat(file.as_raw_fd(), &mut stat) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        u64::try_from(stat.st_size).unwrap_or(0)
+    };
     if !worth_it(len, available) {
         return Ok(false);
     }
-    advise_will_need(&handle, len)?;
+    advise_will_need(file, len)?;
     Ok(true)
 }
 
@@ -83,8 +92,7 @@ pub fn start(file: &Path) -> std::io::Result<bool> {
 const WINDOW: u64 = 8 << 20;
 
 #[cfg(target_os = "linux")]
-fn advise_will_need(file: &std::fs::File, len: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
+fn advise_will_need(file: BorrowedFd<'_>, len: u64) -> std::io::Result<()> {
     let fd = file.as_raw_fd();
     let mut at = 0u64;
     while at < len {
@@ -121,7 +129,7 @@ fn cached(fd: libc::c_int, offset: libc::off_t) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_will_need(_file: &std::fs::File, _len: u64) -> std::io::Result<()> {
+fn advise_will_need(_file: BorrowedFd<'_>, _len: u64) -> std::io::Result<()> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "reading ahead is only asked for on Linux",
@@ -198,8 +206,9 @@ mod tests {
         let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
         assert_eq!(rc, 0);
         assert_eq!(resident_pages(&file), 0);
+        use std::os::fd::AsFd;
         assert!(
-            start(&path).unwrap(),
+            start(file.as_fd()).unwrap(),
             "24 MiB fits beside any machine's memory"
         );
         // The reads ahead are asynchronous: wait for all of them.
@@ -212,7 +221,6 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(start(&dir.join("missing")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
